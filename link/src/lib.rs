@@ -1,0 +1,2 @@
+//! Plexus link layer: moves bytes between two processes.
+#![warn(missing_docs)]

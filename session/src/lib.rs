@@ -1,0 +1,2 @@
+//! Plexus: a pub/sub/query session runtime speaking the Zenoh 1.x wire protocol.
+#![warn(missing_docs)]

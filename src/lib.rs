@@ -1,0 +1,1 @@
+//! Shared helpers for Plexus's example programs and integration tests.
