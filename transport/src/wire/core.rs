@@ -1,0 +1,758 @@
+//! Primitive encodings shared by every message: variable-length integers, byte strings,
+//! zenoh ids, timestamps, encodings and the extension framing.
+//!
+//! Decoding reads from a [`Reader`] over a [`Bytes`] buffer, so payload slices are
+//! zero-copy views of the received batch. Encoding appends to a `Vec<u8>`.
+
+use std::fmt;
+use std::num::NonZeroU128;
+use std::str::FromStr;
+
+use bytes::Bytes;
+
+/// Why a buffer could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The buffer ended before the message did; more bytes may complete it.
+    #[error("incomplete input: {0} ended early")]
+    Incomplete(&'static str),
+    /// The bytes can never form a valid message.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// The field or message being decoded.
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+}
+
+impl DecodeError {
+    /// A malformed-input error for `what`.
+    pub fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
+        DecodeError::Malformed {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Result of a decode step.
+pub type DecodeResult<T> = Result<T, DecodeError>;
+
+/// A cursor over an immutable byte buffer.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    /// A reader positioned at the start of `buf`.
+    pub fn new(buf: Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// True when every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// Current offset from the start of the buffer.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves back to an earlier offset (used to rewind after a look-ahead).
+    pub fn rewind(&mut self, pos: usize) {
+        debug_assert!(pos <= self.pos);
+        self.pos = pos;
+    }
+
+    /// The next byte without consuming it.
+    pub fn peek_u8(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// Reads one byte.
+    pub fn u8(&mut self, what: &'static str) -> DecodeResult<u8> {
+        let b = self.peek_u8().ok_or(DecodeError::Incomplete(what))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Reads a little-endian u16.
+    pub fn u16_le(&mut self, what: &'static str) -> DecodeResult<u16> {
+        let s = self.slice(2, what)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+
+    /// Reads `len` bytes as a zero-copy slice.
+    pub fn bytes(&mut self, len: usize, what: &'static str) -> DecodeResult<Bytes> {
+        if self.remaining() < len {
+            return Err(DecodeError::Incomplete(what));
+        }
+        let out = self.buf.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(out)
+    }
+
+    /// Everything left, as a zero-copy slice.
+    pub fn rest(&mut self) -> Bytes {
+        let out = self.buf.slice(self.pos..);
+        self.pos = self.buf.len();
+        out
+    }
+
+    fn slice(&mut self, len: usize, what: &'static str) -> DecodeResult<&[u8]> {
+        if self.remaining() < len {
+            return Err(DecodeError::Incomplete(what));
+        }
+        let s = &self.buf[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(s)
+    }
+
+    /// Reads a zint (LEB128, at most 9 bytes for a u64; the 9th byte carries 8 bits).
+    pub fn zint(&mut self, what: &'static str) -> DecodeResult<u64> {
+        let mut value: u64 = 0;
+        for i in 0..9 {
+            let b = self.u8(what)?;
+            if i == 8 {
+                value |= (b as u64) << 56;
+                return Ok(value);
+            }
+            value |= ((b & 0x7f) as u64) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::malformed(what, "zint longer than 9 bytes"))
+    }
+
+    /// Reads a zint that must fit in 32 bits.
+    pub fn z32(&mut self, what: &'static str) -> DecodeResult<u32> {
+        let v = self.zint(what)?;
+        u32::try_from(v).map_err(|_| DecodeError::malformed(what, format!("{v} exceeds 32 bits")))
+    }
+
+    /// Reads a zint that must fit in 16 bits.
+    pub fn z16(&mut self, what: &'static str) -> DecodeResult<u16> {
+        let v = self.zint(what)?;
+        u16::try_from(v).map_err(|_| DecodeError::malformed(what, format!("{v} exceeds 16 bits")))
+    }
+
+    /// Reads a zint length that must fit in 32 bits and in the remaining input.
+    pub fn len(&mut self, what: &'static str) -> DecodeResult<usize> {
+        Ok(self.z32(what)? as usize)
+    }
+
+    /// Reads a zint-prefixed byte string.
+    pub fn zbytes(&mut self, what: &'static str) -> DecodeResult<Bytes> {
+        let len = self.len(what)?;
+        self.bytes(len, what)
+    }
+
+    /// Reads a zint-prefixed UTF-8 string.
+    pub fn zstr(&mut self, what: &'static str) -> DecodeResult<String> {
+        let b = self.zbytes(what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::malformed(what, "not valid UTF-8"))
+    }
+}
+
+/// Number of bytes `v` takes as a zint.
+pub fn zint_len(v: u64) -> usize {
+    match v {
+        0..=0x7f => 1,
+        _ if v >= 1 << 56 => 9,
+        _ => (64 - v.leading_zeros() as usize).div_ceil(7),
+    }
+}
+
+/// Appends `v` as a minimal zint.
+pub fn write_zint(out: &mut Vec<u8>, mut v: u64) {
+    for _ in 0..8 {
+        if v < 0x80 {
+            out.push(v as u8);
+            return;
+        }
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a zint-prefixed byte string.
+pub fn write_zbytes(out: &mut Vec<u8>, b: &[u8]) {
+    write_zint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// A zenoh id: a nonzero 128-bit number, shown as lowercase hex without leading zeros.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ZenohId(NonZeroU128);
+
+impl ZenohId {
+    /// The id with this numeric value, if nonzero.
+    pub fn new(v: u128) -> Option<Self> {
+        NonZeroU128::new(v).map(ZenohId)
+    }
+
+    /// A random id (uuid v4 bits).
+    pub fn random() -> Self {
+        loop {
+            if let Some(id) = Self::new(uuid::Uuid::new_v4().as_u128()) {
+                return id;
+            }
+        }
+    }
+
+    /// The numeric value.
+    pub fn to_u128(self) -> u128 {
+        self.0.get()
+    }
+
+    /// Number of significant little-endian bytes (1..=16).
+    pub fn wire_len(self) -> usize {
+        16 - (self.0.get().leading_zeros() as usize / 8)
+    }
+
+    /// The little-endian bytes with the high zero bytes dropped.
+    pub fn wire_bytes(&self) -> ([u8; 16], usize) {
+        (self.0.get().to_le_bytes(), self.wire_len())
+    }
+
+    /// Parses little-endian wire bytes (1 to 16 of them).
+    pub fn from_wire(b: &[u8], what: &'static str) -> DecodeResult<Self> {
+        if b.is_empty() || b.len() > 16 {
+            return Err(DecodeError::malformed(
+                what,
+                format!("zid of {} bytes", b.len()),
+            ));
+        }
+        let mut le = [0u8; 16];
+        le[..b.len()].copy_from_slice(b);
+        Self::new(u128::from_le_bytes(le))
+            .ok_or_else(|| DecodeError::malformed(what, "zid is zero"))
+    }
+
+    /// Appends the wire bytes without a length.
+    pub fn write_raw(&self, out: &mut Vec<u8>) {
+        let (le, n) = self.wire_bytes();
+        out.extend_from_slice(&le[..n]);
+    }
+
+    /// Reads a zid whose length travels as a zint prefix (timestamps, link-state).
+    pub fn read_zlen(r: &mut Reader, what: &'static str) -> DecodeResult<Self> {
+        let b = r.zbytes(what)?;
+        Self::from_wire(&b, what)
+    }
+
+    /// Writes a zid with a zint length prefix.
+    pub fn write_zlen(&self, out: &mut Vec<u8>) {
+        let (le, n) = self.wire_bytes();
+        write_zbytes(out, &le[..n]);
+    }
+}
+
+impl fmt::Display for ZenohId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}", self.0.get())
+    }
+}
+
+impl fmt::Debug for ZenohId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ZenohId({self})")
+    }
+}
+
+/// A string that is not a valid zenoh id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid zenoh id {0:?}: expected 1 to 32 hex digits, not all zero")]
+pub struct ZenohIdParseError(pub String);
+
+impl FromStr for ZenohId {
+    type Err = ZenohIdParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ZenohIdParseError(s.to_string());
+        if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err());
+        }
+        u128::from_str_radix(s, 16)
+            .ok()
+            .and_then(Self::new)
+            .ok_or_else(err)
+    }
+}
+
+/// What kind of process a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WhatAmI {
+    /// Routes between other nodes.
+    Router,
+    /// Talks to peers directly.
+    Peer,
+    /// Attaches to one router or peer.
+    Client,
+}
+
+impl WhatAmI {
+    /// The 2-bit code used in INIT and JOIN.
+    pub fn code(self) -> u8 {
+        match self {
+            WhatAmI::Router => 0,
+            WhatAmI::Peer => 1,
+            WhatAmI::Client => 2,
+        }
+    }
+
+    /// Parses the 2-bit INIT code.
+    pub fn from_code(c: u8) -> DecodeResult<Self> {
+        match c {
+            0 => Ok(WhatAmI::Router),
+            1 => Ok(WhatAmI::Peer),
+            2 => Ok(WhatAmI::Client),
+            _ => Err(DecodeError::malformed(
+                "whatami",
+                format!("unknown code {c}"),
+            )),
+        }
+    }
+
+    /// The lowercase name (`router`, `peer`, `client`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhatAmI::Router => "router",
+            WhatAmI::Peer => "peer",
+            WhatAmI::Client => "client",
+        }
+    }
+}
+
+impl fmt::Display for WhatAmI {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WhatAmI {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "router" => Ok(WhatAmI::Router),
+            "peer" => Ok(WhatAmI::Peer),
+            "client" => Ok(WhatAmI::Client),
+            _ => Err(format!(
+                "unknown mode {s:?}: expected \"router\", \"peer\" or \"client\""
+            )),
+        }
+    }
+}
+
+/// Message priority; lower numbers are served first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum Priority {
+    /// Reserved for control traffic (declarations, interests).
+    Control = 0,
+    /// Real-time data.
+    RealTime = 1,
+    /// High-priority interactive data.
+    InteractiveHigh = 2,
+    /// Low-priority interactive data.
+    InteractiveLow = 3,
+    /// High-priority data.
+    DataHigh = 4,
+    /// The default.
+    #[default]
+    Data = 5,
+    /// Low-priority data.
+    DataLow = 6,
+    /// Background traffic.
+    Background = 7,
+}
+
+impl Priority {
+    /// Every priority, highest first.
+    pub const ALL: [Priority; 8] = [
+        Priority::Control,
+        Priority::RealTime,
+        Priority::InteractiveHigh,
+        Priority::InteractiveLow,
+        Priority::DataHigh,
+        Priority::Data,
+        Priority::DataLow,
+        Priority::Background,
+    ];
+
+    /// The priority with this 3-bit number.
+    pub fn from_bits(b: u8) -> Self {
+        Self::ALL[(b & 0x07) as usize]
+    }
+}
+
+/// Reliability of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Reliability {
+    /// Messages may be lost.
+    BestEffort,
+    /// Messages are delivered in order without loss while the transport lives.
+    #[default]
+    Reliable,
+}
+
+/// What a full queue does with a new message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CongestionControl {
+    /// Drop the message.
+    #[default]
+    Drop,
+    /// Wait for room.
+    Block,
+}
+
+/// A hybrid-logical-clock timestamp: NTP64 time and the id of the clock that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp {
+    /// NTP64 time: seconds since the UNIX epoch in the high 32 bits, fraction in the low 32.
+    pub time: u64,
+    /// The clock's id (the node's zid).
+    pub id: ZenohId,
+}
+
+impl Timestamp {
+    /// Decodes `time zint, id <u8;z>`.
+    pub fn read(r: &mut Reader) -> DecodeResult<Self> {
+        let time = r.zint("timestamp time")?;
+        let id = ZenohId::read_zlen(r, "timestamp id")?;
+        Ok(Timestamp { time, id })
+    }
+
+    /// Encodes `time zint, id <u8;z>`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        write_zint(out, self.time);
+        self.id.write_zlen(out);
+    }
+}
+
+/// A payload encoding: a numeric id and an optional schema.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Encoding {
+    /// The encoding id (0 = `zenoh/bytes`, the default).
+    pub id: u16,
+    /// An optional schema suffix, e.g. `utf-8` in `text/plain;utf-8`.
+    pub schema: Option<Bytes>,
+}
+
+impl Encoding {
+    /// True for the default encoding (id 0, no schema), which messages omit.
+    pub fn is_default(&self) -> bool {
+        self.id == 0 && self.schema.is_none()
+    }
+
+    /// Decodes `z32(id << 1 | S) [<u8;z8> schema]`.
+    pub fn read(r: &mut Reader) -> DecodeResult<Self> {
+        let v = r.z32("encoding")?;
+        let id = u16::try_from(v >> 1).map_err(|_| {
+            DecodeError::malformed("encoding", format!("id {} exceeds 16 bits", v >> 1))
+        })?;
+        let schema = if v & 1 != 0 {
+            let len = r.zint("encoding schema")?;
+            if len > u8::MAX as u64 {
+                return Err(DecodeError::malformed(
+                    "encoding schema",
+                    "longer than 255 bytes",
+                ));
+            }
+            Some(r.bytes(len as usize, "encoding schema")?)
+        } else {
+            None
+        };
+        Ok(Encoding { id, schema })
+    }
+
+    /// Encodes the encoding.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let s = self.schema.is_some() as u64;
+        write_zint(out, ((self.id as u64) << 1) | s);
+        if let Some(schema) = &self.schema {
+            let n = schema.len().min(u8::MAX as usize);
+            write_zbytes(out, &schema[..n]);
+        }
+    }
+}
+
+/// Flag bits shared by all headers.
+pub mod flag {
+    /// Bit 5.
+    pub const A: u8 = 1 << 5;
+    /// Bit 6.
+    pub const B: u8 = 1 << 6;
+    /// Bit 7: an extension list follows.
+    pub const Z: u8 = 1 << 7;
+    /// Mask of the message id.
+    pub const ID: u8 = 0x1f;
+}
+
+/// Extension encodings (bits 5-6 of an extension header).
+pub mod ext {
+    /// The extension has no body.
+    pub const UNIT: u8 = 0b00 << 5;
+    /// The body is one zint.
+    pub const Z64: u8 = 0b01 << 5;
+    /// The body is a zint length and bytes.
+    pub const ZBUF: u8 = 0b10 << 5;
+    /// Mask of the encoding bits.
+    pub const ENC_MASK: u8 = 0b11 << 5;
+    /// The receiver must understand this extension.
+    pub const MANDATORY: u8 = 1 << 4;
+    /// Another extension follows.
+    pub const MORE: u8 = 1 << 7;
+    /// Mask of the low 7 bits that identify an extension (encoding, mandatory, id).
+    pub const KEY: u8 = 0x7f;
+}
+
+/// The body of one extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExtBody {
+    /// No body.
+    Unit,
+    /// One integer.
+    Z64(u64),
+    /// A byte string.
+    ZBuf(Bytes),
+}
+
+/// One decoded extension: its key (low 7 header bits) and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ext {
+    /// Encoding, mandatory bit and id, as in the header with bit 7 cleared.
+    pub key: u8,
+    /// The body.
+    pub body: ExtBody,
+}
+
+impl Ext {
+    /// True when the receiver must understand this extension.
+    pub fn is_mandatory(&self) -> bool {
+        self.key & ext::MANDATORY != 0
+    }
+
+    /// The z64 value, or a malformed error naming `what`.
+    pub fn z64(&self, what: &'static str) -> DecodeResult<u64> {
+        match self.body {
+            ExtBody::Z64(v) => Ok(v),
+            _ => Err(DecodeError::malformed(what, "extension is not a z64")),
+        }
+    }
+
+    /// The zbuf body, or a malformed error naming `what`.
+    pub fn zbuf(&self, what: &'static str) -> DecodeResult<&Bytes> {
+        match &self.body {
+            ExtBody::ZBuf(b) => Ok(b),
+            _ => Err(DecodeError::malformed(what, "extension is not a zbuf")),
+        }
+    }
+
+    /// The error for an extension the decoder does not know: fatal only if mandatory.
+    pub fn unknown(&self, msg: &'static str) -> DecodeResult<()> {
+        if self.is_mandatory() {
+            Err(DecodeError::malformed(
+                msg,
+                format!("unknown mandatory extension 0x{:02x}", self.key),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Iterates over an extension list whose presence was announced by a message's Z flag.
+#[derive(Debug)]
+pub struct ExtIter {
+    more: bool,
+}
+
+impl ExtIter {
+    /// An iterator that yields extensions if `has_exts` (the message's Z flag).
+    pub fn new(has_exts: bool) -> Self {
+        ExtIter { more: has_exts }
+    }
+
+    /// The next extension, or `None` at the end of the list.
+    pub fn next(&mut self, r: &mut Reader, what: &'static str) -> DecodeResult<Option<Ext>> {
+        if !self.more {
+            return Ok(None);
+        }
+        let h = r.u8(what)?;
+        self.more = h & ext::MORE != 0;
+        let key = h & ext::KEY;
+        let body = match h & ext::ENC_MASK {
+            ext::UNIT => ExtBody::Unit,
+            ext::Z64 => ExtBody::Z64(r.zint(what)?),
+            ext::ZBUF => ExtBody::ZBuf(r.zbytes(what)?),
+            _ => {
+                return Err(DecodeError::malformed(
+                    what,
+                    format!("extension 0x{key:02x} has the reserved encoding"),
+                ));
+            }
+        };
+        Ok(Some(Ext { key, body }))
+    }
+}
+
+/// Writes extension headers, setting the "more" bit on all but the last.
+///
+/// Call [`ExtWriter::unit`], [`ExtWriter::z64`] or [`ExtWriter::zbuf`] in order; the
+/// writer patches the previous header's MORE bit when another extension follows.
+#[derive(Debug, Default)]
+pub struct ExtWriter {
+    last_header: Option<usize>,
+}
+
+impl ExtWriter {
+    /// A writer with no extension written yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>, key: u8) {
+        if let Some(i) = self.last_header {
+            out[i] |= ext::MORE;
+        }
+        self.last_header = Some(out.len());
+        out.push(key & ext::KEY);
+    }
+
+    /// Writes a unit extension with key `key` (encoding bits included).
+    pub fn unit(&mut self, out: &mut Vec<u8>, key: u8) {
+        self.header(out, key);
+    }
+
+    /// Writes a z64 extension.
+    pub fn z64(&mut self, out: &mut Vec<u8>, key: u8, v: u64) {
+        self.header(out, key);
+        write_zint(out, v);
+    }
+
+    /// Writes a zbuf extension.
+    pub fn zbuf(&mut self, out: &mut Vec<u8>, key: u8, b: &[u8]) {
+        self.header(out, key);
+        write_zbytes(out, b);
+    }
+
+    /// Writes a zbuf extension whose body is produced by `f`.
+    pub fn zbuf_with(&mut self, out: &mut Vec<u8>, key: u8, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut body = Vec::new();
+        f(&mut body);
+        self.zbuf(out, key, &body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zint_bytes(v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_zint(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn zint_known_values() {
+        assert_eq!(zint_bytes(0), [0x00]);
+        assert_eq!(zint_bytes(127), [0x7f]);
+        assert_eq!(zint_bytes(128), [0x80, 0x01]);
+        assert_eq!(zint_bytes(2000), [0xd0, 0x0f]);
+        assert_eq!(zint_bytes(100000), [0xa0, 0x8d, 0x06]);
+        assert_eq!(zint_bytes(u64::MAX).len(), 9);
+        let hlc = [0x80, 0xf6, 0x99, 0xf7, 0x8f, 0x88, 0xbe, 0x81, 0x6b];
+        let v = Reader::new(Bytes::copy_from_slice(&hlc)).zint("t").unwrap();
+        // NTP64 times of this century are >= 2^56, so they need the 9-byte form.
+        assert!(v >= 1 << 56);
+        assert_eq!(zint_bytes(v), hlc);
+    }
+
+    #[test]
+    fn zint_round_trips_and_len_matches() {
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1] {
+                let b = zint_bytes(v);
+                assert_eq!(b.len(), zint_len(v), "len of {v}");
+                let mut r = Reader::new(Bytes::from(b));
+                assert_eq!(r.zint("v").unwrap(), v);
+                assert!(r.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn zint_truncated_is_incomplete_and_wide_is_rejected() {
+        let mut r = Reader::new(Bytes::from_static(&[0x80, 0x80]));
+        assert_eq!(r.zint("x"), Err(DecodeError::Incomplete("x")));
+        let mut r = Reader::new(Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x10]));
+        assert!(matches!(
+            r.z32("sn"),
+            Err(DecodeError::Malformed { what: "sn", .. })
+        ));
+    }
+
+    #[test]
+    fn zid_display_and_wire_form() {
+        let id: ZenohId = "a1b2".parse().unwrap();
+        let mut out = Vec::new();
+        id.write_raw(&mut out);
+        assert_eq!(out, [0xb2, 0xa1]);
+        assert_eq!(id.to_string(), "a1b2");
+        let back = ZenohId::from_wire(&[0xe5, 0xd4, 0xc3], "zid").unwrap();
+        assert_eq!(back.to_string(), "c3d4e5");
+        assert!("0".parse::<ZenohId>().is_err());
+        assert!("xyz".parse::<ZenohId>().is_err());
+        assert!(ZenohId::from_wire(&[0; 3], "zid").is_err());
+    }
+
+    #[test]
+    fn extensions_chain_and_skip() {
+        let mut out = Vec::new();
+        let mut w = ExtWriter::new();
+        w.unit(&mut out, 0x01);
+        w.z64(&mut out, ext::Z64 | 0x07, 1);
+        w.zbuf(&mut out, ext::ZBUF | 0x03, b"ab");
+        assert_eq!(out, [0x81, 0xa7, 0x01, 0x43, 0x02, b'a', b'b']);
+        let mut r = Reader::new(Bytes::from(out));
+        let mut it = ExtIter::new(true);
+        let mut keys = Vec::new();
+        while let Some(e) = it.next(&mut r, "test").unwrap() {
+            keys.push(e.key);
+        }
+        assert_eq!(keys, [0x01, 0x27, 0x43]);
+        let mandatory = Ext {
+            key: ext::MANDATORY | 0x05,
+            body: ExtBody::Unit,
+        };
+        assert!(mandatory.unknown("msg").is_err());
+    }
+
+    #[test]
+    fn encoding_with_schema() {
+        let e = Encoding {
+            id: 4,
+            schema: Some(Bytes::from_static(b"utf-8")),
+        };
+        let mut out = Vec::new();
+        e.write(&mut out);
+        assert_eq!(out, [0x09, 0x05, b'u', b't', b'f', b'-', b'8']);
+        assert_eq!(
+            Encoding::read(&mut Reader::new(Bytes::from(out))).unwrap(),
+            e
+        );
+    }
+}
