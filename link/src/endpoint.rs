@@ -213,11 +213,11 @@ impl Parameters {
             if key.is_empty() {
                 return Err(bad("empty key"));
             }
-            if value.contains(FIELD_SEPARATOR) {
-                return Err(bad("more than one `=`"));
-            }
             if entry.contains([METADATA_SEPARATOR, CONFIG_SEPARATOR]) {
                 return Err(bad("`?` and `#` are reserved"));
+            }
+            if value.contains(FIELD_SEPARATOR) {
+                return Err(bad("more than one `=`"));
             }
             entries.push((key.to_owned(), value.to_owned()));
         }

@@ -1,4 +1,13 @@
 //! Unix stream socket links and listeners (`unixsock-stream/<absolute path>`).
+//!
+//! The listener end of a link is named by the socket path. On Linux the connecting side
+//! binds its socket to a fresh abstract name (`@plexus-<pid>-<n>`) so both sides report the
+//! same locator for it; elsewhere (or if that fails) each side invents a process-unique
+//! `unnamed-<pid>-<n>` name for that end, as Zenoh does with random names.
+//!
+//! Listening on a path that already exists probes it with a connection: a live listener
+//! makes this fail with [`LinkError::AddressInUse`] (and sees a link that closes at once), a
+//! stale socket file is removed, and anything that is not a socket is left alone.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -17,17 +26,54 @@ pub const UNIXSOCK_STREAM_PROTOCOL: &str = "unixsock-stream";
 /// MTU of unix stream links: like Zenoh, the largest batch a 16-bit length prefix allows.
 pub const UNIXSOCK_STREAM_MTU: u16 = u16::MAX;
 
-/// Numbers the unnamed ends of links created by this process.
-static UNNAMED: AtomicU64 = AtomicU64::new(0);
+/// Numbers the client ends of links created by this process.
+static CLIENT_ENDS: AtomicU64 = AtomicU64::new(0);
 
-/// Names the unnamed (client) end of a connection, unique within this process.
+/// Names a client end that has no path, unique within this process.
 ///
-/// Client sockets have no path, so, like Zenoh, each side invents a name for that end; the
-/// two sides' names differ. The named end (the listener path) matches on both sides.
+/// Used where the peer's address is unknown: the two sides' names then differ, as in Zenoh,
+/// which invents a random name for that end.
 fn unnamed(pid: Option<i32>) -> Locator {
-    let n = UNNAMED.fetch_add(1, Ordering::Relaxed);
+    let n = CLIENT_ENDS.fetch_add(1, Ordering::Relaxed);
     let pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
     Locator::from_parts(UNIXSOCK_STREAM_PROTOCOL, format!("unnamed-{pid}-{n}"))
+}
+
+/// Returns the abstract name (Linux) a socket address carries, printed as `@name`.
+fn abstract_name(addr: &socket2::SockAddr) -> Option<String> {
+    let name = addr.as_abstract_namespace()?;
+    std::str::from_utf8(name).ok().map(|n| format!("@{n}"))
+}
+
+/// Connects from a socket bound to a fresh abstract name, so both sides see the same name
+/// for the client end (Linux only; `None` when that is not possible right away).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn connect_named(path: &Path) -> Option<(UnixStream, Locator)> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let n = CLIENT_ENDS.fetch_add(1, Ordering::Relaxed);
+    let name = format!("\0plexus-{}-{n}", std::process::id());
+    let attempt = || -> io::Result<UnixStream> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.bind(&SockAddr::unix(&name)?)?;
+        socket.set_nonblocking(true)?;
+        // A unix stream connect completes at once unless the backlog is full.
+        socket.connect(&SockAddr::unix(path)?)?;
+        UnixStream::from_std(socket.into())
+    };
+    match attempt() {
+        Ok(stream) => {
+            let local = socket2::SockRef::from(&stream).local_addr().ok()?;
+            let address = abstract_name(&local)?;
+            Some((
+                stream,
+                Locator::from_parts(UNIXSOCK_STREAM_PROTOCOL, address),
+            ))
+        }
+        Err(e) => {
+            tracing::trace!(error = %e, "named unix connect failed, falling back to unnamed");
+            None
+        }
+    }
 }
 
 fn path_of(endpoint: &Endpoint) -> Result<PathBuf, EndpointError> {
@@ -63,6 +109,11 @@ fn into_link(stream: UnixStream, src: Locator, dst: Locator) -> Link {
 /// Connects to the socket at the endpoint's path; a missing path counts as refused.
 pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Link, LinkError> {
     let path = path_of(endpoint)?;
+    let dst = Locator::from_parts(UNIXSOCK_STREAM_PROTOCOL, endpoint.address().to_owned());
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some((stream, src)) = connect_named(&path) {
+        return Ok(into_link(stream, src, dst));
+    }
     let stream = UnixStream::connect(&path).await.map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             LinkError::ConnectionRefused {
@@ -153,7 +204,14 @@ impl UnixAcceptor {
             endpoint: self.locator.to_string(),
             source: e,
         })?;
-        let pid = stream.peer_cred().ok().and_then(|c| c.pid());
-        Ok(into_link(stream, self.locator.clone(), unnamed(pid)))
+        let peer = socket2::SockRef::from(&stream)
+            .peer_addr()
+            .ok()
+            .and_then(|a| abstract_name(&a));
+        let dst = match peer {
+            Some(name) => Locator::from_parts(UNIXSOCK_STREAM_PROTOCOL, name),
+            None => unnamed(stream.peer_cred().ok().and_then(|c| c.pid())),
+        };
+        Ok(into_link(stream, self.locator.clone(), dst))
     }
 }
