@@ -97,11 +97,19 @@ fn matching_chunk() -> impl Strategy<Value = &'static str> {
 
 /// Valid canonical key expressions over a small alphabet.
 fn valid_expr() -> impl Strategy<Value = String> {
-    proptest::collection::vec(matching_chunk(), 1..5).prop_filter_map("not canonizable", |chunks| {
-        OwnedKeyExpr::autocanonize(chunks.join("/"))
-            .ok()
-            .map(|k| k.to_string())
-    })
+    valid_expr_up_to(5)
+}
+
+/// Valid canonical key expressions of fewer than `max_chunks` chunks.
+fn valid_expr_up_to(max_chunks: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(matching_chunk(), 1..max_chunks).prop_filter_map(
+        "not canonizable",
+        |chunks| {
+            OwnedKeyExpr::autocanonize(chunks.join("/"))
+                .ok()
+                .map(|k| k.to_string())
+        },
+    )
 }
 
 fn zenoh_ke(s: &str) -> &zenoh_keyexpr::keyexpr {
@@ -199,6 +207,15 @@ proptest! {
         let ours = plexus_ke(&a).includes(plexus_ke(&b));
         let theirs = zenoh_ke(&a).includes(zenoh_ke(&b));
         prop_assert_eq!(ours, theirs, "{} includes {}", a, b);
+    }
+
+    #[test]
+    fn long_keys_relations_match_zenoh(a in valid_expr_up_to(10), b in valid_expr_up_to(10)) {
+        let (pa, pb) = (plexus_ke(&a), plexus_ke(&b));
+        let (za, zb) = (zenoh_ke(&a), zenoh_ke(&b));
+        prop_assert_eq!(pa.intersects(pb), za.intersects(zb), "{} vs {}", a, b);
+        prop_assert_eq!(pa.includes(pb), za.includes(zb), "{} includes {}", a, b);
+        prop_assert_eq!(pb.includes(pa), zb.includes(za), "{} includes {}", b, a);
     }
 
     #[test]

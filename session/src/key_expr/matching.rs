@@ -128,12 +128,14 @@ fn glob(pattern: &str, subject: &str, matches: impl Fn(&str, &str) -> bool) -> b
                 continue;
             }
             Some((p_chunk, p_rest)) => {
-                if let Some((s_chunk, s_rest)) = first_chunk(s) {
-                    if matches(p_chunk, s_chunk) {
+                // (A guarded match rather than a let-chain keeps Rust 1.85 support.)
+                match first_chunk(s) {
+                    Some((s_chunk, s_rest)) if matches(p_chunk, s_chunk) => {
                         p = p_rest;
                         s = s_rest;
                         continue;
                     }
+                    _ => {}
                 }
             }
             None if s.is_empty() => return true,
