@@ -1,2 +1,3 @@
 //! Plexus: a pub/sub/query session runtime speaking the Zenoh 1.x wire protocol.
 #![warn(missing_docs)]
+pub mod key_expr;
