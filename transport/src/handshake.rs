@@ -275,7 +275,7 @@ impl Handshake {
             return self.handle_timeout(now);
         }
         if let TransportMessage::Close(Close { reason, .. }) = msg {
-            return self.fail(HandshakeError::ClosedByPeer { reason }, None);
+            return Err(self.fail(HandshakeError::ClosedByPeer { reason }, None));
         }
         let state = std::mem::replace(&mut self.state, State::WaitInitSyn);
         match (state, msg) {
@@ -289,13 +289,13 @@ impl Handshake {
             }
             (state, msg) => {
                 let expected = expected_in(&state);
-                self.fail(
+                Err(self.fail(
                     HandshakeError::Unexpected {
                         expected,
                         got: short_name(&msg).to_string(),
                     },
                     Some(CloseReason::Invalid),
-                )
+                ))
             }
         }
     }
@@ -306,10 +306,7 @@ impl Handshake {
         let e = HandshakeError::Malformed(err);
         match self.state {
             State::Failed(_) | State::Established(_) => e,
-            _ => match self.fail(e, Some(CloseReason::Invalid)) {
-                Err(e) => e,
-                Ok(()) => unreachable!("fail always returns an error"),
-            },
+            _ => self.fail(e, Some(CloseReason::Invalid)),
         }
     }
 
@@ -319,12 +316,12 @@ impl Handshake {
         match &self.state {
             State::Failed(e) => Err(e.clone()),
             State::Established(_) => Ok(()),
-            _ if now >= self.deadline => self.fail(
+            _ if now >= self.deadline => Err(self.fail(
                 HandshakeError::TimedOut {
                     after: now.saturating_duration_since(self.started),
                 },
                 None,
-            ),
+            )),
             _ => Ok(()),
         }
     }
@@ -366,11 +363,8 @@ impl Handshake {
         &self.cfg
     }
 
-    fn fail(
-        &mut self,
-        err: HandshakeError,
-        close: Option<CloseReason>,
-    ) -> Result<(), HandshakeError> {
+    /// Enters the failed state, queuing CLOSE(`close`) if given; returns the error.
+    fn fail(&mut self, err: HandshakeError, close: Option<CloseReason>) -> HandshakeError {
         if let Some(reason) = close {
             self.outbox.push_back(TransportMessage::Close(Close {
                 reason,
@@ -378,7 +372,7 @@ impl Handshake {
             }));
         }
         self.state = State::Failed(err.clone());
-        Err(err)
+        err
     }
 
     fn initial_sn(&self, mask: u32) -> u32 {
@@ -391,36 +385,36 @@ impl Handshake {
 
     fn check_version(&mut self, theirs: u8) -> Result<(), HandshakeError> {
         if theirs != VERSION {
-            return self.fail(
+            return Err(self.fail(
                 HandshakeError::VersionMismatch {
                     ours: VERSION,
                     theirs,
                 },
                 Some(CloseReason::Invalid),
-            );
+            ));
         }
         Ok(())
     }
 
     fn check_not_self(&mut self, remote: ZenohId) -> Result<(), HandshakeError> {
         if remote == self.cfg.zid {
-            return self.fail(
+            return Err(self.fail(
                 HandshakeError::ConnectionToSelf,
                 Some(CloseReason::ConnectionToSelf),
-            );
+            ));
         }
         Ok(())
     }
 
     fn check_initial_sn(&mut self, sn: u32, mask: u32) -> Result<(), HandshakeError> {
         if !seq::in_range(sn, mask) {
-            return self.fail(
+            return Err(self.fail(
                 HandshakeError::Malformed(DecodeError::malformed(
                     "OPEN initial sn",
                     format!("{sn} exceeds the agreed SN mask {mask:#x}"),
                 )),
                 Some(CloseReason::Invalid),
-            );
+            ));
         }
         Ok(())
     }
@@ -464,13 +458,13 @@ impl Handshake {
         self.check_version(ack.version)?;
         let offered = self.cfg.resolution;
         if ack.resolution & 0b11 > offered & 0b11 || ack.resolution & 0b1100 > offered & 0b1100 {
-            return self.fail(
+            return Err(self.fail(
                 HandshakeError::ResolutionRefused {
                     offered,
                     answered: ack.resolution,
                 },
                 Some(CloseReason::Invalid),
-            );
+            ));
         }
         self.check_not_self(ack.zid)?;
         let resolution = ack.resolution & 0b1111;
@@ -499,7 +493,7 @@ impl Handshake {
         syn: Open,
     ) -> Result<(), HandshakeError> {
         if syn.cookie != cookie {
-            return self.fail(HandshakeError::CookieMismatch, Some(CloseReason::Invalid));
+            return Err(self.fail(HandshakeError::CookieMismatch, Some(CloseReason::Invalid)));
         }
         self.check_initial_sn(syn.initial_sn, agreed.sn_mask)?;
         let ack = Open::new(true, self.cfg.lease, agreed.local_initial_sn, Bytes::new());
