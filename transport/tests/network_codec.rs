@@ -18,7 +18,7 @@ use proptest::prelude::*;
 
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
@@ -153,7 +153,9 @@ fn capture_pubsub_declarations() {
     assert_eq!(fin.body, DeclareBody::Final);
 
     let msgs = exact(PUBSUB_5);
-    assert!(matches!(&msgs[0], NetworkMessage::Oam(o) if matches!(&o.body, OamBody::ZBuf(b) if b.len() == 117)));
+    assert!(
+        matches!(&msgs[0], NetworkMessage::Oam(o) if matches!(&o.body, OamBody::ZBuf(b) if b.len() == 117))
+    );
     assert_eq!(declare(&msgs[1]).body, DeclareBody::Final);
 }
 
@@ -374,7 +376,7 @@ fn capture_express_push() {
         p.qos,
         NetQos::new(Priority::InteractiveLow, CongestionControl::Block, true)
     );
-    assert!(matches!(&p.body, PushBody::Put(put) if &put.payload[..] == [0, 1, 2, 3, 4, 5, 6, 7]));
+    assert!(matches!(&p.body, PushBody::Put(put) if put.payload[..] == [0, 1, 2, 3, 4, 5, 6, 7]));
 }
 
 /// Where the shared captures live next to a fresh clone (`<repo>/../shared`).
@@ -539,13 +541,15 @@ fn arb_put() -> impl Strategy<Value = Put> {
         prop::option::of(arb_bytes(32)),
         arb_bytes(300),
     )
-        .prop_map(|(timestamp, encoding, source_info, attachment, payload)| Put {
-            timestamp,
-            encoding,
-            source_info,
-            attachment,
-            payload,
-        })
+        .prop_map(
+            |(timestamp, encoding, source_info, attachment, payload)| Put {
+                timestamp,
+                encoding,
+                source_info,
+                attachment,
+                payload,
+            },
+        )
 }
 
 fn arb_del() -> impl Strategy<Value = Del> {
@@ -562,7 +566,10 @@ fn arb_del() -> impl Strategy<Value = Del> {
 }
 
 fn arb_push_body() -> impl Strategy<Value = PushBody> {
-    prop_oneof![arb_put().prop_map(PushBody::Put), arb_del().prop_map(PushBody::Del)]
+    prop_oneof![
+        arb_put().prop_map(PushBody::Put),
+        arb_del().prop_map(PushBody::Del)
+    ]
 }
 
 fn arb_query() -> impl Strategy<Value = Query> {
@@ -571,10 +578,8 @@ fn arb_query() -> impl Strategy<Value = Query> {
         prop_oneof![Just(String::new()), "[a-z=;&0-9]{1,16}", "\\PC{1,8}"],
         prop::option::of(arb_source_info()),
         prop::option::of(
-            (arb_encoding(), arb_bytes(64)).prop_map(|(encoding, payload)| QueryBody {
-                encoding,
-                payload,
-            }),
+            (arb_encoding(), arb_bytes(64))
+                .prop_map(|(encoding, payload)| QueryBody { encoding, payload }),
         ),
         prop::option::of(arb_bytes(32)),
     )
@@ -660,11 +665,12 @@ fn arb_request() -> impl Strategy<Value = NetworkMessage> {
 
 fn arb_response_body() -> impl Strategy<Value = ResponseBody> {
     prop_oneof![
-        (prop::option::of(arb_consolidation()), arb_push_body())
-            .prop_map(|(consolidation, body)| ResponseBody::Reply(Reply {
+        (prop::option::of(arb_consolidation()), arb_push_body()).prop_map(
+            |(consolidation, body)| ResponseBody::Reply(Reply {
                 consolidation,
                 body
-            })),
+            })
+        ),
         (
             arb_encoding(),
             prop::option::of(arb_source_info()),
@@ -725,13 +731,20 @@ fn arb_declare_body() -> impl Strategy<Value = DeclareBody> {
             .prop_map(|(id, wire_expr)| DeclareBody::Subscriber { id, wire_expr }),
         (any::<u32>(), opt_we())
             .prop_map(|(id, wire_expr)| DeclareBody::UndeclareSubscriber { id, wire_expr }),
-        (any::<u32>(), arb_wire_expr(), any::<bool>(), prop_oneof![Just(0u16), any::<u16>()])
-            .prop_map(|(id, wire_expr, complete, distance)| DeclareBody::Queryable {
-                id,
-                wire_expr,
-                complete,
-                distance
-            }),
+        (
+            any::<u32>(),
+            arb_wire_expr(),
+            any::<bool>(),
+            prop_oneof![Just(0u16), any::<u16>()]
+        )
+            .prop_map(
+                |(id, wire_expr, complete, distance)| DeclareBody::Queryable {
+                    id,
+                    wire_expr,
+                    complete,
+                    distance
+                }
+            ),
         (any::<u32>(), opt_we())
             .prop_map(|(id, wire_expr)| DeclareBody::UndeclareQueryable { id, wire_expr }),
         (any::<u32>(), arb_wire_expr())
@@ -801,16 +814,20 @@ fn arb_oam() -> impl Strategy<Value = NetworkMessage> {
         any::<u64>().prop_map(OamBody::Z64),
         arb_bytes(128).prop_map(OamBody::ZBuf),
     ];
-    (any::<u16>(), arb_qos(), prop::option::of(arb_timestamp()), body).prop_map(
-        |(id, qos, timestamp, body)| {
+    (
+        any::<u16>(),
+        arb_qos(),
+        prop::option::of(arb_timestamp()),
+        body,
+    )
+        .prop_map(|(id, qos, timestamp, body)| {
             NetworkMessage::Oam(NetworkOam {
                 id,
                 qos,
                 timestamp,
                 body,
             })
-        },
-    )
+        })
 }
 
 fn arb_message() -> impl Strategy<Value = NetworkMessage> {

@@ -542,3 +542,102 @@ fn check_id(header: u8, expected: u8, what: &'static str) -> DecodeResult<()> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zid(v: u128) -> ZenohId {
+        ZenohId::new(v).expect("nonzero")
+    }
+
+    #[test]
+    fn put_layout_with_every_field() {
+        let put = Put {
+            timestamp: Some(Timestamp {
+                time: 2,
+                id: zid(0xa1b2),
+            }),
+            encoding: Encoding {
+                id: 4,
+                schema: Some(Bytes::from_static(b"x")),
+            },
+            source_info: Some(SourceInfo {
+                zid: zid(0xa1b2),
+                eid: 3,
+                sn: 200,
+            }),
+            attachment: Some(Bytes::from_static(b"at")),
+            payload: Bytes::from_static(b"hi"),
+        };
+        let mut out = Vec::new();
+        put.write(&mut out);
+        let expected = [
+            0xe1, // PUT | T | E | Z
+            0x02, 0x02, 0xb2, 0xa1, // timestamp: time 2, id <u8;z> b2 a1
+            0x09, 0x01, b'x', // encoding 4 with schema "x"
+            0xc1, 0x06, 0x10, 0xb2, 0xa1, 0x03, 0xc8, 0x01, // SourceInfo (more follows)
+            0x43, 0x02, b'a', b't', // Attachment
+            0x02, b'h', b'i', // payload
+        ];
+        assert_eq!(out, expected);
+        let mut r = Reader::new(Bytes::from(out));
+        let h = r.u8("h").unwrap();
+        assert_eq!(Put::read(&mut r, h).unwrap(), put);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn del_attachment_uses_id_2() {
+        let del = Del {
+            timestamp: None,
+            source_info: None,
+            attachment: Some(Bytes::from_static(b"a")),
+        };
+        let mut out = Vec::new();
+        del.write(&mut out);
+        assert_eq!(out, [0x82, 0x42, 0x01, b'a']);
+        let mut r = Reader::new(Bytes::from(out));
+        let h = r.u8("h").unwrap();
+        assert_eq!(Del::read(&mut r, h).unwrap(), del);
+    }
+
+    #[test]
+    fn err_and_query_bodies() {
+        let err = Err {
+            encoding: Encoding {
+                id: 1,
+                schema: None,
+            },
+            source_info: None,
+            payload: Bytes::from_static(b"no"),
+        };
+        let mut out = Vec::new();
+        err.write(&mut out);
+        assert_eq!(out, [0x45, 0x02, 0x02, b'n', b'o']);
+
+        let q = Query {
+            consolidation: None,
+            parameters: String::new(),
+            source_info: None,
+            body: Some(QueryBody {
+                encoding: Encoding::default(),
+                payload: Bytes::new(),
+            }),
+            attachment: Some(Bytes::from_static(b"z")),
+        };
+        let mut out = Vec::new();
+        q.write(&mut out);
+        assert_eq!(out, [0x83, 0xc3, 0x01, 0x00, 0x45, 0x01, b'z']);
+        let mut r = Reader::new(Bytes::from(out));
+        let h = r.u8("h").unwrap();
+        assert_eq!(Query::read(&mut r, h).unwrap(), q);
+    }
+
+    #[test]
+    fn shm_on_err_is_refused() {
+        let mut r = Reader::new(Bytes::from_static(&[0x12, 0x00]));
+        let e = Err::read(&mut r, 0x85).unwrap_err();
+        assert!(e.to_string().contains("shared memory not supported"), "{e}");
+    }
+}
