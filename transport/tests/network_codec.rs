@@ -472,6 +472,7 @@ fn all_capture_frames_when_available() {
             }
         }
     }
+    eprintln!("{frames} captured frames and messages re-encoded byte-exact");
     assert!(frames > 20, "only {frames} frames found");
 }
 
@@ -935,4 +936,158 @@ fn non_network_header_is_rejected() {
         assert!(is_network_header(h));
         assert!(is_network_header(h | 0xe0));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Vectors written by zenoh-codec 1.10.2 itself (randomised zenoh-protocol messages,
+// TsStack and unknown extensions removed) for what the TCP captures do not show.
+// ---------------------------------------------------------------------------------------
+
+/// Decodes one bare network message, checks it is consumed and re-encodes exactly.
+fn exact_bare(hex: &str) -> NetworkMessage {
+    let bytes = unhex(hex);
+    let mut r = Reader::new(Bytes::from(bytes.clone()));
+    let m = NetworkMessage::read(&mut r).expect("zenoh-codec vector decodes");
+    assert!(r.is_empty(), "{} bytes left", r.remaining());
+    let mut out = Vec::new();
+    m.write(&mut out);
+    assert_eq!(hexs(&out), hexs(&bytes), "re-encoding differs");
+    m
+}
+
+#[test]
+fn zenoh_codec_vectors() {
+    // PUSH, QoS + NodeId 41651, DEL with SourceInfo and Attachment (ext id 2).
+    let NetworkMessage::Push(p) = exact_bare(
+        "9d05a19d0133b3c50282c11bf0cf6922617b5f5c2f0d7400d1b6ae6b36fdd6feeb05d8e981ff054215dd6387598d3e53af2ae53177f39e7d3a1051b409f8",
+    ) else {
+        panic!("expected PUSH")
+    };
+    assert_eq!(p.node_id, 41651);
+    let PushBody::Del(d) = &p.body else {
+        panic!("expected DEL")
+    };
+    let si = d.source_info.as_ref().expect("source info");
+    assert_eq!(si.zid, zid("366baeb6d100740d2f5c5f7b612269cf"));
+    assert_eq!((si.eid, si.sn), (1568648061, 1608545496));
+    assert_eq!(d.attachment.as_ref().map(|a| a.len()), Some(21));
+
+    // PUSH with Timestamp ext and NodeId; PUT with inline timestamp, encoding, SourceInfo, Attachment.
+    let NetworkMessage::Push(p) = exact_bare(
+        "9d08a17bc21a8ab0e3d5c3baa6a6a410c4ce4a1b1689fc5ee418081cecb8d5f933a75be19cbb9288b287cac6d410aa7a49ac9aa8cd500b67f8bb7d1c704de8de06c11bf099a9e9721d13f1e376e6833bc3fd654e8ba0b9a108b5c3acc703430efcf0b7f0a6de64e870889bb618e7067ac063b03ade",
+    ) else {
+        panic!("expected PUSH")
+    };
+    assert_eq!(p.timestamp.map(|t| t.time), Some(11839006657247500298));
+    let PushBody::Put(put) = &p.body else {
+        panic!("expected PUT")
+    };
+    assert_eq!(put.encoding.id, 55220);
+    assert!(put.timestamp.is_some() && put.source_info.is_some() && put.attachment.is_some());
+
+    // RESPONSE with ERR: encoding with schema, SourceInfo.
+    let NetworkMessage::Response(r) = exact_bare(
+        "9b9adbc892060721db01c589a707027e92411bf0579b3dbb3df38ca650644abccbffe70ea3d1d8b90bb3fd9db80e01d4",
+    ) else {
+        panic!("expected RESPONSE")
+    };
+    let ResponseBody::Err(e) = &r.body else {
+        panic!("expected ERR")
+    };
+    assert_eq!(e.encoding.id, 59844);
+    assert_eq!(e.encoding.schema.as_deref(), Some(&[0x7e, 0x92][..]));
+    assert_eq!(&e.payload[..], [0xd4]);
+
+    // REQUEST with Budget and NodeId, QUERY with SourceInfo.
+    let NetworkMessage::Request(q) = exact_bare(
+        "9c9cef83960202a17ea5dab8e0d90f33ea7ba301411bf06dcb737dc0969392a1abe3c400984f5ddaedfd900affbe949b0f",
+    ) else {
+        panic!("expected REQUEST")
+    };
+    assert_eq!((q.budget, q.node_id), (Some(4214758490), 15850));
+    assert!(q.body.source_info.is_some());
+
+    // Declarations: U_TOKEN and U_QUERYABLE with the 5f WireExpr ext, D_TOKEN,
+    // D_QUERYABLE with complete + distance, U_KEYEXPR.
+    let body = |hex| match exact_bare(hex) {
+        NetworkMessage::Declare(d) => d.body,
+        other => panic!("expected DECLARE, got {other:?}"),
+    };
+    assert_eq!(
+        body("9ea10433886487e7e4f6f9075f02000c"),
+        DeclareBody::UndeclareToken {
+            id: 2134749799,
+            wire_expr: Some(WireExpr::new(12, "", Mapping::Receiver))
+        }
+    );
+    assert_eq!(
+        body("9ea121339a7585d7a2e9df035f020006"),
+        DeclareBody::UndeclareQueryable {
+            id: 1006260567,
+            wire_expr: Some(WireExpr::new(6, "", Mapping::Receiver))
+        }
+    );
+    assert_eq!(
+        body("9ea119339b32068da6cfa60203"),
+        DeclareBody::Token {
+            id: 617861901,
+            wire_expr: WireExpr::new(3, "", Mapping::Receiver)
+        }
+    );
+    assert_eq!(
+        body("9ea10d33a5df0384a081ee2b0921819e5e"),
+        DeclareBody::Queryable {
+            id: 91979936,
+            wire_expr: WireExpr::new(9, "", Mapping::Receiver),
+            complete: true,
+            distance: 6031
+        }
+    );
+    assert_eq!(
+        body("9ea15a33e65201dd14"),
+        DeclareBody::UndeclareKeyExpr { id: 2653 }
+    );
+
+    // INTEREST Final (no options) and Current (options K+T, no expression).
+    let NetworkMessage::Interest(i) = exact_bare("99bbb3ea880633b02f") else {
+        panic!("expected INTEREST")
+    };
+    assert_eq!(
+        (i.mode, i.node_id, i.wire_expr),
+        (InterestMode::Final, 6064, None)
+    );
+    let NetworkMessage::Interest(i) = exact_bare("b9cbfed31709a17b33d01c") else {
+        panic!("expected INTEREST")
+    };
+    assert_eq!(i.mode, InterestMode::Current);
+    assert_eq!(
+        i.options,
+        InterestOptions(InterestOptions::KEYEXPRS | InterestOptions::TOKENS)
+    );
+
+    // OAM with z64 and unit bodies; RESPONSE_FINAL with a Timestamp ext.
+    assert!(matches!(
+        exact_bare("3fb93ce1b9eb94b9a9dcf3f4"),
+        NetworkMessage::Oam(NetworkOam {
+            id: 7737,
+            body: OamBody::Z64(17647198234270686433),
+            ..
+        })
+    ));
+    assert!(matches!(
+        exact_bare("1fdb8503"),
+        NetworkMessage::Oam(NetworkOam {
+            id: 49883,
+            body: OamBody::Unit,
+            ..
+        })
+    ));
+    assert!(matches!(
+        exact_bare("9af8adc45b421a88b8ccdcf6f781b7ee10447dc4cc3f4397fb89af79571b4aa7c3"),
+        NetworkMessage::ResponseFinal(ResponseFinal {
+            request_id: 191960824,
+            timestamp: Some(_),
+            ..
+        })
+    ));
 }
