@@ -6,5 +6,7 @@
 //! bodies ([`zenoh`]).
 
 pub mod core;
+pub mod network;
+pub mod zenoh;
 
 pub use self::core::*;
