@@ -211,6 +211,31 @@ impl LinkReader {
         res.map_err(|e| self.err("read from", e))
     }
 
+    /// Appends what arrives to `buf` (growing it by up to `max` bytes): on streamed links
+    /// some bytes (`Ok(0)` = end of stream), on datagram links one whole datagram.
+    pub async fn read_buf(
+        &mut self,
+        buf: &mut bytes::BytesMut,
+        max: usize,
+    ) -> Result<usize, LinkError> {
+        buf.reserve(max);
+        let res: std::io::Result<usize> = match &mut self.kind {
+            #[cfg(feature = "tcp")]
+            ReaderKind::Tcp(r) => r.read_buf(buf).await,
+            #[cfg(feature = "udp")]
+            ReaderKind::Udp(r) => {
+                let start = buf.len();
+                buf.resize(start + max, 0);
+                let n = r.recv(&mut buf[start..]).await;
+                buf.truncate(start + *n.as_ref().unwrap_or(&0));
+                n
+            }
+            #[cfg(all(unix, feature = "unixsock-stream"))]
+            ReaderKind::Unix(r) => r.read_buf(buf).await,
+        };
+        res.map_err(|e| self.err("read from", e))
+    }
+
     /// Fills `buf` completely on a streamed link; end of stream first is [`LinkError::ClosedByPeer`].
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), LinkError> {
         let res: std::io::Result<()> = match &mut self.kind {

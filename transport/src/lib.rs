@@ -1,10 +1,25 @@
 //! Plexus transport layer: the Zenoh 1.x wire protocol over unicast links.
 //!
-//! [`wire`] holds the message types and their sans-IO codec; [`handshake`] establishes
-//! links, [`seq`] orders frames and [`defrag`] reassembles fragmented messages.
+//! - [`wire`]: message types and their sans-IO codec (bytes in, typed messages out).
+//! - [`handshake`], [`seq`], [`defrag`]: protocol logic as plain state machines, driven
+//!   with explicit inputs and times, tested without sockets.
+//! - [`pipeline`]: the TX pipeline that packs messages into batches.
+//! - [`unicast`]: transports to remote processes over one or more links, with lease,
+//!   keep-alive and RTT probes; they report to a [`TransportHandler`].
+//!
+//! This crate knows nothing of key expressions or routing: it moves network messages.
 #![warn(missing_docs)]
 
 pub mod defrag;
+pub mod error;
+pub mod event;
 pub mod handshake;
+pub mod pipeline;
 pub mod seq;
+pub mod unicast;
 pub mod wire;
+
+pub use error::TransportError;
+pub use event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
+pub use pipeline::SendOptions;
+pub use unicast::{Transport, TransportConfig, TransportManager};

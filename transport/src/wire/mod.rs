@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod network;
+pub mod transport;
 pub mod zenoh;
 
 pub use self::core::*;

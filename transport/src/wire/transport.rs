@@ -317,7 +317,7 @@ impl Open {
 
     fn write(&self, out: &mut Vec<u8>) {
         let ms = self.lease.as_millis().min(u64::MAX as u128) as u64;
-        let in_secs = ms % 1000 == 0;
+        let in_secs = ms.is_multiple_of(1000);
         let has_exts = self.qos
             || self.shm.is_some()
             || self.auth.is_some()

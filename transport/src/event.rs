@@ -1,0 +1,89 @@
+//! Events that the transport layer reports to the layer above.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use plexus_link::LinkInfo;
+
+use crate::unicast::Transport;
+use crate::wire::network::NetworkMessage;
+use crate::wire::transport::CloseReason;
+
+/// Why a link or a transport went away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseCause {
+    /// Closed on this side (by the application or the manager).
+    Local,
+    /// The remote process sent CLOSE with this reason.
+    ByPeer(CloseReason),
+    /// Nothing was received for the remote's lease.
+    LeaseExpired,
+    /// The remote process sent undecodable or invalid input.
+    Malformed(String),
+    /// The link failed (reset, end of stream, I/O error).
+    LinkFailed(String),
+}
+
+impl fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseCause::Local => f.write_str("closed locally"),
+            CloseCause::ByPeer(reason) => write!(f, "closed by peer ({reason})"),
+            CloseCause::LeaseExpired => f.write_str("lease expired"),
+            CloseCause::Malformed(what) => write!(f, "malformed input: {what}"),
+            CloseCause::LinkFailed(what) => write!(f, "link failed: {what}"),
+        }
+    }
+}
+
+/// A link of a transport, as reported in events and by [`Transport::links`].
+#[derive(Clone, Debug)]
+pub struct LinkSnapshot {
+    /// Stable id for the link's life (unique in this process).
+    pub id: u64,
+    /// Facts from the link layer (src, dst, group, mtu, reliability, streaming).
+    pub info: Arc<LinkInfo>,
+    /// When the link joined its transport.
+    pub created_at: SystemTime,
+    /// Last measured round-trip time in microseconds, if known.
+    pub rtt_us: Option<u64>,
+}
+
+/// A change in a transport's life, in the order they happen.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TransportEvent {
+    /// A link joined the transport (the first one right after the transport opened).
+    LinkAdded(LinkSnapshot),
+    /// A link left the transport.
+    LinkRemoved {
+        /// The link.
+        link: LinkSnapshot,
+        /// Why.
+        cause: CloseCause,
+    },
+    /// The transport closed; no more events or messages follow.
+    Closed {
+        /// Why.
+        cause: CloseCause,
+    },
+}
+
+/// Receives what one transport delivers: network messages and events.
+///
+/// `message` runs on the task that read the bytes, so it must not block for long.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// A network message arrived.
+    fn message(&self, msg: NetworkMessage);
+    /// The transport's links or state changed.
+    fn event(&self, event: TransportEvent);
+}
+
+/// Receives new transports from the manager.
+pub trait TransportHandler: Send + Sync + 'static {
+    /// A transport opened. The returned handler receives its messages and events,
+    /// starting with [`TransportEvent::LinkAdded`] for its first link.
+    fn opened(&self, transport: &Transport) -> Arc<dyn PeerHandler>;
+}

@@ -1,0 +1,417 @@
+//! Unicast transports: one per remote process, each carried by one or more links.
+//!
+//! [`TransportManager`] listens and connects, runs the handshake on every new link and
+//! either opens a new [`Transport`] or joins the link to the transport that already
+//! exists for the remote zid. Events and messages go to the [`TransportHandler`] given
+//! at construction.
+
+mod link;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use plexus_link::{Endpoint, LinkConfig, LinkReader, LinkWriter, Locator};
+use tokio::task::JoinHandle;
+
+pub use self::transport::{Transport, TransportStats};
+use crate::error::TransportError;
+use crate::event::TransportHandler;
+use crate::handshake::{Established, Handshake, HandshakeConfig, HandshakeError};
+use crate::pipeline::Batch;
+use crate::wire::transport::{BatchItem, BatchReader, StreamFramer};
+use crate::wire::{WhatAmI, ZenohId};
+
+/// Settings of a [`TransportManager`].
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// This process's id.
+    pub zid: ZenohId,
+    /// This process's kind.
+    pub whatami: WhatAmI,
+    /// Our lease, announced in OPEN: the peer drops a link after this long without input.
+    pub lease: Duration,
+    /// Keep-alives per lease: one is sent after `lease / keep_alive` without output.
+    pub keep_alive: u32,
+    /// Largest batch we accept and send (further bounded by each link's MTU).
+    pub batch_size: u16,
+    /// Offer one channel per priority.
+    pub qos: bool,
+    /// How long the handshake may take on a link we open.
+    pub open_timeout: Duration,
+    /// How long the handshake may take on a link we accept.
+    pub accept_timeout: Duration,
+    /// Largest reassembled message.
+    pub max_message_size: usize,
+    /// Finished batches that may wait per priority before congestion control applies.
+    pub queue_batches: usize,
+    /// Measure each link's round-trip time with OAM probes (answered by Plexus peers).
+    pub rtt_probes: bool,
+    /// Link-layer settings.
+    pub link: LinkConfig,
+}
+
+impl TransportConfig {
+    /// Defaults for a process with this id and kind.
+    pub fn new(zid: ZenohId, whatami: WhatAmI) -> Self {
+        TransportConfig {
+            zid,
+            whatami,
+            lease: Duration::from_secs(10),
+            keep_alive: 4,
+            batch_size: u16::MAX,
+            qos: true,
+            open_timeout: Duration::from_secs(10),
+            accept_timeout: Duration::from_secs(10),
+            max_message_size: 1 << 30,
+            queue_batches: 16,
+            rtt_probes: true,
+            link: LinkConfig::default(),
+        }
+    }
+
+    fn handshake(&self, mtu: u16, timeout: Duration) -> HandshakeConfig {
+        HandshakeConfig {
+            zid: self.zid,
+            whatami: self.whatami,
+            lease: self.lease,
+            batch_size: self.batch_size.min(mtu),
+            resolution: crate::wire::transport::DEFAULT_RESOLUTION,
+            qos: self.qos,
+            patch: 1,
+            timeout,
+            initial_sn: None,
+        }
+    }
+}
+
+pub(crate) struct ManagerInner {
+    pub(crate) config: TransportConfig,
+    pub(crate) handler: Arc<dyn TransportHandler>,
+    transports: Mutex<HashMap<ZenohId, Transport>>,
+    listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
+    next_link_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// Opens and accepts unicast transports and keeps the table of live ones.
+///
+/// Cheap to clone. [`TransportManager::close`] closes every transport and listener;
+/// dropping the last clone stops the listeners but leaves transports to their tasks.
+#[derive(Clone)]
+pub struct TransportManager {
+    inner: Arc<ManagerInner>,
+}
+
+impl std::fmt::Debug for TransportManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportManager")
+            .field("zid", &self.inner.config.zid)
+            .finish()
+    }
+}
+
+impl TransportManager {
+    /// A manager that reports to `handler`.
+    pub fn new(config: TransportConfig, handler: Arc<dyn TransportHandler>) -> Self {
+        TransportManager {
+            inner: Arc::new(ManagerInner {
+                config,
+                handler,
+                transports: Mutex::new(HashMap::new()),
+                listeners: Mutex::new(Vec::new()),
+                next_link_id: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// This process's id.
+    pub fn zid(&self) -> ZenohId {
+        self.inner.config.zid
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
+    }
+
+    /// Starts listening on `endpoint`; returns the bound locator (port 0 resolved).
+    pub async fn listen(&self, endpoint: &Endpoint) -> Result<Locator, TransportError> {
+        let mut listener = plexus_link::listen(endpoint, &self.inner.config.link).await?;
+        let locator = listener.locator().clone();
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            loop {
+                let link = match listener.accept().await {
+                    Ok(link) => link,
+                    Err(e) => {
+                        tracing::warn!("accept on {} failed: {e}", listener.locator());
+                        if weak.strong_count() == 0 {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let Some(inner) = weak.upgrade() else { return };
+                tokio::spawn(async move {
+                    let dst = link.dst().to_string();
+                    if let Err(e) = accept_link(&inner, link).await {
+                        tracing::info!("rejected link from {dst}: {e}");
+                    }
+                });
+            }
+        });
+        lock(&self.inner.listeners).push((locator.clone(), task));
+        tracing::debug!("listening on {locator}");
+        Ok(locator)
+    }
+
+    /// The locators this manager listens on.
+    pub fn locators(&self) -> Vec<Locator> {
+        lock(&self.inner.listeners)
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+
+    /// Opens a link to `endpoint` and runs the handshake; returns the transport it opened
+    /// or joined.
+    pub async fn connect(&self, endpoint: &Endpoint) -> Result<Transport, TransportError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(TransportError::ManagerClosed);
+        }
+        let link = plexus_link::connect(endpoint, &self.inner.config.link).await?;
+        let cfg = self
+            .inner
+            .config
+            .handshake(link.mtu(), self.inner.config.open_timeout);
+        let (mut reader, mut writer) = link.split();
+        let hs = Handshake::opener(cfg, Instant::now());
+        let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
+        add_link(&self.inner, est, reader, writer, framer)
+    }
+
+    /// The live transports.
+    pub fn transports(&self) -> Vec<Transport> {
+        lock(&self.inner.transports).values().cloned().collect()
+    }
+
+    /// The live transport to `zid`, if any.
+    pub fn transport(&self, zid: &ZenohId) -> Option<Transport> {
+        lock(&self.inner.transports).get(zid).cloned()
+    }
+
+    /// Stops the listeners and closes every transport, sending CLOSE on each link.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        for (_, task) in lock(&self.inner.listeners).drain(..) {
+            task.abort();
+        }
+        let transports: Vec<Transport> = lock(&self.inner.transports).values().cloned().collect();
+        for t in transports {
+            t.close().await;
+        }
+    }
+}
+
+impl Drop for ManagerInner {
+    fn drop(&mut self) {
+        for (_, task) in lock(&self.listeners).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_link(
+    inner: &Arc<ManagerInner>,
+    link: plexus_link::Link,
+) -> Result<Transport, TransportError> {
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(TransportError::ManagerClosed);
+    }
+    let cfg = inner
+        .config
+        .handshake(link.mtu(), inner.config.accept_timeout);
+    let (mut reader, mut writer) = link.split();
+    let hs = Handshake::acceptor(cfg, Instant::now());
+    let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
+    add_link(inner, est, reader, writer, framer)
+}
+
+/// Runs a handshake over a link. Returns the outcome and the framer holding any bytes
+/// that arrived after the last handshake message.
+async fn drive_handshake(
+    mut hs: Handshake,
+    reader: &mut LinkReader,
+    writer: &mut LinkWriter,
+) -> Result<(Established, StreamFramer), TransportError> {
+    let endpoint = reader.info().dst().to_string();
+    let streamed = reader.info().is_streamed();
+    let started = Instant::now();
+    let mut framer = StreamFramer::new(u16::MAX);
+    let mut pending: Vec<BatchItem> = Vec::new();
+    let fail = |source: HandshakeError| TransportError::Handshake {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    loop {
+        while let Some(msg) = hs.poll_transmit() {
+            let mut batch = Batch::single(&msg);
+            batch.seal();
+            let res = if streamed {
+                writer.write_all(batch.as_prefixed()).await
+            } else {
+                writer.write_all(batch.payload()).await
+            };
+            res?;
+        }
+        if let Some(est) = hs.established() {
+            let est = est.clone();
+            if !pending.is_empty() {
+                tracing::debug!(
+                    "{endpoint}: {} messages arrived with the handshake's end",
+                    pending.len()
+                );
+            }
+            framer.set_batch_size(est.batch_size);
+            return Ok((est, framer));
+        }
+        let deadline = hs
+            .poll_timeout()
+            .unwrap_or_else(|| started + Duration::from_secs(10));
+        let now = Instant::now();
+        if now >= deadline {
+            let err = hs
+                .handle_timeout(now)
+                .err()
+                .unwrap_or(HandshakeError::TimedOut {
+                    after: now - started,
+                });
+            return Err(match err {
+                HandshakeError::TimedOut { after } => {
+                    TransportError::HandshakeTimedOut { endpoint, after }
+                }
+                other => fail(other),
+            });
+        }
+        // Next batch: streamed links frame with a length prefix, datagrams are batches.
+        let batch = loop {
+            if streamed {
+                match framer.next_batch() {
+                    Ok(Some(b)) => break b,
+                    Ok(None) => {}
+                    Err(e) => {
+                        let err = hs.handle_decode_error(crate::wire::DecodeError::malformed(
+                            "batch",
+                            e.to_string(),
+                        ));
+                        flush_close(&mut hs, writer, streamed).await;
+                        return Err(fail(err));
+                    }
+                }
+            }
+            let read =
+                tokio::time::timeout(deadline - now, reader.read_buf(framer.buffer_mut(), 65536))
+                    .await;
+            match read {
+                Err(_) => break Bytes::new(),
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(0)) if streamed => {
+                    return Err(plexus_link::LinkError::ClosedByPeer {
+                        endpoint: endpoint.clone(),
+                    }
+                    .into());
+                }
+                Ok(Ok(_)) => {
+                    if !streamed {
+                        break framer.buffer_mut().split().freeze();
+                    }
+                }
+            }
+        };
+        if batch.is_empty() {
+            continue; // timed out: loop to handle_timeout
+        }
+        let mut r = BatchReader::new(batch);
+        loop {
+            match r.next_item() {
+                Ok(None) => break,
+                Ok(Some(BatchItem::Transport(msg))) if hs.established().is_none() => {
+                    if let Err(e) = hs.handle_message(msg, Instant::now()) {
+                        flush_close(&mut hs, writer, streamed).await;
+                        return Err(fail(e));
+                    }
+                }
+                Ok(Some(item)) => pending.push(item),
+                Err(e) => {
+                    let err = hs.handle_decode_error(e);
+                    flush_close(&mut hs, writer, streamed).await;
+                    return Err(fail(err));
+                }
+            }
+        }
+    }
+}
+
+async fn flush_close(hs: &mut Handshake, writer: &mut LinkWriter, streamed: bool) {
+    while let Some(msg) = hs.poll_transmit() {
+        let mut batch = Batch::single(&msg);
+        batch.seal();
+        let data = if streamed {
+            batch.as_prefixed()
+        } else {
+            batch.payload()
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(data)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
+}
+
+fn add_link(
+    inner: &Arc<ManagerInner>,
+    est: Established,
+    reader: LinkReader,
+    writer: LinkWriter,
+    framer: StreamFramer,
+) -> Result<Transport, TransportError> {
+    let link_id = inner.next_link_id.fetch_add(1, Ordering::Relaxed);
+    let mut table = lock(&inner.transports);
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(TransportError::ManagerClosed);
+    }
+    if let Some(existing) = table.get(&est.remote_zid).cloned() {
+        drop(table);
+        existing.join_link(link_id, reader, writer, framer);
+        return Ok(existing);
+    }
+    let transport = Transport::new(Arc::downgrade(inner), &est);
+    table.insert(est.remote_zid, transport.clone());
+    drop(table);
+    let handler = inner.handler.opened(&transport);
+    transport.start(handler, link_id, reader, writer, framer);
+    tracing::info!(
+        "transport to {} ({}) opened",
+        est.remote_zid,
+        est.remote_whatami
+    );
+    Ok(transport)
+}
+
+/// Called by a transport once its last link is gone.
+pub(crate) fn forget(inner: &ManagerInner, transport: &Transport) {
+    let mut table = lock(&inner.transports);
+    if table
+        .get(&transport.zid())
+        .is_some_and(|t| t.ptr_eq(transport))
+    {
+        table.remove(&transport.zid());
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
