@@ -271,6 +271,7 @@ impl Transport {
                 let now = self.inner.epoch.elapsed().as_micros() as u64;
                 if let Some(rtt) = now.checked_sub(t) {
                     ctx.rtt_us.store(rtt, Ordering::Relaxed);
+                    self.inner.rtt_updates.send_modify(|n| *n += 1);
                 }
             }
             (id, _) => tracing::debug!("transport {}: ignored OAM 0x{id:04x}", self.inner.zid),

@@ -75,6 +75,8 @@ pub(super) struct TransportInner {
     pub(super) manager: Weak<ManagerInner>,
     pub(super) stats: TransportStats,
     pub(super) epoch: tokio::time::Instant,
+    /// Counts RTT measurements, so callers can wait for a fresh one.
+    pub(super) rtt_updates: watch::Sender<u64>,
 }
 
 /// A unicast transport to one remote process. Cheap to clone.
@@ -145,6 +147,7 @@ impl Transport {
                 manager,
                 stats: TransportStats::default(),
                 epoch: tokio::time::Instant::now(),
+                rtt_updates: watch::channel(0).0,
             }),
         }
     }
@@ -206,6 +209,11 @@ impl Transport {
     /// Why the transport closed, once it has.
     pub fn close_cause(&self) -> Option<CloseCause> {
         lock(&self.inner.close_cause).clone()
+    }
+
+    /// A receiver that changes each time a link's round-trip time is measured.
+    pub fn rtt_updates(&self) -> watch::Receiver<u64> {
+        self.inner.rtt_updates.subscribe()
     }
 
     /// The live links.
