@@ -14,6 +14,7 @@ pub mod defrag;
 pub mod error;
 pub mod event;
 pub mod handshake;
+pub mod lease;
 pub mod pipeline;
 pub mod seq;
 pub mod unicast;

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use plexus_link::{LinkReader, LinkWriter};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::lock;
 use super::transport::{Transport, rx_channel};
 use crate::event::CloseCause;
+use crate::lease::{Lease, LeaseAction};
 use crate::pipeline::Batch;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{
@@ -71,14 +72,15 @@ impl Transport {
         mut stop: watch::Receiver<bool>,
     ) {
         let streamed = reader.info().is_streamed();
+        let keep_alive_now = Arc::new(Notify::new());
         let keepalive = tokio::spawn(self.clone().keepalive_task(
             ctx.writer.clone(),
             ctx.last_tx.clone(),
-            streamed,
+            keep_alive_now.clone(),
             stop.clone(),
         ));
         let exit = self
-            .rx_loop(&ctx, &mut reader, &mut framer, &mut stop)
+            .rx_loop(&ctx, &mut reader, &mut framer, &mut stop, &keep_alive_now)
             .await;
         keepalive.abort();
         let Some(exit) = exit else { return };
@@ -114,15 +116,29 @@ impl Transport {
         }
     }
 
+    /// Reads and handles batches until the link fails, expires or is stopped. The lease
+    /// state machine lives here; keep-alives it asks for are sent by the keep-alive task.
     async fn rx_loop(
         &self,
         ctx: &LinkCtx,
         reader: &mut LinkReader,
         framer: &mut StreamFramer,
         stop: &mut watch::Receiver<bool>,
+        keep_alive_now: &Notify,
     ) -> Option<Exit> {
         let streamed = reader.info().is_streamed();
-        let lease = self.inner.remote_lease;
+        let keep_alive = self
+            .inner
+            .manager
+            .upgrade()
+            .map(|m| m.config.keep_alive)
+            .unwrap_or(4);
+        let mut lease = Lease::new(
+            self.inner.local_lease,
+            keep_alive,
+            self.inner.remote_lease,
+            Instant::now(),
+        );
         loop {
             if streamed {
                 loop {
@@ -136,19 +152,33 @@ impl Transport {
                         Err(e) => return Some(Exit::malformed(e.to_string())),
                     }
                 }
+            } else {
+                // A read cancelled by the timer may have left a partial datagram behind.
+                framer.buffer_mut().clear();
             }
+            let deadline = tokio::time::Instant::from_std(lease.poll_timeout());
             let read = tokio::select! {
                 biased;
                 _ = stop.changed() => return None,
-                r = tokio::time::timeout(lease, reader.read_buf(framer.buffer_mut(), READ_CHUNK)) => r,
+                r = reader.read_buf(framer.buffer_mut(), READ_CHUNK) => r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let written = self.inner.epoch + Duration::from_millis(ctx.last_tx.load(Ordering::Relaxed));
+                    lease.handle_tx(written.into_std());
+                    match lease.handle_timeout(Instant::now()) {
+                        Some(LeaseAction::Expired) => return Some(Exit::link(CloseCause::LeaseExpired)),
+                        Some(LeaseAction::SendKeepAlive) => keep_alive_now.notify_one(),
+                        None => {}
+                    }
+                    continue;
+                }
             };
             match read {
-                Err(_) => return Some(Exit::link(CloseCause::LeaseExpired)),
-                Ok(Err(e)) => return Some(Exit::link(CloseCause::LinkFailed(e.to_string()))),
-                Ok(Ok(0)) if streamed => {
+                Err(e) => return Some(Exit::link(CloseCause::LinkFailed(e.to_string()))),
+                Ok(0) if streamed => {
                     return Some(Exit::link(CloseCause::LinkFailed("closed by peer".into())));
                 }
-                Ok(Ok(n)) => {
+                Ok(n) => {
+                    lease.handle_rx(Instant::now());
                     self.inner
                         .stats
                         .rx_bytes
@@ -315,12 +345,12 @@ impl Transport {
         }
     }
 
-    /// Sends KEEP_ALIVE (or an RTT probe) whenever nothing was written for lease / keep_alive.
+    /// Sends KEEP_ALIVE when the lease machine asks for one, and RTT probes on a timer.
     async fn keepalive_task(
         self,
         writer: Arc<tokio::sync::Mutex<LinkWriter>>,
         last_tx: Arc<AtomicU64>,
-        _streamed: bool,
+        keep_alive_now: Arc<Notify>,
         mut stop: watch::Receiver<bool>,
     ) {
         let (keep_alive, probes) = self
@@ -330,31 +360,19 @@ impl Transport {
             .map(|m| (m.config.keep_alive.max(1), m.config.rtt_probes))
             .unwrap_or((4, false));
         let period = (self.inner.local_lease / keep_alive).max(Duration::from_millis(10));
-        let probe_every = period.max(Duration::from_secs(1));
-        let mut tick = tokio::time::interval(period / 2);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_probe: Option<tokio::time::Instant> = None;
+        let mut probe = tokio::time::interval(period.max(Duration::from_secs(1)));
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let msg = tokio::select! {
                 _ = stop.changed() => return,
-                _ = tick.tick() => {}
-            }
-            let now_ms = self.inner.epoch.elapsed().as_millis() as u64;
-            let idle =
-                Duration::from_millis(now_ms.saturating_sub(last_tx.load(Ordering::Relaxed)));
-            let probe_due = probes && last_probe.is_none_or(|t| t.elapsed() >= probe_every);
-            if probe_due {
-                last_probe = Some(tokio::time::Instant::now());
-                let ping = TransportMessage::Oam(TransportOam {
+                _ = keep_alive_now.notified() => TransportMessage::KeepAlive,
+                _ = probe.tick(), if probes => TransportMessage::Oam(TransportOam {
                     id: OAM_RTT_PING,
                     priority: self.control_priority(),
                     body: OamBody::Z64(self.inner.epoch.elapsed().as_micros() as u64),
-                });
-                self.send_single(&writer, &last_tx, &ping).await;
-            } else if idle + period / 2 >= period {
-                self.send_single(&writer, &last_tx, &TransportMessage::KeepAlive)
-                    .await;
-            }
+                }),
+            };
+            self.send_single(&writer, &last_tx, &msg).await;
         }
     }
 }
