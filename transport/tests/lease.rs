@@ -18,8 +18,9 @@ async fn silent_peer_expires_after_its_lease() {
     let loc = a.listen(TCP).await;
     let cfg = raw_cfg(Duration::from_millis(500));
     let zid = cfg.zid;
-    let mut raw = RawPeer::connect(socket_addr(&loc), cfg).await;
+    // A's lease timer starts after it answered our OPEN: after this instant.
     let silent_since = Instant::now();
+    let mut raw = RawPeer::connect(socket_addr(&loc), cfg).await;
     assert_eq!(
         raw.est.remote_lease,
         Duration::from_secs(1),
@@ -43,7 +44,7 @@ async fn silent_peer_expires_after_its_lease() {
         other => panic!("expected the transport to close, got {other:?}"),
     }
     let elapsed = silent_since.elapsed();
-    eprintln!("expired {elapsed:?} after the handshake (lease 500 ms)");
+    eprintln!("expired {elapsed:?} after the handshake began (lease 500 ms)");
     assert!(
         elapsed >= Duration::from_millis(500),
         "expired before the lease: {elapsed:?}"

@@ -108,6 +108,23 @@ async fn bulk_data_both_ways_over_tcp() {
     tb.close().await;
 }
 
+/// A sender blocked on a full queue must wake as soon as the writer frees room: with a
+/// one-batch queue it blocks on nearly every message, and a missed wake-up would stall
+/// it for a whole lease (60 s here, far beyond the per-message bound of 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_sender_wakes_when_room_frees() {
+    let mut a = Node::with(|c| c.lease = Duration::from_secs(60));
+    let mut b = Node::with(|c| {
+        c.queue_batches = 1;
+        c.batch_size = 2048;
+    });
+    let (_ta, tb) = pair(&mut a, &mut b).await;
+    let started = Instant::now();
+    stream_messages(&tb, &mut a, b.zid(), "tiny", 20_000).await;
+    eprintln!("20,000 messages through a one-batch queue in {:?}", started.elapsed());
+    tb.close().await;
+}
+
 /// One side closes; both see LinkRemoved then Closed with the right causes.
 async fn close_and_check_events(closer_is_connector: bool) {
     let mut a = Node::new();
