@@ -121,7 +121,10 @@ async fn blocked_sender_wakes_when_room_frees() {
     let (_ta, tb) = pair(&mut a, &mut b).await;
     let started = Instant::now();
     stream_messages(&tb, &mut a, b.zid(), "tiny", 20_000).await;
-    eprintln!("20,000 messages through a one-batch queue in {:?}", started.elapsed());
+    eprintln!(
+        "20,000 messages through a one-batch queue in {:?}",
+        started.elapsed()
+    );
     tb.close().await;
 }
 
@@ -289,6 +292,62 @@ async fn second_link_joins_the_transport() {
         }
         assert!(node.mgr.transports().is_empty());
     }
+}
+
+/// Every link of a transport must announce the SN the transport's TX channels really
+/// use: the receiver takes it from whichever link opened *its* side of the transport,
+/// which need not be the link that opened ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_links_announce_the_transports_initial_sn() {
+    let mut a = Node::new();
+    let loc = a.listen(TCP).await;
+    let addr = common::socket_addr(&loc);
+    let b_cfg = HandshakeConfig::new(plexus_transport::wire::ZenohId::random(), WhatAmI::Peer);
+    let b_zid = b_cfg.zid;
+    let first = RawPeer::connect(addr, b_cfg.clone()).await;
+    let (ta, _) = a.expect_open(b_zid).await;
+    let second = RawPeer::connect(addr, b_cfg).await;
+    match a.next_event_for(b_zid).await {
+        Ev::Event(_, TransportEvent::LinkAdded(_)) => {}
+        other => panic!("expected the second link to join, got {other:?}"),
+    }
+    assert_eq!(ta.links().len(), 2);
+    assert_eq!(
+        first.est.remote_initial_sn, second.est.remote_initial_sn,
+        "A announced different initial SNs on two links of one transport"
+    );
+    ta.close().await;
+}
+
+/// A and B connect to each other at the same time: each side keeps one transport with
+/// two links, and data flows both ways whichever link opened each side's transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connects_make_one_working_transport() {
+    let mut a = Node::new();
+    let mut b = Node::new();
+    let la = a.listen(TCP).await;
+    let lb = b.listen(TCP).await;
+    let (ea, eb) = (lb.to_endpoint(), la.to_endpoint());
+    let (ra, rb) = tokio::time::timeout(WAIT, async {
+        tokio::join!(a.mgr.connect(&ea), b.mgr.connect(&eb))
+    })
+    .await
+    .expect("connects timed out");
+    let (ta, tb) = (ra.expect("A→B"), rb.expect("B→A"));
+    let (a_zid, b_zid) = (a.zid(), b.zid());
+    for (node, peer) in [(&mut a, b_zid), (&mut b, a_zid)] {
+        node.expect_open(peer).await;
+        match node.next_event_for(peer).await {
+            Ev::Event(_, TransportEvent::LinkAdded(_)) => {}
+            other => panic!("expected the second link, got {other:?}"),
+        }
+        assert_eq!(node.mgr.transports().len(), 1);
+    }
+    assert_eq!(ta.links().len(), 2);
+    assert_eq!(tb.links().len(), 2);
+    stream_messages(&ta, &mut b, a_zid, "a2b", 200).await;
+    stream_messages(&tb, &mut a, b_zid, "b2a", 200).await;
+    ta.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
