@@ -27,7 +27,7 @@ fn block() -> SendOptions {
 fn bulk_size(i: u64) -> usize {
     if i % 500 == 499 {
         100_000
-    } else if i % 2 == 0 {
+    } else if i.is_multiple_of(2) {
         8
     } else {
         1024
