@@ -83,9 +83,21 @@ impl TransportConfig {
             qos: self.qos,
             patch: 1,
             timeout,
-            initial_sn: None,
+            // The same on every link: a link that joins a transport must announce the SN
+            // the transport's TX channels already use, since the peer may have opened its
+            // side of the transport with that link (e.g. when both sides connect at once).
+            // Zenoh likewise derives its initial SN from the zids (`compute_sn`).
+            initial_sn: Some(stable_initial_sn(self.zid)),
         }
     }
+}
+
+/// An initial SN that depends only on our zid (reduced to the agreed mask later).
+fn stable_initial_sn(zid: ZenohId) -> u32 {
+    let v = zid.to_u128();
+    let folded = (v ^ (v >> 64)) as u64;
+    let mixed = (folded ^ (folded >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 32) as u32
 }
 
 pub(crate) struct ManagerInner {

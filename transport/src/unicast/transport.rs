@@ -312,9 +312,15 @@ impl Transport {
             }
         };
         let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+        // Stop the links' tasks before the CLOSE goes out: the peer answers it by closing
+        // its end, and a reader that saw that end of stream first would remove its link
+        // as `LinkFailed` instead of `cause`.
         let writers: Vec<_> = lock(&self.inner.links)
             .iter()
-            .map(|l| (l.writer.clone(), l.snapshot.info.is_streamed()))
+            .map(|l| {
+                let _ = l.stop.send(true);
+                (l.writer.clone(), l.snapshot.info.is_streamed())
+            })
             .collect();
         for (writer, streamed) in writers {
             let mut batch = Batch::single(&TransportMessage::Close(Close {
