@@ -698,9 +698,11 @@ fn unknown(path: &str) -> ConfigError {
         .filter_map(|(k, _)| {
             let len = k[skip..].find('/').unwrap_or(k.len() - skip);
             let sibling = &k[skip..skip + len];
-            (edit_distance(name, sibling) <= 2).then_some(&k[..skip + len])
+            let d = edit_distance(name, sibling);
+            (d <= 2 && 2 * d < sibling.len()).then_some((d, &k[..skip + len]))
         })
-        .next();
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| s);
     ConfigError::UnknownKey {
         path: path.to_string(),
         suggestion,
