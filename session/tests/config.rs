@@ -1,0 +1,567 @@
+//! Tests of `plexus::config`: defaults, JSON5 parsing, key insertion and error messages.
+
+use std::time::Duration;
+
+use plexus::config::RetryConf;
+use plexus::{Config, ConfigError};
+use plexus_link::Endpoint;
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+fn ep(s: &str) -> Endpoint {
+    s.parse().unwrap()
+}
+
+fn err(text: &str) -> String {
+    Config::from_json5(text).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_per_mode() {
+    let p = Config::default();
+    assert_eq!(p.mode(), WhatAmI::Peer);
+    assert_eq!(p.id(), None);
+    assert!(p.connect_endpoints().is_empty());
+    assert_eq!(p.listen_endpoints(), vec![ep("tcp/[::]:0")]);
+    assert!(!p.timestamping());
+    assert!(!p.drop_future_timestamp());
+    assert_eq!(p.scouting_multicast_enabled(), None);
+    assert_eq!(p.queries_default_timeout(), Duration::from_millis(10_000));
+    assert_eq!(p.lease(), Duration::from_millis(10_000));
+    assert_eq!(
+        p.connect_retry(),
+        RetryConf {
+            period_init: Duration::from_millis(1000),
+            period_max: Duration::from_millis(4000),
+            factor: 2.0,
+            timeout: None,
+            exit_on_failure: false,
+        }
+    );
+    assert_eq!(Config::peer().listen_endpoints(), p.listen_endpoints());
+
+    let r = Config::router();
+    assert_eq!(r.mode(), WhatAmI::Router);
+    assert_eq!(r.listen_endpoints(), vec![ep("tcp/[::]:7447")]);
+    assert!(r.timestamping());
+    assert_eq!(r.connect_retry().timeout, None);
+    assert!(!r.connect_retry().exit_on_failure);
+
+    let c = Config::client();
+    assert_eq!(c.mode(), WhatAmI::Client);
+    assert!(c.listen_endpoints().is_empty());
+    assert!(!c.timestamping());
+    assert_eq!(c.connect_retry().timeout, Some(Duration::ZERO));
+    assert!(c.connect_retry().exit_on_failure);
+
+    // An empty document is the default.
+    let e = Config::from_json5("{}").unwrap();
+    assert_eq!(e.mode(), WhatAmI::Peer);
+    assert_eq!(e.listen_endpoints(), vec![ep("tcp/[::]:0")]);
+}
+
+#[test]
+fn default_transport_config_matches_transport_defaults() {
+    let zid = ZenohId::new(0x1234).unwrap();
+    let t = Config::default().transport_config(zid);
+    let d = plexus_transport::TransportConfig::new(zid, WhatAmI::Peer);
+    assert_eq!(t.zid, zid);
+    assert_eq!(t.whatami, WhatAmI::Peer);
+    assert_eq!(t.lease, d.lease);
+    assert_eq!(t.keep_alive, d.keep_alive);
+    assert_eq!(t.batch_size, d.batch_size);
+    assert_eq!(t.qos, d.qos);
+    assert_eq!(t.open_timeout, d.open_timeout);
+    assert_eq!(t.accept_timeout, d.accept_timeout);
+    assert_eq!(t.max_message_size, d.max_message_size);
+}
+
+const FULL: &str = r#"
+// A full Plexus configuration, in Zenoh's key names.
+{
+  id: "a1b2c3",
+  mode: 'router', /* block comment */
+  connect: {
+    endpoints: ["tcp/10.0.0.1:7447", "tcp/10.0.0.2:7447",],
+    timeout_ms: 30000,
+    exit_on_failure: true,
+    retry: { period_init_ms: 500, period_max_ms: 8000, period_increase_factor: 1.5, },
+  },
+  listen: { endpoints: ["tcp/0.0.0.0:7448"], },
+  scouting: { multicast: { enabled: false } },
+  timestamping: { enabled: { router: false, peer: true, client: true }, drop_future_timestamp: true },
+  queries_default_timeout: 2500,
+  transport: {
+    unicast: { open_timeout: 3000, accept_timeout: 4000, qos: { enabled: false } },
+    link: {
+      tx: { lease: 5000, keep_alive: 5, batch_size: 8192, },
+      rx: { max_message_size: 1048576 },
+    },
+  },
+}
+"#;
+
+fn check_full(c: &Config) {
+    assert_eq!(c.id(), Some("a1b2c3".parse().unwrap()));
+    assert_eq!(c.mode(), WhatAmI::Router);
+    assert_eq!(
+        c.connect_endpoints(),
+        &[ep("tcp/10.0.0.1:7447"), ep("tcp/10.0.0.2:7447")]
+    );
+    assert_eq!(c.listen_endpoints(), vec![ep("tcp/0.0.0.0:7448")]);
+    assert_eq!(c.scouting_multicast_enabled(), Some(false));
+    assert!(!c.timestamping());
+    assert!(c.drop_future_timestamp());
+    assert_eq!(c.queries_default_timeout(), Duration::from_millis(2500));
+    assert_eq!(
+        c.connect_retry(),
+        RetryConf {
+            period_init: Duration::from_millis(500),
+            period_max: Duration::from_millis(8000),
+            factor: 1.5,
+            timeout: Some(Duration::from_secs(30)),
+            exit_on_failure: true,
+        }
+    );
+    let zid = ZenohId::new(7).unwrap();
+    let t = c.transport_config(zid);
+    assert_eq!(t.zid, zid);
+    assert_eq!(t.whatami, WhatAmI::Router);
+    assert_eq!(t.lease, Duration::from_millis(5000));
+    assert_eq!(t.keep_alive, 5);
+    assert_eq!(t.batch_size, 8192);
+    assert!(!t.qos);
+    assert_eq!(t.open_timeout, Duration::from_millis(3000));
+    assert_eq!(t.accept_timeout, Duration::from_millis(4000));
+    assert_eq!(t.max_message_size, 1 << 20);
+}
+
+#[test]
+fn full_json5_document_parses() {
+    check_full(&Config::from_json5(FULL).unwrap());
+}
+
+#[test]
+fn from_file_reads_and_names_the_file() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("plexus-config-{}.json5", std::process::id()));
+    std::fs::write(&path, FULL).unwrap();
+    check_full(&Config::from_file(&path).unwrap());
+
+    std::fs::write(&path, "{ mode: 'pear' }").unwrap();
+    let e = Config::from_file(&path).unwrap_err();
+    assert_eq!(e.path(), Some("mode"));
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains(r#""mode": expected"#), "{msg}");
+    std::fs::remove_file(&path).unwrap();
+
+    let missing = dir.join("plexus-config-does-not-exist.json5");
+    let e = Config::from_file(&missing).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "cannot read configuration file {}",
+            missing.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn insert_json5_nested_paths() {
+    let mut c = Config::default();
+    c.insert_json5("mode", "\"client\"").unwrap();
+    assert_eq!(c.mode(), WhatAmI::Client);
+    c.insert_json5("connect/endpoints", r#"["tcp/127.0.0.1:7447"]"#)
+        .unwrap();
+    assert_eq!(c.connect_endpoints(), &[ep("tcp/127.0.0.1:7447")]);
+    c.insert_json5("transport/link/tx/lease", "3000").unwrap();
+    assert_eq!(c.lease(), Duration::from_millis(3000));
+    c.insert_json5("transport/unicast/qos/enabled", "false")
+        .unwrap();
+    assert!(!c.transport_config(ZenohId::random()).qos);
+    c.insert_json5("id", "'ff'").unwrap();
+    assert_eq!(c.id(), ZenohId::new(0xff));
+
+    // A section merges: other keys of the section are kept.
+    c.insert_json5(
+        "transport/link",
+        "{ tx: { keep_alive: 2 }, rx: { max_message_size: 4096 } }",
+    )
+    .unwrap();
+    let t = c.transport_config(ZenohId::random());
+    assert_eq!((t.keep_alive, t.max_message_size), (2, 4096));
+    assert_eq!(t.lease, Duration::from_millis(3000));
+    c.insert_json5("", "{ queries_default_timeout: 7 }")
+        .unwrap();
+    assert_eq!(c.queries_default_timeout(), Duration::from_millis(7));
+
+    // null resets optional keys to their default.
+    c.insert_json5("id", "null").unwrap();
+    assert_eq!(c.id(), None);
+    c.insert_json5("mode", "null").unwrap();
+    assert_eq!(c.mode(), WhatAmI::Peer);
+
+    // A failed insert leaves the configuration unchanged.
+    let before = format!("{c:?}");
+    let e = c
+        .insert_json5(
+            "transport",
+            "{ link: { tx: { keep_alive: 9, lease: -1 } } }",
+        )
+        .unwrap_err();
+    assert_eq!(e.path(), Some("transport/link/tx/lease"));
+    assert_eq!(format!("{c:?}"), before);
+}
+
+#[test]
+fn insert_json5_errors() {
+    let mut c = Config::default();
+    let e = c.insert_json5("transport/link/tx/leese", "1").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"unknown configuration key "transport/link/tx/leese" (did you mean "transport/link/tx/lease"?)"#
+    );
+    let e = c.insert_json5("connect//endpoints", "[]").unwrap_err();
+    assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e}");
+    let e = c.insert_json5("mode", "client").unwrap_err();
+    // An unquoted word is not a JSON5 value: the value must be quoted, as in Zenoh.
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with(r#"value of "mode": invalid JSON5"#),
+        "{e}"
+    );
+    let e = c.insert_json5("mode", "'client").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(r#"value of "mode": invalid JSON5 at line 1"#),
+        "{e}"
+    );
+    let e = c.insert_json5("transport", "5").unwrap_err();
+    assert_eq!(e.to_string(), r#""transport": expected an object, got 5"#);
+}
+
+#[test]
+fn unknown_key_names_full_path() {
+    assert_eq!(
+        err("{ transport: { link: { tx: { leese: 5 } } } }"),
+        r#"unknown configuration key "transport/link/tx/leese" (did you mean "transport/link/tx/lease"?)"#
+    );
+    assert_eq!(
+        err("{ plugins: {} }"),
+        r#"unknown configuration key "plugins""#
+    );
+    assert_eq!(
+        err("{ scouting: { multicast: { address: '224.0.0.224:7446' } } }"),
+        r#"unknown configuration key "scouting/multicast/address""#
+    );
+    assert_eq!(
+        err("{ mod: 'peer' }"),
+        r#"unknown configuration key "mod" (did you mean "mode"?)"#
+    );
+    let e = Config::from_json5("{ connect: { retry: { period_init: 5 } } }").unwrap_err();
+    assert_eq!(e.path(), Some("connect/retry/period_init"));
+    assert_eq!(
+        err("{ timestamping: { enabled: { rooter: true } } }"),
+        r#"unknown configuration key "timestamping/enabled/rooter""#
+    );
+}
+
+#[test]
+fn bad_mode() {
+    assert_eq!(
+        err("{ mode: 'pear' }"),
+        r#""mode": expected "router", "peer" or "client", got "pear""#
+    );
+    assert_eq!(
+        err("{ mode: 1 }"),
+        r#""mode": expected "router", "peer" or "client", got 1"#
+    );
+}
+
+#[test]
+fn bad_endpoint_names_key_and_index() {
+    let e = Config::from_json5("{ connect: { endpoints: ['tcp/1.2.3.4:7447', 'tcp1.2.3.4'] } }")
+        .unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::InvalidEndpoint { path, index: 1, .. } if path == "connect/endpoints"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        r#""connect/endpoints"[1]: invalid endpoint `tcp1.2.3.4`: missing `/` separator between protocol and address"#
+    );
+    assert_eq!(
+        err("{ listen: { endpoints: ['tcp/[::]:0', 7] } }"),
+        r#""listen/endpoints[1]": expected an endpoint string such as "tcp/127.0.0.1:7447", got 7"#
+    );
+    assert_eq!(
+        err("{ listen: { endpoints: 'tcp/[::]:0' } }"),
+        r#""listen/endpoints": expected a list of endpoint strings, got "tcp/[::]:0""#
+    );
+    let e = Config::from_json5("{ listen: { endpoints: { router: ['/x'] } } }").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(r#""listen/endpoints/router"[0]: invalid endpoint `/x`"#),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_or_zero_durations_rejected() {
+    assert_eq!(
+        err("{ transport: { link: { tx: { lease: -5 } } } }"),
+        r#""transport/link/tx/lease": expected a positive integer (milliseconds), got -5"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { lease: 0 } } } }"),
+        r#""transport/link/tx/lease": expected a positive integer (milliseconds), got 0"#
+    );
+    assert_eq!(
+        err("{ queries_default_timeout: -1 }"),
+        r#""queries_default_timeout": expected a non-negative integer (milliseconds), got -1"#
+    );
+    assert_eq!(
+        err("{ connect: { retry: { period_init_ms: -1 } } }"),
+        r#""connect/retry/period_init_ms": expected a non-negative integer (milliseconds), got -1"#
+    );
+    assert_eq!(
+        err("{ connect: { retry: { period_increase_factor: 0.5 } } }"),
+        r#""connect/retry/period_increase_factor": expected a number >= 1, got 0.5"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { batch_size: 65536 } } } }"),
+        r#""transport/link/tx/batch_size": expected an integer from 1 to 65535 (bytes), got 65536"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { keep_alive: 0 } } } }"),
+        r#""transport/link/tx/keep_alive": expected a positive integer, got 0"#
+    );
+    // A negative connect timeout is Zenoh's "retry forever".
+    let c = Config::from_json5("{ connect: { timeout_ms: -1 } }").unwrap();
+    assert_eq!(c.connect_retry().timeout, None);
+}
+
+#[test]
+fn wrong_types_name_key_and_expectation() {
+    assert_eq!(
+        err("{ transport: { link: { tx: { lease: '10s' } } } }"),
+        r#""transport/link/tx/lease": expected a positive integer (milliseconds), got "10s""#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { lease: 1.5 } } } }"),
+        r#""transport/link/tx/lease": expected a positive integer (milliseconds), got 1.5"#
+    );
+    assert_eq!(
+        err("{ transport: { unicast: { qos: { enabled: 'yes' } } } }"),
+        r#""transport/unicast/qos/enabled": expected true or false, got "yes""#
+    );
+    assert_eq!(
+        err("{ scouting: { multicast: true } }"),
+        r#""scouting/multicast": expected an object, got true"#
+    );
+    assert_eq!(
+        err("{ transport: { unicast: { qos: { enabled: null } } } }"),
+        r#""transport/unicast/qos/enabled": expected true or false, got null"#
+    );
+    assert_eq!(
+        err("[1, 2]"),
+        r#""configuration": expected an object, got a list of 2 items"#
+    );
+    assert_eq!(
+        err("{ connect: { exit_on_failure: { peer: 1 } } }"),
+        r#""connect/exit_on_failure/peer": expected true or false, got 1"#
+    );
+}
+
+#[test]
+fn bad_zid() {
+    for bad in ["xyz", "", "0", "123456789012345678901234567890123"] {
+        let e = Config::from_json5(&format!("{{ id: '{bad}' }}")).unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidId { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(r#""id": invalid zenoh id "{bad}": expected 1 to 32 hex digits, not all zero"#)
+        );
+    }
+    assert_eq!(
+        err("{ id: 42 }"),
+        r#""id": expected a hex zenoh id string, got 42"#
+    );
+}
+
+#[test]
+fn lease_alias() {
+    let c = Config::from_json5("{ transport: { unicast: { lease: 2500 } } }").unwrap();
+    assert_eq!(c.lease(), Duration::from_millis(2500));
+    let c = Config::from_json5(
+        "{ transport: { unicast: { lease: 2500 }, link: { tx: { lease: 2500 } } } }",
+    )
+    .unwrap();
+    assert_eq!(c.lease(), Duration::from_millis(2500));
+    let e = Config::from_json5(
+        "{ transport: { link: { tx: { lease: 3000 } }, unicast: { lease: 2500 } } }",
+    )
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::Conflict { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        r#""transport/link/tx/lease" (3000) and "transport/unicast/lease" (2500) set the same setting to different values"#
+    );
+    // Separate inserts are separate settings: the last one wins.
+    let mut c = Config::default();
+    c.insert_json5("transport/link/tx/lease", "3000").unwrap();
+    c.insert_json5("transport/unicast/lease", "2500").unwrap();
+    assert_eq!(c.lease(), Duration::from_millis(2500));
+}
+
+#[test]
+fn timestamping_mode_dependent_both_forms() {
+    let c = Config::from_json5("{ timestamping: { enabled: true } }").unwrap();
+    for mode in [WhatAmI::Router, WhatAmI::Peer, WhatAmI::Client] {
+        assert!(c.clone().with_mode(mode).timestamping(), "{mode}");
+    }
+    let c = Config::from_json5("{ timestamping: { enabled: false } }").unwrap();
+    assert!(!c.with_mode(WhatAmI::Router).timestamping());
+
+    let c = Config::from_json5("{ timestamping: { enabled: { router: false, client: true } } }")
+        .unwrap();
+    assert!(!c.clone().with_mode(WhatAmI::Router).timestamping());
+    assert!(c.clone().with_mode(WhatAmI::Client).timestamping());
+    // Peer was left out: Zenoh's default for peers (false).
+    assert!(!c.clone().with_mode(WhatAmI::Peer).timestamping());
+    let c = Config::from_json5("{ timestamping: { enabled: { peer: true } } }").unwrap();
+    assert!(c.clone().with_mode(WhatAmI::Router).timestamping());
+    assert!(c.timestamping());
+
+    let mut c = Config::router();
+    c.insert_json5("timestamping/enabled", "{ router: false }")
+        .unwrap();
+    assert!(!c.timestamping());
+}
+
+#[test]
+fn mode_dependent_endpoints() {
+    let text = "{ listen: { endpoints: { router: ['tcp/[::]:7000'], peer: ['tcp/[::]:7001'] } } }";
+    let c = Config::from_json5(text).unwrap();
+    assert_eq!(c.listen_endpoints(), vec![ep("tcp/[::]:7001")]);
+    let r = c.clone().with_mode(WhatAmI::Router);
+    assert_eq!(r.listen_endpoints(), vec![ep("tcp/[::]:7000")]);
+    assert!(c.with_mode(WhatAmI::Client).listen_endpoints().is_empty());
+    // Explicitly empty overrides the default.
+    let c = Config::from_json5("{ mode: 'router', listen: { endpoints: [] } }").unwrap();
+    assert!(c.listen_endpoints().is_empty());
+}
+
+#[test]
+fn builders_set_values() {
+    let zid = ZenohId::new(0xabc).unwrap();
+    let c = Config::default()
+        .with_mode(WhatAmI::Client)
+        .with_id(zid)
+        .with_connect(vec![ep("tcp/127.0.0.1:7447")])
+        .with_listen(vec![ep("tcp/127.0.0.1:0")])
+        .with_lease(Duration::from_secs(3))
+        .with_timestamping(true);
+    assert_eq!(c.mode(), WhatAmI::Client);
+    assert_eq!(c.id(), Some(zid));
+    assert_eq!(c.connect_endpoints(), &[ep("tcp/127.0.0.1:7447")]);
+    assert_eq!(c.listen_endpoints(), vec![ep("tcp/127.0.0.1:0")]);
+    assert!(c.timestamping());
+    let t = c.transport_config(zid);
+    assert_eq!(t.lease, Duration::from_secs(3));
+    assert_eq!(t.whatami, WhatAmI::Client);
+}
+
+#[test]
+fn syntax_errors() {
+    let e = Config::from_json5("{ mode: 'peer', mode: 'client' }").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+    assert!(e.to_string().contains(r#"duplicate key "mode""#), "{e}");
+    let e = Config::from_json5("{\n  mode: 'peer'\n  id: 'ab'\n}").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("configuration: invalid JSON5 at line 2"),
+        "{e}"
+    );
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let e = Config::from_json5(&deep).unwrap_err();
+    assert!(e.to_string().contains("nesting deeper than"), "{e}");
+    let e = Config::from_json5(
+        "{ transport: { link: { rx: { max_message_size: 99999999999999999999 } } } }",
+    )
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+}
+
+#[test]
+fn supported_keys_all_accepted() {
+    let keys: Vec<_> = Config::supported_keys().collect();
+    assert_eq!(keys.len(), 21);
+    for key in keys {
+        let mut c = Config::default();
+        let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
+        // Every key is known: the error, if any, is about the value, never the key.
+        if let Err(e) = e {
+            assert!(!matches!(e, ConfigError::UnknownKey { .. }), "{key}: {e}");
+            assert_eq!(
+                e.path().map(|p| p.starts_with(key)),
+                Some(true),
+                "{key}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn retry_next_period() {
+    let r = Config::default().connect_retry();
+    assert_eq!(
+        r.next_period(Duration::from_millis(1000)),
+        Duration::from_millis(2000)
+    );
+    assert_eq!(
+        r.next_period(Duration::from_millis(3000)),
+        Duration::from_millis(4000)
+    );
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    use proptest::prelude::*;
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 2000,
+        ..Default::default()
+    });
+    let chars = "[\\[\\]{}:,'\" a-z0-9/\\-.\n*]{0,60}";
+    runner
+        .run(&(chars, "[a-z/]{0,20}"), |(text, key)| {
+            let _ = Config::from_json5(&text);
+            let _ = Config::default().insert_json5(&key, &text);
+            Ok(())
+        })
+        .unwrap();
+    runner
+        .run(
+            &prop::sample::select(Config::supported_keys().collect::<Vec<_>>()),
+            |key| {
+                for v in [
+                    "null",
+                    "true",
+                    "-1",
+                    "0",
+                    "1.5",
+                    "[]",
+                    "{}",
+                    "['x']",
+                    "{peer: 1}",
+                    "'a'",
+                ] {
+                    let _ = Config::default().insert_json5(key, v);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
