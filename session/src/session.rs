@@ -1,0 +1,1448 @@
+//! The session: opening, closing, the routing tables, and publication and subscription.
+//!
+//! Every transport gets a *face*. Subscriptions are declared to faces (as `D_SUBSCRIBER`
+//! with the full key) according to the mode:
+//! - client: only this session's subscribers, to its router or peer;
+//! - peer: this session's subscribers and those of attached clients, to every face;
+//! - router: every subscriber, to every face other than the one it came from.
+//!
+//! Data follows the same rule in reverse: a publication goes to the local subscribers
+//! it matches (in-process, no serialisation) and to the faces whose declared
+//! subscribers intersect its key; a client sends every publication to its router.
+
+use std::collections::HashMap;
+use std::num::NonZeroU128;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+
+use bytes::Bytes;
+use plexus_transport::wire::network::{
+    Declare, DeclareBody, Interest, InterestMode, Mapping, NetQos, NetworkMessage, Push, PushBody,
+    WireExpr,
+};
+use plexus_transport::wire::zenoh::{Del, Put};
+use plexus_transport::wire::{self, WhatAmI, ZenohId};
+use plexus_transport::{
+    PeerHandler, SendOptions, Transport, TransportEvent, TransportHandler, TransportManager,
+};
+
+use crate::config::Config;
+use crate::encoding::Encoding;
+use crate::error::SessionError;
+use crate::handlers::{Callback, FifoChannel, IntoHandler};
+use crate::key_expr::OwnedKeyExpr;
+use crate::query::{GetBuilder, LocalQueryable, QueryExec, QueryTarget, QueryableBuilder};
+use crate::sample::{CongestionControl, Locality, Priority, Reliability, Sample, SampleKind};
+
+/// Opens a session with `config`: listens, connects (retrying in the background), and
+/// starts serving.
+pub async fn open(config: Config) -> Result<Session, SessionError> {
+    Session::open(config).await
+}
+
+/// A handle to an open session. Cheap to clone; the session closes when the last
+/// handle is dropped or [`Session::close`] is called.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+    _guard: Arc<CloseGuard>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("zid", &self.inner.zid)
+            .field("mode", &self.inner.whatami)
+            .finish()
+    }
+}
+
+/// Closes the session when the last [`Session`] handle goes away.
+struct CloseGuard(Arc<SessionInner>);
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        let inner = self.0.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { inner.close().await });
+        } else {
+            inner.closed.store(true, Ordering::Release);
+        }
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) zid: ZenohId,
+    pub(crate) whatami: WhatAmI,
+    pub(crate) config: Config,
+    pub(crate) hlc: Option<uhlc::HLC>,
+    manager: OnceLock<TransportManager>,
+    tables: RwLock<Tables>,
+    next_id: AtomicU32,
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Tables {
+    subs: HashMap<u32, LocalSub>,
+    qbls: HashMap<u32, Arc<LocalQueryable>>,
+    faces: HashMap<ZenohId, Arc<Face>>,
+    /// Our requests to faces: request id → (face, query).
+    pending: HashMap<u32, (ZenohId, Arc<QueryExec>)>,
+    next_request_id: u32,
+}
+
+struct LocalSub {
+    key: OwnedKeyExpr,
+    callback: Callback<Sample>,
+    origin: Locality,
+}
+
+/// A remote process this session has a transport to.
+pub(crate) struct Face {
+    zid: ZenohId,
+    whatami: WhatAmI,
+    transport: Transport,
+    state: Mutex<FaceState>,
+}
+
+#[derive(Default)]
+struct FaceState {
+    /// Subscribers the remote declared: its id → key.
+    remote_subs: HashMap<u32, OwnedKeyExpr>,
+    /// Key-expression ids the remote declared.
+    remote_exprs: HashMap<u16, String>,
+    /// Subscriptions we declared to it: key → (our id, how many sources).
+    declared: HashMap<OwnedKeyExpr, (u32, usize)>,
+    /// Queryables the remote declared: its id → (key, complete).
+    remote_qbls: HashMap<u32, (OwnedKeyExpr, bool)>,
+    /// Queryables we declared to it: (key, complete) → (our id, how many sources).
+    declared_qbls: HashMap<(OwnedKeyExpr, bool), (u32, usize)>,
+    next_decl_id: u32,
+}
+
+/// Where a subscription or a message came from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Local,
+    Face(&'a Face),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Face {
+    pub(crate) fn zid(&self) -> ZenohId {
+        self.zid
+    }
+
+    pub(crate) fn send(&self, msg: NetworkMessage, opts: SendOptions) {
+        match self.transport.try_send(&msg, opts) {
+            Ok(plexus_transport::pipeline::Pushed::Full) => {
+                let t = self.transport.clone();
+                tokio::spawn(async move {
+                    let _ = t.send(&msg, opts).await;
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("send to {}: {e}", self.zid),
+        }
+    }
+
+    fn declare(&self, key: &OwnedKeyExpr) {
+        let msg = {
+            let mut st = lock(&self.state);
+            if let Some(entry) = st.declared.get_mut(key) {
+                entry.1 += 1;
+                return;
+            }
+            st.next_decl_id += 1;
+            let id = st.next_decl_id;
+            st.declared.insert(key.clone(), (id, 1));
+            declare_msg(DeclareBody::Subscriber {
+                id,
+                wire_expr: WireExpr::key(key.as_str()),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    fn undeclare(&self, key: &OwnedKeyExpr) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let Some(entry) = st.declared.get_mut(key) else {
+                return;
+            };
+            entry.1 -= 1;
+            if entry.1 > 0 {
+                return;
+            }
+            let id = entry.0;
+            st.declared.remove(key);
+            declare_msg(DeclareBody::UndeclareSubscriber {
+                id,
+                wire_expr: Some(WireExpr::key(key.as_str())),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    fn has_subscriber_for(&self, key: &OwnedKeyExpr) -> bool {
+        lock(&self.state)
+            .remote_subs
+            .values()
+            .any(|k| k.intersects(key))
+    }
+
+    fn declare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let k = (key.clone(), complete);
+            if let Some(entry) = st.declared_qbls.get_mut(&k) {
+                entry.1 += 1;
+                return;
+            }
+            st.next_decl_id += 1;
+            let id = st.next_decl_id;
+            st.declared_qbls.insert(k, (id, 1));
+            declare_msg(DeclareBody::Queryable {
+                id,
+                wire_expr: WireExpr::key(key.as_str()),
+                complete,
+                distance: 0,
+            })
+        };
+        self.send(msg, control());
+    }
+
+    fn undeclare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let k = (key.clone(), complete);
+            let Some(entry) = st.declared_qbls.get_mut(&k) else {
+                return;
+            };
+            entry.1 -= 1;
+            if entry.1 > 0 {
+                return;
+            }
+            let id = entry.0;
+            st.declared_qbls.remove(&k);
+            declare_msg(DeclareBody::UndeclareQueryable {
+                id,
+                wire_expr: Some(WireExpr::key(key.as_str())),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    fn has_queryable_for(&self, key: &OwnedKeyExpr, target: QueryTarget) -> bool {
+        lock(&self.state)
+            .remote_qbls
+            .values()
+            .any(|(k, complete)| match target {
+                QueryTarget::AllComplete => *complete && k.includes(key),
+                _ => k.intersects(key),
+            })
+    }
+
+    pub(crate) fn has_complete_queryable_for(&self, key: &OwnedKeyExpr) -> bool {
+        self.has_queryable_for(key, QueryTarget::AllComplete)
+    }
+
+    /// The full key of a wire expression sent by this face.
+    pub(crate) fn resolve(&self, we: &WireExpr) -> Option<String> {
+        if we.scope == 0 {
+            return Some(we.suffix.clone());
+        }
+        match we.mapping {
+            Mapping::Sender => lock(&self.state)
+                .remote_exprs
+                .get(&we.scope)
+                .map(|prefix| format!("{prefix}{}", we.suffix)),
+            // We never declare key-expression ids, so the remote cannot refer to ours.
+            Mapping::Receiver => None,
+        }
+    }
+}
+
+fn declare_msg(body: DeclareBody) -> NetworkMessage {
+    NetworkMessage::Declare(Declare {
+        interest_id: None,
+        qos: NetQos::DECLARE,
+        timestamp: None,
+        node_id: 0,
+        body,
+    })
+}
+
+/// Options for control traffic and query messages: Control priority, reliable, blocking.
+pub(crate) fn control_reliable() -> SendOptions {
+    control()
+}
+
+fn control() -> SendOptions {
+    SendOptions {
+        priority: Priority::Control,
+        reliability: Reliability::Reliable,
+        congestion: CongestionControl::Block,
+        express: false,
+    }
+}
+
+impl SessionInner {
+    fn manager(&self) -> Option<&TransportManager> {
+        self.manager.get()
+    }
+
+    /// May a subscription or message from `src` go to face `to`?
+    fn forwards(&self, src: Source<'_>, to: &Face) -> bool {
+        match src {
+            Source::Local => true,
+            Source::Face(from) => {
+                if from.zid == to.zid {
+                    return false;
+                }
+                match self.whatami {
+                    WhatAmI::Router => true,
+                    WhatAmI::Peer => {
+                        from.whatami == WhatAmI::Client || to.whatami == WhatAmI::Client
+                    }
+                    WhatAmI::Client => false,
+                }
+            }
+        }
+    }
+
+    fn faces(&self) -> Vec<Arc<Face>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .faces
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn propagate_declare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                face.declare(key);
+            }
+        }
+    }
+
+    fn propagate_undeclare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                face.undeclare(key);
+            }
+        }
+    }
+
+    fn propagate_queryable(
+        &self,
+        src: Source<'_>,
+        key: &OwnedKeyExpr,
+        complete: bool,
+        declare: bool,
+    ) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                if declare {
+                    face.declare_queryable(key, complete);
+                } else {
+                    face.undeclare_queryable(key, complete);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn add_queryable(&self, q: LocalQueryable) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let remote = q.origin.allows_remote();
+        let (key, complete) = (q.key.clone(), q.complete);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .qbls
+            .insert(id, Arc::new(q));
+        if remote {
+            self.propagate_queryable(Source::Local, &key, complete, true);
+        }
+        id
+    }
+
+    pub(crate) fn remove_queryable(&self, id: u32) {
+        let q = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .qbls
+            .remove(&id);
+        if let Some(q) = q
+            && q.origin.allows_remote()
+        {
+            self.propagate_queryable(Source::Local, &q.key, q.complete, false);
+        }
+    }
+
+    /// The local queryables and faces a query from `src` goes to.
+    pub(crate) fn query_targets(
+        &self,
+        src: Source<'_>,
+        key: &OwnedKeyExpr,
+        target: QueryTarget,
+        destination: Locality,
+        from_remote: bool,
+    ) -> (Vec<Arc<LocalQueryable>>, Vec<Arc<Face>>) {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let matches = |k: &OwnedKeyExpr, complete: bool| match target {
+            QueryTarget::AllComplete => complete && k.includes(key),
+            _ => k.intersects(key),
+        };
+        let locals = if destination.allows_local() {
+            tables
+                .qbls
+                .values()
+                .filter(|q| {
+                    let allowed = if from_remote {
+                        q.origin.allows_remote()
+                    } else {
+                        q.origin.allows_local()
+                    };
+                    allowed && matches(&q.key, q.complete)
+                })
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let faces = if destination.allows_remote() {
+            tables
+                .faces
+                .values()
+                .filter(|f| {
+                    self.forwards(src, f)
+                        && (self.whatami == WhatAmI::Client && !from_remote
+                            || f.has_queryable_for(key, target))
+                })
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (locals, faces)
+    }
+
+    pub(crate) fn next_request_id(&self) -> u32 {
+        let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        t.next_request_id = t.next_request_id.wrapping_add(1).max(1);
+        t.next_request_id
+    }
+
+    pub(crate) fn pending_insert(&self, rid: u32, face: ZenohId, exec: Arc<QueryExec>) {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .insert(rid, (face, exec));
+    }
+
+    pub(crate) fn pending_get(&self, rid: u32) -> Option<Arc<QueryExec>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .get(&rid)
+            .map(|(_, e)| e.clone())
+    }
+
+    pub(crate) fn pending_remove(&self, rid: u32) -> Option<Arc<QueryExec>> {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .remove(&rid)
+            .map(|(_, e)| e)
+    }
+
+    /// Forgets every request of a query that ended (timed out).
+    pub(crate) fn pending_forget(&self, exec: &Arc<QueryExec>) {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .retain(|_, (_, e)| !Arc::ptr_eq(e, exec));
+    }
+
+    /// Delivers a publication locally and forwards it to the faces that want it.
+    fn route(
+        &self,
+        src: Source<'_>,
+        sample: Sample,
+        destination: Locality,
+        reliability: Reliability,
+    ) {
+        let from_remote = matches!(src, Source::Face(_));
+        let mut local: Vec<Callback<Sample>> = Vec::new();
+        let faces: Vec<Arc<Face>>;
+        {
+            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            if destination.allows_local() {
+                for sub in tables.subs.values() {
+                    let allowed = if from_remote {
+                        sub.origin.allows_remote()
+                    } else {
+                        sub.origin.allows_local()
+                    };
+                    if allowed && sub.key.intersects(&sample.key_expr) {
+                        local.push(sub.callback.clone());
+                    }
+                }
+            }
+            faces = if destination.allows_remote() {
+                tables
+                    .faces
+                    .values()
+                    .filter(|f| {
+                        self.forwards(src, f)
+                            && (self.whatami == WhatAmI::Client && !from_remote
+                                || f.has_subscriber_for(&sample.key_expr))
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        }
+        if !faces.is_empty() {
+            let msg = push_of(&sample);
+            let opts = SendOptions {
+                priority: sample.priority,
+                reliability,
+                congestion: sample.congestion_control,
+                express: sample.express,
+            };
+            for f in &faces {
+                f.send(msg.clone(), opts);
+            }
+        }
+        if let Some((last, rest)) = local.split_last() {
+            for cb in rest {
+                cb(sample.clone());
+            }
+            last(sample);
+        }
+    }
+
+    fn handle_message(self: &Arc<Self>, face: &Arc<Face>, msg: NetworkMessage) {
+        match msg {
+            NetworkMessage::Push(push) => self.handle_push(face, push),
+            NetworkMessage::Declare(d) => self.handle_declare(face, d),
+            NetworkMessage::Interest(i) => self.handle_interest(face, i),
+            NetworkMessage::Request(req) => {
+                match face.resolve(&req.wire_expr).map(OwnedKeyExpr::autocanonize) {
+                    Some(Ok(key)) => self.handle_request(face, req, key),
+                    _ => {
+                        tracing::debug!(
+                            "from {}: request {} with an unusable key",
+                            face.zid,
+                            req.id
+                        );
+                        // Still answer, so the querier does not wait for its timeout.
+                        face.send(
+                            NetworkMessage::ResponseFinal(
+                                plexus_transport::wire::network::ResponseFinal {
+                                    request_id: req.id,
+                                    qos: NetQos::RESPONSE,
+                                    timestamp: None,
+                                },
+                            ),
+                            control(),
+                        );
+                    }
+                }
+            }
+            NetworkMessage::Response(resp) => self.handle_response(face, resp),
+            NetworkMessage::ResponseFinal(rf) => self.handle_response_final(rf),
+            NetworkMessage::Oam(_) => {}
+        }
+    }
+
+    fn handle_push(&self, face: &Arc<Face>, push: Push) {
+        let Some(key) = face.resolve(&push.wire_expr) else {
+            tracing::debug!(
+                "from {}: unknown key-expression id {}",
+                face.zid,
+                push.wire_expr.scope
+            );
+            return;
+        };
+        let key = match OwnedKeyExpr::new(key) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::debug!("from {}: dropped a publication: {e}", face.zid);
+                return;
+            }
+        };
+        let sample = sample_of(key, push.body, push.qos);
+        if let (Some(hlc), Some(ts)) = (&self.hlc, &sample.timestamp)
+            && let Err(e) = hlc.update_with_timestamp(ts)
+        {
+            tracing::debug!(
+                "from {}: timestamp not accepted by the clock: {e}",
+                face.zid
+            );
+        }
+        self.route(
+            Source::Face(face),
+            sample,
+            Locality::Any,
+            Reliability::Reliable,
+        );
+    }
+
+    fn handle_declare(&self, face: &Arc<Face>, d: Declare) {
+        match d.body {
+            DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
+                Some(full) => {
+                    lock(&face.state).remote_exprs.insert(id, full);
+                }
+                None => tracing::debug!(
+                    "from {}: key-expression id {id} refers to an unknown id",
+                    face.zid
+                ),
+            },
+            DeclareBody::UndeclareKeyExpr { id } => {
+                lock(&face.state).remote_exprs.remove(&id);
+            }
+            DeclareBody::Subscriber { id, wire_expr } => {
+                let Some(key) = face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                else {
+                    tracing::debug!("from {}: subscriber {id} with an unusable key", face.zid);
+                    return;
+                };
+                let old = lock(&face.state).remote_subs.insert(id, key.clone());
+                if let Some(old) = old {
+                    self.propagate_undeclare(Source::Face(face), &old);
+                }
+                self.propagate_declare(Source::Face(face), &key);
+            }
+            DeclareBody::UndeclareSubscriber { id, .. } => {
+                let old = lock(&face.state).remote_subs.remove(&id);
+                if let Some(old) = old {
+                    self.propagate_undeclare(Source::Face(face), &old);
+                }
+            }
+            DeclareBody::Queryable {
+                id,
+                wire_expr,
+                complete,
+                ..
+            } => {
+                let Some(key) = face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                else {
+                    tracing::debug!("from {}: queryable {id} with an unusable key", face.zid);
+                    return;
+                };
+                let old = lock(&face.state)
+                    .remote_qbls
+                    .insert(id, (key.clone(), complete));
+                if let Some((old, c)) = old {
+                    self.propagate_queryable(Source::Face(face), &old, c, false);
+                }
+                self.propagate_queryable(Source::Face(face), &key, complete, true);
+            }
+            DeclareBody::UndeclareQueryable { id, .. } => {
+                let old = lock(&face.state).remote_qbls.remove(&id);
+                if let Some((old, c)) = old {
+                    self.propagate_queryable(Source::Face(face), &old, c, false);
+                }
+            }
+            DeclareBody::Final => {}
+            other => tracing::trace!("from {}: declaration not handled yet: {other:?}", face.zid),
+        }
+    }
+
+    fn handle_interest(&self, face: &Arc<Face>, i: Interest) {
+        // Every subscription this face may see was declared to it when it appeared or
+        // when it was made, so the current state is already there: close the interest.
+        if matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
+            face.send(
+                NetworkMessage::Declare(Declare {
+                    interest_id: Some(i.id),
+                    qos: NetQos::DECLARE,
+                    timestamp: None,
+                    node_id: 0,
+                    body: DeclareBody::Final,
+                }),
+                control(),
+            );
+        }
+    }
+
+    fn face_opened(&self, face: Arc<Face>) {
+        // Declare what this face should know, before anything else is sent to it.
+        let (keys, qbls) = {
+            let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            tables.faces.insert(face.zid, face.clone());
+            let mut keys: Vec<OwnedKeyExpr> = tables
+                .subs
+                .values()
+                .filter(|s| s.origin.allows_remote())
+                .map(|s| s.key.clone())
+                .collect();
+            for other in tables.faces.values() {
+                if other.zid != face.zid && self.forwards(Source::Face(other), &face) {
+                    keys.extend(lock(&other.state).remote_subs.values().cloned());
+                }
+            }
+            let mut qbls: Vec<(OwnedKeyExpr, bool)> = tables
+                .qbls
+                .values()
+                .filter(|q| q.origin.allows_remote())
+                .map(|q| (q.key.clone(), q.complete))
+                .collect();
+            for other in tables.faces.values() {
+                if other.zid != face.zid && self.forwards(Source::Face(other), &face) {
+                    qbls.extend(lock(&other.state).remote_qbls.values().cloned());
+                }
+            }
+            (keys, qbls)
+        };
+        for k in &keys {
+            face.declare(k);
+        }
+        for (k, complete) in &qbls {
+            face.declare_queryable(k, *complete);
+        }
+        if self.whatami != WhatAmI::Client && face.whatami != WhatAmI::Client {
+            // Peers expect the end of the initial declarations (interest 0).
+            face.send(
+                NetworkMessage::Declare(Declare {
+                    interest_id: Some(0),
+                    qos: NetQos::DECLARE,
+                    timestamp: None,
+                    node_id: 0,
+                    body: DeclareBody::Final,
+                }),
+                control(),
+            );
+        }
+    }
+
+    fn face_closed(&self, zid: ZenohId) {
+        let face = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .faces
+            .remove(&zid);
+        if let Some(face) = face {
+            let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
+                let mut st = lock(&face.state);
+                (
+                    st.remote_subs.drain().map(|(_, k)| k).collect(),
+                    st.remote_qbls.drain().map(|(_, q)| q).collect(),
+                )
+            };
+            for k in &subs {
+                self.propagate_undeclare(Source::Face(&face), k);
+            }
+            for (k, c) in &qbls {
+                self.propagate_queryable(Source::Face(&face), k, *c, false);
+            }
+            // Requests that face will never answer now.
+            let stranded: Vec<Arc<QueryExec>> = {
+                let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+                let rids: Vec<u32> = t
+                    .pending
+                    .iter()
+                    .filter(|(_, (z, _))| *z == zid)
+                    .map(|(r, _)| *r)
+                    .collect();
+                rids.iter()
+                    .filter_map(|r| t.pending.remove(r))
+                    .map(|(_, e)| e)
+                    .collect()
+            };
+            for exec in stranded {
+                exec.done_one();
+            }
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(m) = self.manager() {
+            m.close().await;
+        }
+    }
+}
+
+fn to_uhlc(ts: wire::Timestamp) -> uhlc::Timestamp {
+    let id = NonZeroU128::new(ts.id.to_u128()).map(uhlc::ID::from);
+    // A zid is never zero, so the fallback is unreachable; keep it total anyway.
+    uhlc::Timestamp::new(
+        uhlc::NTP64(ts.time),
+        id.unwrap_or_else(|| uhlc::ID::from(NonZeroU128::MIN)),
+    )
+}
+
+fn to_wire_ts(ts: &uhlc::Timestamp) -> Option<wire::Timestamp> {
+    let id = ZenohId::new(u128::from_le_bytes(ts.get_id().to_le_bytes()))?;
+    Some(wire::Timestamp {
+        time: ts.get_time().as_u64(),
+        id,
+    })
+}
+
+/// A sample built from a received PUT or DEL.
+pub(crate) fn sample_of(key: OwnedKeyExpr, body: PushBody, qos: NetQos) -> Sample {
+    match body {
+        PushBody::Put(p) => Sample {
+            key_expr: key,
+            payload: p.payload,
+            kind: SampleKind::Put,
+            encoding: Encoding::from_wire(p.encoding),
+            timestamp: p.timestamp.map(to_uhlc),
+            attachment: p.attachment,
+            priority: qos.priority(),
+            congestion_control: qos.congestion_control(),
+            express: qos.is_express(),
+        },
+        PushBody::Del(d) => Sample {
+            key_expr: key,
+            payload: Bytes::new(),
+            kind: SampleKind::Delete,
+            encoding: Encoding::default(),
+            timestamp: d.timestamp.map(to_uhlc),
+            attachment: d.attachment,
+            priority: qos.priority(),
+            congestion_control: qos.congestion_control(),
+            express: qos.is_express(),
+        },
+    }
+}
+
+fn push_of(sample: &Sample) -> NetworkMessage {
+    NetworkMessage::Push(Push {
+        wire_expr: WireExpr::key(sample.key_expr.as_str()),
+        qos: NetQos::new(sample.priority, sample.congestion_control, sample.express),
+        timestamp: None,
+        node_id: 0,
+        body: push_body_of(sample),
+    })
+}
+
+/// The PUT or DEL that carries a sample.
+pub(crate) fn push_body_of(sample: &Sample) -> PushBody {
+    let timestamp = sample.timestamp.as_ref().and_then(to_wire_ts);
+    match sample.kind {
+        SampleKind::Put => PushBody::Put(Put {
+            timestamp,
+            encoding: sample.encoding.to_wire(),
+            source_info: None,
+            attachment: sample.attachment.clone(),
+            payload: sample.payload.clone(),
+        }),
+        SampleKind::Delete => PushBody::Del(Del {
+            timestamp,
+            source_info: None,
+            attachment: sample.attachment.clone(),
+        }),
+    }
+}
+
+/// Receives new transports for a session.
+struct Handler(Weak<SessionInner>);
+
+/// Receives one face's messages and events.
+struct FaceHandler {
+    session: Weak<SessionInner>,
+    face: Arc<Face>,
+}
+
+impl TransportHandler for Handler {
+    fn opened(&self, transport: &Transport) -> Arc<dyn PeerHandler> {
+        let face = Arc::new(Face {
+            zid: transport.zid(),
+            whatami: transport.whatami(),
+            transport: transport.clone(),
+            state: Mutex::new(FaceState::default()),
+        });
+        if let Some(s) = self.0.upgrade() {
+            s.face_opened(face.clone());
+        }
+        Arc::new(FaceHandler {
+            session: self.0.clone(),
+            face,
+        })
+    }
+}
+
+impl PeerHandler for FaceHandler {
+    fn message(&self, msg: NetworkMessage) {
+        if let Some(s) = self.session.upgrade() {
+            s.handle_message(&self.face, msg);
+        }
+    }
+
+    fn event(&self, event: TransportEvent) {
+        if let TransportEvent::Closed { .. } = event
+            && let Some(s) = self.session.upgrade()
+        {
+            s.face_closed(self.face.zid);
+        }
+    }
+}
+
+impl Session {
+    async fn open(config: Config) -> Result<Session, SessionError> {
+        let zid = config.id().unwrap_or_else(ZenohId::random);
+        let whatami = config.mode();
+        let hlc = config.timestamping().then(|| {
+            let id = NonZeroU128::new(zid.to_u128()).map(uhlc::ID::from);
+            let mut b = uhlc::HLCBuilder::new();
+            if let Some(id) = id {
+                b = b.with_id(id);
+            }
+            b.build()
+        });
+        if config.scouting_multicast_enabled() == Some(true) {
+            tracing::warn!("multicast scouting is not supported by Plexus; use connect/endpoints");
+        }
+        let inner = Arc::new(SessionInner {
+            zid,
+            whatami,
+            hlc,
+            manager: OnceLock::new(),
+            tables: RwLock::new(Tables::default()),
+            next_id: AtomicU32::new(1),
+            closed: AtomicBool::new(false),
+            config: config.clone(),
+        });
+        let manager = TransportManager::new(
+            config.transport_config(zid),
+            Arc::new(Handler(Arc::downgrade(&inner))),
+        );
+        let _ = inner.manager.set(manager.clone());
+        for ep in config.listen_endpoints() {
+            manager.listen(&ep).await?;
+        }
+        let retry = config.connect_retry();
+        for ep in config.connect_endpoints() {
+            match manager.connect(ep).await {
+                Ok(_) => {}
+                Err(e) if retry.exit_on_failure => {
+                    manager.close().await;
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    tracing::info!("connect to {ep} failed ({e}); retrying in the background");
+                    let m = manager.clone();
+                    let ep = ep.clone();
+                    let weak = Arc::downgrade(&inner);
+                    tokio::spawn(async move {
+                        let mut period = retry.period_init;
+                        let started = tokio::time::Instant::now();
+                        loop {
+                            tokio::time::sleep(period).await;
+                            if weak
+                                .upgrade()
+                                .is_none_or(|s| s.closed.load(Ordering::Acquire))
+                            {
+                                return;
+                            }
+                            match m.connect(&ep).await {
+                                Ok(_) => return,
+                                Err(e) => tracing::debug!("connect to {ep}: {e}"),
+                            }
+                            if retry.timeout.is_some_and(|t| started.elapsed() >= t) {
+                                tracing::warn!("giving up connecting to {ep}");
+                                return;
+                            }
+                            period = retry.next_period(period);
+                        }
+                    });
+                }
+            }
+        }
+        Ok(Session {
+            _guard: Arc::new(CloseGuard(inner.clone())),
+            inner,
+        })
+    }
+
+    /// This session's id.
+    pub fn zid(&self) -> ZenohId {
+        self.inner.zid
+    }
+
+    /// This session's mode.
+    pub fn mode(&self) -> WhatAmI {
+        self.inner.whatami
+    }
+
+    /// The locators the session listens on (ports resolved).
+    pub fn locators(&self) -> Vec<plexus_link::Locator> {
+        self.inner
+            .manager()
+            .map(|m| m.locators())
+            .unwrap_or_default()
+    }
+
+    /// The transports the session has.
+    pub fn transports(&self) -> Vec<Transport> {
+        self.inner
+            .manager()
+            .map(|m| m.transports())
+            .unwrap_or_default()
+    }
+
+    /// A new timestamp from the session's clock, if timestamping is on.
+    pub fn new_timestamp(&self) -> Option<uhlc::Timestamp> {
+        self.inner.hlc.as_ref().map(|h| h.new_timestamp())
+    }
+
+    /// Closes every transport; later operations fail with [`SessionError::Closed`].
+    pub async fn close(&self) {
+        self.inner.close().await;
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Publishes `payload` on `key`.
+    pub fn put(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+        payload: impl Into<Bytes>,
+    ) -> PutBuilder<'_> {
+        PutBuilder::new(
+            self,
+            key.try_into().map_err(Into::into),
+            SampleKind::Put,
+            payload.into(),
+        )
+    }
+
+    /// Publishes the deletion of `key`.
+    pub fn delete(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> PutBuilder<'_> {
+        PutBuilder::new(
+            self,
+            key.try_into().map_err(Into::into),
+            SampleKind::Delete,
+            Bytes::new(),
+        )
+    }
+
+    /// Declares a subscriber on `key` (a bounded FIFO channel unless `.callback()` or
+    /// `.with()` says otherwise).
+    pub fn declare_subscriber(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> SubscriberBuilder<'_, FifoChannel> {
+        SubscriberBuilder {
+            session: self,
+            key: key.try_into().map_err(Into::into),
+            handler: FifoChannel::default(),
+            origin: Locality::Any,
+        }
+    }
+
+    /// Declares a publisher on `key` with fixed options.
+    pub fn declare_publisher(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> Result<Publisher, SessionError> {
+        let key = key.try_into().map_err(Into::into)?;
+        Ok(Publisher {
+            session: self.clone(),
+            key,
+            options: PutOptions::default(),
+        })
+    }
+
+    /// Sends a query; `.await` the builder to get the reply handler (a bounded FIFO
+    /// channel unless `.callback()` or `.with()` says otherwise). The handler's channel
+    /// closes when every target has answered or the timeout has passed.
+    pub fn get(&self, selector: &str) -> GetBuilder<'_, FifoChannel> {
+        GetBuilder::new(self, selector)
+    }
+
+    /// Declares a queryable on `key`.
+    pub fn declare_queryable(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> QueryableBuilder<'_, FifoChannel> {
+        QueryableBuilder {
+            session: self,
+            key: key.try_into().map_err(Into::into),
+            complete: false,
+            origin: Locality::Any,
+            handler: FifoChannel::default(),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<SessionInner> {
+        &self.inner
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), SessionError> {
+        if self.is_closed() {
+            Err(SessionError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn publish(
+        &self,
+        key: OwnedKeyExpr,
+        kind: SampleKind,
+        payload: Bytes,
+        o: &PutOptions,
+    ) -> Result<(), SessionError> {
+        self.check_open()?;
+        let timestamp = o.timestamp.or_else(|| self.new_timestamp());
+        let sample = Sample {
+            key_expr: key,
+            payload,
+            kind,
+            encoding: o.encoding.clone(),
+            timestamp,
+            attachment: o.attachment.clone(),
+            priority: o.priority,
+            congestion_control: o.congestion_control,
+            express: o.express,
+        };
+        self.inner
+            .route(Source::Local, sample, o.destination, o.reliability);
+        Ok(())
+    }
+}
+
+/// Options of a publication.
+#[derive(Clone, Debug)]
+struct PutOptions {
+    encoding: Encoding,
+    attachment: Option<Bytes>,
+    timestamp: Option<uhlc::Timestamp>,
+    priority: Priority,
+    congestion_control: CongestionControl,
+    express: bool,
+    reliability: Reliability,
+    destination: Locality,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        PutOptions {
+            encoding: Encoding::default(),
+            attachment: None,
+            timestamp: None,
+            priority: Priority::Data,
+            congestion_control: CongestionControl::Drop,
+            express: false,
+            reliability: Reliability::Reliable,
+            destination: Locality::Any,
+        }
+    }
+}
+
+macro_rules! put_options_setters {
+    () => {
+        /// Sets the payload's encoding.
+        pub fn encoding(mut self, e: impl Into<Encoding>) -> Self {
+            self.options.encoding = e.into();
+            self
+        }
+        /// Attaches user bytes.
+        pub fn attachment(mut self, a: impl Into<Bytes>) -> Self {
+            self.options.attachment = Some(a.into());
+            self
+        }
+        /// Sets the priority.
+        pub fn priority(mut self, p: Priority) -> Self {
+            self.options.priority = p;
+            self
+        }
+        /// Sets the congestion control (`Drop` by default).
+        pub fn congestion_control(mut self, c: CongestionControl) -> Self {
+            self.options.congestion_control = c;
+            self
+        }
+        /// Sends without waiting to fill a batch.
+        pub fn express(mut self, e: bool) -> Self {
+            self.options.express = e;
+            self
+        }
+        /// Sets the reliability (`Reliable` by default).
+        pub fn reliability(mut self, r: Reliability) -> Self {
+            self.options.reliability = r;
+            self
+        }
+        /// Restricts where the publication goes.
+        pub fn allowed_destination(mut self, d: Locality) -> Self {
+            self.options.destination = d;
+            self
+        }
+    };
+}
+
+/// A publication being prepared; `.await` it to send.
+#[must_use = "a put does nothing until awaited"]
+pub struct PutBuilder<'a> {
+    session: &'a Session,
+    key: Result<OwnedKeyExpr, SessionError>,
+    kind: SampleKind,
+    payload: Bytes,
+    options: PutOptions,
+}
+
+impl std::fmt::Debug for PutBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutBuilder")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<'a> PutBuilder<'a> {
+    fn new(
+        session: &'a Session,
+        key: Result<OwnedKeyExpr, SessionError>,
+        kind: SampleKind,
+        payload: Bytes,
+    ) -> Self {
+        PutBuilder {
+            session,
+            key,
+            kind,
+            payload,
+            options: PutOptions::default(),
+        }
+    }
+
+    put_options_setters!();
+
+    /// Sets the timestamp (else the session's clock stamps it when timestamping is on).
+    pub fn timestamp(mut self, ts: uhlc::Timestamp) -> Self {
+        self.options.timestamp = Some(ts);
+        self
+    }
+}
+
+impl<'a> std::future::IntoFuture for PutBuilder<'a> {
+    type Output = Result<(), SessionError>;
+    type IntoFuture = std::future::Ready<Result<(), SessionError>>;
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready(self.key.and_then(|k| {
+            self.session
+                .publish(k, self.kind, self.payload, &self.options)
+        }))
+    }
+}
+
+/// A publisher with fixed key and options.
+pub struct Publisher {
+    session: Session,
+    key: OwnedKeyExpr,
+    options: PutOptions,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("key", &self.key).finish()
+    }
+}
+
+impl Publisher {
+    put_options_setters!();
+
+    /// The publisher's key.
+    pub fn key_expr(&self) -> &OwnedKeyExpr {
+        &self.key
+    }
+
+    /// Publishes a value.
+    pub async fn put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
+        self.session.publish(
+            self.key.clone(),
+            SampleKind::Put,
+            payload.into(),
+            &self.options,
+        )
+    }
+
+    /// Publishes a deletion.
+    pub async fn delete(&self) -> Result<(), SessionError> {
+        self.session.publish(
+            self.key.clone(),
+            SampleKind::Delete,
+            Bytes::new(),
+            &self.options,
+        )
+    }
+}
+
+/// A subscriber being declared; `.await` it.
+#[must_use = "a subscriber is declared only when awaited"]
+pub struct SubscriberBuilder<'a, H> {
+    session: &'a Session,
+    key: Result<OwnedKeyExpr, SessionError>,
+    handler: H,
+    origin: Locality,
+}
+
+impl<H> std::fmt::Debug for SubscriberBuilder<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberBuilder")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<'a, H> SubscriberBuilder<'a, H> {
+    /// Receives samples through `f`, called on the task that delivers them.
+    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(self, f: F) -> SubscriberBuilder<'a, F> {
+        self.with(f)
+    }
+
+    /// Receives samples through `handler` (e.g. [`FifoChannel`], [`crate::handlers::RingChannel`]).
+    pub fn with<H2>(self, handler: H2) -> SubscriberBuilder<'a, H2> {
+        SubscriberBuilder {
+            session: self.session,
+            key: self.key,
+            handler,
+            origin: self.origin,
+        }
+    }
+
+    /// Restricts where samples may come from.
+    pub fn allowed_origin(mut self, origin: Locality) -> Self {
+        self.origin = origin;
+        self
+    }
+}
+
+impl<'a, H> std::future::IntoFuture for SubscriberBuilder<'a, H>
+where
+    H: IntoHandler<Sample>,
+{
+    type Output = Result<Subscriber<H::Handler>, SessionError>;
+    type IntoFuture = std::future::Ready<Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready((|| {
+            self.session.check_open()?;
+            let key = self.key?;
+            let (callback, handler) = self.handler.into_handler();
+            let inner = &self.session.inner;
+            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+            inner
+                .tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .subs
+                .insert(
+                    id,
+                    LocalSub {
+                        key: key.clone(),
+                        callback,
+                        origin: self.origin,
+                    },
+                );
+            if self.origin.allows_remote() {
+                inner.propagate_declare(Source::Local, &key);
+            }
+            Ok(Subscriber {
+                session: Arc::downgrade(inner),
+                id,
+                key,
+                origin: self.origin,
+                handler,
+                undeclared: false,
+            })
+        })())
+    }
+}
+
+/// A declared subscriber. Dropping it undeclares it, locally and remotely.
+pub struct Subscriber<H> {
+    session: Weak<SessionInner>,
+    id: u32,
+    key: OwnedKeyExpr,
+    origin: Locality,
+    handler: H,
+    undeclared: bool,
+}
+
+impl<H> std::fmt::Debug for Subscriber<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<H> Subscriber<H> {
+    /// The subscribed key expression.
+    pub fn key_expr(&self) -> &OwnedKeyExpr {
+        &self.key
+    }
+
+    /// The receiving handle (e.g. a `flume::Receiver<Sample>`).
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Undeclares the subscriber now.
+    pub async fn undeclare(mut self) -> Result<(), SessionError> {
+        self.remove();
+        Ok(())
+    }
+
+    fn remove(&mut self) {
+        if std::mem::replace(&mut self.undeclared, true) {
+            return;
+        }
+        if let Some(inner) = self.session.upgrade() {
+            let removed = inner
+                .tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .subs
+                .remove(&self.id);
+            if removed.is_some() && self.origin.allows_remote() {
+                inner.propagate_undeclare(Source::Local, &self.key);
+            }
+        }
+    }
+}
+
+impl<H> std::ops::Deref for Subscriber<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        &self.handler
+    }
+}
+
+impl<H> Drop for Subscriber<H> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}

@@ -1,0 +1,346 @@
+//! Queries between Plexus sessions, and with Zenoh 1.10.2 sessions.
+
+use std::time::{Duration, Instant};
+
+use plexus::{Config, ConsolidationMode, Query, QueryTarget, Reply, SampleKind, Session, WhatAmI};
+use plexus_link::Endpoint;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn ep(s: &str) -> Endpoint {
+    s.parse().expect("endpoint")
+}
+
+async fn pair() -> (Session, Session) {
+    let a = plexus::open(
+        Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![ep("tcp/127.0.0.1:0")]),
+    )
+    .await
+    .expect("open a");
+    let loc = a.locators().first().expect("listener").to_string();
+    let b = plexus::open(
+        Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![])
+            .with_connect(vec![ep(&loc)]),
+    )
+    .await
+    .expect("open b");
+    (a, b)
+}
+
+/// Collects every reply until the query ends (its channel closes).
+async fn collect(rx: flume::Receiver<Reply>) -> Vec<Reply> {
+    timeout(WAIT, async {
+        let mut out = Vec::new();
+        while let Ok(r) = rx.recv_async().await {
+            out.push(r);
+        }
+        out
+    })
+    .await
+    .expect("the query did not end within 10 s")
+}
+
+fn keys(replies: &[Reply]) -> Vec<String> {
+    let mut k: Vec<String> = replies
+        .iter()
+        .filter_map(|r| r.result().ok().map(|s| s.key_expr().to_string()))
+        .collect();
+    k.sort();
+    k
+}
+
+/// Waits until `querier` sees a remote queryable on `key` (its declaration arrived).
+async fn until_queryable(querier: &Session, key: &str) {
+    timeout(WAIT, async {
+        loop {
+            let rx = querier
+                .get(key)
+                .allowed_destination(plexus::Locality::Remote)
+                .timeout(Duration::from_secs(2))
+                .await
+                .expect("get");
+            if !collect(rx).await.is_empty() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the queryable's declaration never arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_reaches_a_remote_queryable_with_parameters_errors_and_deletes() {
+    let (a, b) = pair().await;
+    let _q = b
+        .declare_queryable("q/**")
+        .callback(|q: Query| {
+            tokio::spawn(async move {
+                if q.parameters().contains("fail") {
+                    q.reply_err("no such thing").await.expect("reply_err");
+                    return;
+                }
+                q.reply("q/a", format!("a:{}", q.parameters()))
+                    .await
+                    .expect("reply");
+                q.reply("q/b", "b")
+                    .encoding("text/plain")
+                    .await
+                    .expect("reply");
+                q.reply_del("q/c").await.expect("reply_del");
+                assert!(
+                    q.reply("other/x", "x").await.is_err(),
+                    "reply key must intersect"
+                );
+            });
+        })
+        .await
+        .expect("queryable");
+    until_queryable(&a, "q/a").await;
+
+    let replies = collect(
+        a.get("q/**?x=1")
+            .consolidation(ConsolidationMode::None)
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(keys(&replies), ["q/a", "q/b", "q/c"]);
+    let qa = replies
+        .iter()
+        .find_map(|r| r.result().ok().filter(|s| s.key_expr().as_str() == "q/a"))
+        .expect("q/a");
+    assert_eq!(&qa.payload()[..], b"a:x=1");
+    let qc = replies
+        .iter()
+        .find_map(|r| r.result().ok().filter(|s| s.key_expr().as_str() == "q/c"))
+        .expect("q/c");
+    assert_eq!(qc.kind(), SampleKind::Delete);
+    assert!(replies.iter().all(|r| r.replier_id() == Some(b.zid())));
+
+    let errs = collect(a.get("q/x?fail").await.expect("get")).await;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        &errs[0].result().expect_err("an error reply").payload()[..],
+        b"no such thing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consolidation_modes_and_targets() {
+    let (a, b) = pair().await;
+    let clock = |n: u64| {
+        uhlc::Timestamp::new(
+            uhlc::NTP64(n << 32),
+            uhlc::ID::from(std::num::NonZeroU128::MIN),
+        )
+    };
+    // Two queryables answer the same key with different timestamps; one is complete.
+    let _old = b
+        .declare_queryable("c/**")
+        .callback(move |q: Query| {
+            tokio::spawn(async move {
+                q.reply("c/k", "old")
+                    .timestamp(clock(1))
+                    .await
+                    .expect("reply");
+            });
+        })
+        .await
+        .expect("queryable");
+    let _new = b
+        .declare_queryable("c/**")
+        .complete(true)
+        .callback(move |q: Query| {
+            tokio::spawn(async move {
+                q.reply("c/k", "new")
+                    .timestamp(clock(2))
+                    .await
+                    .expect("reply");
+            });
+        })
+        .await
+        .expect("queryable");
+    until_queryable(&a, "c/k").await;
+
+    let all_none = collect(
+        a.get("c/k")
+            .target(QueryTarget::All)
+            .consolidation(ConsolidationMode::None)
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(all_none.len(), 2, "None keeps both replies");
+
+    let latest = collect(
+        a.get("c/k")
+            .target(QueryTarget::All)
+            .consolidation(ConsolidationMode::Latest)
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(latest.len(), 1, "Latest keeps one reply per key");
+    assert_eq!(&latest[0].result().expect("ok").payload()[..], b"new");
+
+    let monotonic = collect(
+        a.get("c/k")
+            .target(QueryTarget::All)
+            .consolidation(ConsolidationMode::Monotonic)
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert!(!monotonic.is_empty() && monotonic.len() <= 2);
+    let last = monotonic.last().expect("a reply").result().expect("ok");
+    assert_eq!(
+        &last.payload()[..],
+        b"new",
+        "Monotonic never goes back in time"
+    );
+
+    // Only the complete queryable answers AllComplete.
+    let complete = collect(
+        a.get("c/k")
+            .target(QueryTarget::AllComplete)
+            .consolidation(ConsolidationMode::None)
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(complete.len(), 1);
+    assert_eq!(&complete[0].result().expect("ok").payload()[..], b"new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_end_at_once_without_queryables_and_at_the_timeout_otherwise() {
+    let (a, b) = pair().await;
+    let started = Instant::now();
+    let none = collect(a.get("nobody/**").await.expect("get")).await;
+    assert!(none.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ended without waiting for a timeout"
+    );
+
+    // A queryable that keeps its queries and never answers: the get ends at its timeout.
+    let silent = b.declare_queryable("slow/**").await.expect("queryable");
+    until_queryable_silent(&a, &silent).await;
+    let started = Instant::now();
+    let rx = a
+        .get("slow/x")
+        .timeout(Duration::from_millis(500))
+        .await
+        .expect("get");
+    assert!(collect(rx).await.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "ended before the timeout"
+    );
+    drop(silent);
+}
+
+/// For a queryable with a channel: waits until a query from `a` reaches it.
+async fn until_queryable_silent(a: &Session, q: &plexus::Queryable<flume::Receiver<Query>>) {
+    timeout(WAIT, async {
+        loop {
+            let _rx = a
+                .get("slow/probe")
+                .timeout(Duration::from_millis(200))
+                .await
+                .expect("get");
+            if let Ok(Ok(_query)) = timeout(Duration::from_millis(300), q.recv_async()).await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the queryable never received a query");
+    while q.try_recv().is_ok() {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_queryable_answers_a_local_get() {
+    let (a, _b) = pair().await;
+    let _q = a
+        .declare_queryable("local/k")
+        .callback(|q: Query| {
+            tokio::spawn(async move { q.reply("local/k", "here").await.expect("reply") });
+        })
+        .await
+        .expect("queryable");
+    let replies = collect(a.get("local/k").await.expect("get")).await;
+    assert_eq!(keys(&replies), ["local/k"]);
+}
+
+fn zenoh_peer(connect: &str) -> zenoh::Config {
+    let mut c = zenoh::Config::default();
+    c.insert_json5("mode", r#""peer""#).expect("mode");
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .expect("scouting");
+    c.insert_json5("connect/endpoints", &format!(r#"["{connect}"]"#))
+        .expect("connect");
+    c.insert_json5("listen/endpoints", "[]").expect("listen");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plexus_and_zenoh_query_each_other() {
+    let p = plexus::open(
+        Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![ep("tcp/127.0.0.1:0")]),
+    )
+    .await
+    .expect("open");
+    let loc = p.locators().first().expect("listener").to_string();
+    let z = zenoh::open(zenoh_peer(&loc)).await.expect("zenoh open");
+
+    // Plexus get → Zenoh queryable.
+    let _zq = z
+        .declare_queryable("zq/**")
+        .callback(|q| {
+            let key = q.key_expr().clone();
+            tokio::spawn(async move {
+                q.reply(key, "from zenoh").await.expect("zenoh reply");
+            });
+        })
+        .await
+        .expect("zenoh queryable");
+    until_queryable(&p, "zq/x").await;
+    let replies = collect(p.get("zq/x").await.expect("get")).await;
+    assert_eq!(keys(&replies), ["zq/x"]);
+    assert_eq!(
+        &replies[0].result().expect("ok").payload()[..],
+        b"from zenoh"
+    );
+
+    // Zenoh get → Plexus queryable.
+    let _pq = p
+        .declare_queryable("pq/**")
+        .callback(|q: Query| {
+            tokio::spawn(async move { q.reply("pq/y", "from plexus").await.expect("reply") });
+        })
+        .await
+        .expect("queryable");
+    let got = timeout(WAIT, async {
+        loop {
+            let replies = z.get("pq/y").await.expect("zenoh get");
+            if let Ok(r) = replies.recv_async().await {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("Zenoh never got a reply from Plexus");
+    let sample = got.result().expect("an ok reply");
+    assert_eq!(sample.key_expr().as_str(), "pq/y");
+    assert_eq!(sample.payload().to_bytes().as_ref(), b"from plexus");
+    z.close().await.expect("zenoh close");
+}
