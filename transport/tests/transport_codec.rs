@@ -94,7 +94,8 @@ fn arb_init() -> impl Strategy<Value = Init> {
 fn arb_lease() -> impl Strategy<Value = Duration> {
     prop_oneof![
         // Whole seconds travel in seconds (flag B), anything else in milliseconds.
-        (0u64..=u64::MAX / 1000).prop_map(Duration::from_secs),
+        // Up to u64::MAX seconds, far more than u64::MAX milliseconds.
+        any::<u64>().prop_map(Duration::from_secs),
         (0u64..100_000).prop_map(Duration::from_secs),
         any::<u64>().prop_map(Duration::from_millis),
         (0u64..100_000).prop_map(Duration::from_millis),
@@ -805,4 +806,46 @@ fn init_defaults_are_omitted() {
         [0x61, 0x09, 0x11, 0xb2, 0xa1, 0x0a, 0x00, 0x08]
     );
     assert_eq!(decode(&bytes), (Ok(TransportMessage::Init(ack)), 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions found by fuzzing (fuzz/artifacts/…)
+// ---------------------------------------------------------------------------------------
+
+/// `fuzz/artifacts/transport_message/crash-31ff8cec…`: an OPEN syn whose lease, in
+/// seconds, is larger than u64::MAX milliseconds. The writer clamped the milliseconds to
+/// u64::MAX and wrote them in milliseconds, so the message re-encoded to a different
+/// lease. It now writes whole seconds in seconds whatever their size.
+#[test]
+fn regression_open_lease_in_seconds_beyond_u64_millis() {
+    let input = [
+        0x42, 0xff, 0xff, 0xfb, 0xff, 0xff, 0x9c, 0x9c, 0x9c, 0x01, 0x00, 0x00, 0x00,
+    ];
+    let mut r = Reader::new(Bytes::copy_from_slice(&input));
+    let m = TransportMessage::read(&mut r).unwrap();
+    let TransportMessage::Open(open) = &m else {
+        panic!("expected OPEN, got {m:?}")
+    };
+    assert!(open.lease.as_millis() > u64::MAX as u128);
+    let bytes = encode(&m);
+    assert_eq!(bytes, input[..12]);
+    assert_eq!(decode(&bytes), (Ok(m), 0));
+
+    // `fuzz/artifacts/batch/crash-ea02666a…`: the same in an OPEN ack inside a batch.
+    let input = [
+        0x62, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x2f, 0x2b,
+    ];
+    let items = BatchReader::read_all(Bytes::copy_from_slice(&input)).unwrap();
+    let mut bytes = Vec::new();
+    write_batch(&items, &mut bytes);
+    assert_eq!(bytes, input);
+
+    // The largest lease of all.
+    let m = TransportMessage::Open(Open::new(
+        true,
+        Duration::from_secs(u64::MAX),
+        0,
+        Bytes::new(),
+    ));
+    assert_eq!(decode(&encode(&m)), (Ok(m), 0));
 }
