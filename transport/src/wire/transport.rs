@@ -316,8 +316,15 @@ impl Open {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        let ms = self.lease.as_millis().min(u64::MAX as u128) as u64;
-        let in_secs = ms.is_multiple_of(1000);
+        // Whole seconds travel in seconds, as Zenoh writes them. Decide on the full
+        // u128 milliseconds: a lease received in seconds can exceed u64::MAX ms, and
+        // must re-encode as the same seconds rather than a clamped millisecond count.
+        let in_secs = self.lease.as_millis().is_multiple_of(1000);
+        let lease = if in_secs {
+            self.lease.as_secs()
+        } else {
+            self.lease.as_millis().min(u64::MAX as u128) as u64
+        };
         let has_exts = self.qos
             || self.shm.is_some()
             || self.auth.is_some()
@@ -337,7 +344,7 @@ impl Open {
             h |= flag::Z;
         }
         out.push(h);
-        write_zint(out, if in_secs { ms / 1000 } else { ms });
+        write_zint(out, lease);
         write_zint(out, self.initial_sn as u64);
         if !self.ack {
             write_zbytes(out, &self.cookie);
