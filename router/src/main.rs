@@ -1,28 +1,26 @@
 //! `plexusd`: the Plexus router daemon.
 //!
-//! Today it accepts and opens transports in router mode, keeps them alive and logs every
-//! transport and link as it opens and closes. Forwarding pub/sub and queries between the
-//! attached sessions arrives with the session layer.
+//! A session in router mode: it forwards publications, subscriptions and queries
+//! between the clients and peers attached to it, and logs every transport and link as
+//! it opens and closes. Configuration comes from a JSON5 file (`-c`), overridden by the
+//! command-line flags; with neither it listens on `tcp/[::]:7447`.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use plexus::{Config, WhatAmI, ZenohId};
 use plexus_link::Endpoint;
-use plexus_transport::wire::network::NetworkMessage;
-use plexus_transport::wire::{WhatAmI, ZenohId};
-use plexus_transport::{
-    PeerHandler, Transport, TransportConfig, TransportEvent, TransportHandler, TransportManager,
-};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "plexusd",
-    about = "The Plexus router daemon (transports only: forwarding of data is not implemented yet)"
-)]
+#[command(name = "plexusd", about = "The Plexus router daemon")]
 struct Args {
-    /// Endpoints to listen on.
-    #[arg(short = 'l', long = "listen", default_value = "tcp/[::]:7447")]
+    /// A JSON5 configuration file (Zenoh's key names); flags override it.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Endpoints to listen on (default: the config's, else tcp/[::]:7447).
+    #[arg(short = 'l', long = "listen")]
     listen: Vec<Endpoint>,
     /// Endpoints to connect to (other routers or peers).
     #[arg(short = 'e', long = "connect")]
@@ -30,72 +28,49 @@ struct Args {
     /// The router's zid (hex); random when absent.
     #[arg(short = 'i', long = "id")]
     id: Option<ZenohId>,
-    /// Lease announced to remote processes, in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    lease_ms: u64,
-}
-
-/// Logs transports and links as they come and go.
-struct Logger {
-    peer: Option<(ZenohId, WhatAmI)>,
-}
-
-impl TransportHandler for Logger {
-    fn opened(&self, t: &Transport) -> Arc<dyn PeerHandler> {
-        tracing::info!(zid = %t.zid(), whatami = %t.whatami(), qos = t.is_qos(), "transport opened");
-        Arc::new(Logger {
-            peer: Some((t.zid(), t.whatami())),
-        })
-    }
-}
-
-impl PeerHandler for Logger {
-    fn message(&self, msg: NetworkMessage) {
-        tracing::trace!(
-            ?msg,
-            "message not routed: forwarding is not implemented yet"
-        );
-    }
-
-    fn event(&self, event: TransportEvent) {
-        let zid = self.peer.map(|(z, _)| z.to_string()).unwrap_or_default();
-        match event {
-            TransportEvent::LinkAdded(l) => {
-                tracing::info!(%zid, link = l.id, src = %l.info.src(), dst = %l.info.dst(), "link added")
-            }
-            TransportEvent::LinkRemoved { link, cause } => {
-                tracing::info!(%zid, link = link.id, %cause, "link removed")
-            }
-            TransportEvent::Closed { cause } => tracing::info!(%zid, %cause, "transport closed"),
-            other => tracing::debug!(%zid, ?other, "transport event"),
-        }
-    }
 }
 
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn config(args: &Args) -> Result<Config, plexus::ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::router(),
+    };
+    if config.mode() != WhatAmI::Router {
+        tracing::warn!(
+            "plexusd runs in router mode; ignoring mode {} from the config",
+            config.mode()
+        );
     }
+    config = config.with_mode(WhatAmI::Router);
+    if !args.listen.is_empty() {
+        config = config.with_listen(args.listen.clone());
+    }
+    if !args.connect.is_empty() {
+        config = config.with_connect(args.connect.clone());
+    }
+    if let Some(id) = args.id {
+        config = config.with_id(id);
+    }
+    Ok(config)
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -104,32 +79,31 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
-    let zid = args.id.unwrap_or_else(ZenohId::random);
-    let mut cfg = TransportConfig::new(zid, WhatAmI::Router);
-    cfg.lease = Duration::from_millis(args.lease_ms);
-    let mgr = TransportManager::new(cfg, Arc::new(Logger { peer: None }));
-    tracing::info!(%zid, "plexusd starting (transports only: data forwarding is not implemented yet)");
-    for ep in &args.listen {
-        match mgr.listen(ep).await {
-            Ok(locator) => tracing::info!(%locator, "listening"),
-            Err(e) => {
-                tracing::error!("cannot listen on {ep}: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
+    let config = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("bad configuration: {e}");
+            return ExitCode::FAILURE;
         }
-    }
-    for ep in &args.connect {
-        if let Err(e) = mgr.connect(ep).await {
-            tracing::warn!("cannot connect to {ep}: {e}");
+    };
+    let session = match plexus::open(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
         }
+    };
+    tracing::info!(zid = %session.zid(), "plexusd started");
+    for locator in session.locators() {
+        tracing::info!(%locator, "listening");
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
-    if tokio::time::timeout(Duration::from_secs(5), mgr.close())
+    if tokio::time::timeout(Duration::from_secs(5), session.close())
         .await
         .is_err()
     {
         tracing::warn!("some transports did not close within 5 s");
     }
-    std::process::ExitCode::SUCCESS
+    ExitCode::SUCCESS
 }

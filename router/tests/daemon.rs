@@ -1,39 +1,23 @@
-//! Runs the built `plexusd` binary: it listens, accepts a transport, logs it, and stops
-//! cleanly on SIGTERM.
+//! Runs the built `plexusd` binary: two client sessions exchange a publication through
+//! it, it logs their transports, a bad config file is refused, and SIGTERM stops it.
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
+use plexus::{Config, WhatAmI};
 use plexus_link::Endpoint;
-use plexus_transport::wire::network::NetworkMessage;
-use plexus_transport::wire::{WhatAmI, ZenohId};
-use plexus_transport::{
-    PeerHandler, Transport, TransportConfig, TransportEvent, TransportHandler, TransportManager,
-};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
 
-struct Quiet;
-
-impl TransportHandler for Quiet {
-    fn opened(&self, _t: &Transport) -> Arc<dyn PeerHandler> {
-        Arc::new(Quiet)
-    }
-}
-
-impl PeerHandler for Quiet {
-    fn message(&self, _msg: NetworkMessage) {}
-    fn event(&self, _event: TransportEvent) {}
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Reads lines until one contains `needle`; returns it.
 async fn line_with(
     lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     needle: &str,
 ) -> String {
-    let found = timeout(Duration::from_secs(10), async {
+    let found = timeout(WAIT, async {
         while let Ok(Some(line)) = lines.next_line().await {
             if line.contains(needle) {
                 return Some(line);
@@ -49,8 +33,19 @@ async fn line_with(
     }
 }
 
+async fn client(locator: &str) -> plexus::Session {
+    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
+    plexus::open(
+        Config::default()
+            .with_mode(WhatAmI::Client)
+            .with_connect(vec![ep]),
+    )
+    .await
+    .expect("client session")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plexusd_accepts_a_transport_and_stops_on_sigterm() {
+async fn plexusd_routes_between_clients_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plexusd"))
         .args(["-l", "tcp/127.0.0.1:0"])
         .env("RUST_LOG", "info")
@@ -66,19 +61,31 @@ async fn plexusd_accepts_a_transport_and_stops_on_sigterm() {
         .expect("the listening line names the locator")
         .to_string();
 
-    let mgr = TransportManager::new(
-        TransportConfig::new(ZenohId::random(), WhatAmI::Client),
-        Arc::new(Quiet),
-    );
-    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
-    let t = timeout(Duration::from_secs(10), mgr.connect(&ep))
-        .await
-        .expect("connect timed out")
-        .expect("connect");
-    assert_eq!(t.whatami(), WhatAmI::Router);
-    let opened = line_with(&mut lines, "transport opened").await;
-    assert!(opened.contains(&mgr.zid().to_string()), "{opened}");
+    let sub_side = client(&locator).await;
+    let opened = line_with(&mut lines, "opened").await;
+    assert!(opened.contains(&sub_side.zid().to_string()), "{opened}");
     assert!(opened.contains("client"), "{opened}");
+    let pub_side = client(&locator).await;
+
+    let sub = sub_side
+        .declare_subscriber("daemon/**")
+        .await
+        .expect("subscribe");
+    let got = timeout(WAIT, async {
+        loop {
+            pub_side.put("daemon/x", "via plexusd").await.expect("put");
+            if let Ok(Ok(s)) = timeout(Duration::from_millis(100), sub.recv_async()).await {
+                return s;
+            }
+        }
+    })
+    .await
+    .expect("the publication never went through plexusd");
+    assert_eq!(got.key_expr().as_str(), "daemon/x");
+    assert_eq!(&got.payload()[..], b"via plexusd");
+
+    pub_side.close().await;
+    line_with(&mut lines, "closed").await;
 
     let pid = child.id().expect("pid").to_string();
     let status = std::process::Command::new("kill")
@@ -87,9 +94,29 @@ async fn plexusd_accepts_a_transport_and_stops_on_sigterm() {
         .expect("kill");
     assert!(status.success());
     line_with(&mut lines, "shutting down").await;
-    let exit = timeout(Duration::from_secs(10), child.wait())
+    let exit = timeout(WAIT, child.wait())
         .await
         .expect("plexusd did not exit")
         .expect("wait");
     assert!(exit.success(), "plexusd exited with {exit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plexusd_refuses_a_bad_config_file_and_names_the_key() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plexusd-bad.json5");
+    std::fs::write(&path, "{ listen: { endpoints: [\"tcp/127.0.0.1:0\"] }, transport: { link: { tx: { leese: 5 } } } }")
+        .expect("write config");
+    let out = timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_plexusd"))
+            .args(["-c", path.to_str().expect("utf-8 path")])
+            .output(),
+    )
+    .await
+    .expect("plexusd did not exit")
+    .expect("run plexusd");
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("transport/link/tx/leese"), "{text}");
 }
