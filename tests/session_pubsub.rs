@@ -219,3 +219,100 @@ async fn plexus_and_zenoh_peers_exchange_every_payload_size() {
     assert_eq!(s.kind(), zenoh::sample::SampleKind::Delete);
     z.close().await.expect("zenoh close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_subscriber_undeclares_it_remotely() {
+    let (a, loc) = listening(WhatAmI::Peer).await;
+    let b = connected(WhatAmI::Peer, &loc).await;
+    let publisher = a.declare_publisher("m/k").expect("publisher");
+    assert!(!publisher.matching_status(), "nobody subscribes yet");
+
+    let sub = b.declare_subscriber("m/**").await.expect("subscribe");
+    let matching = timeout(WAIT, publisher.matching_changed(false))
+        .await
+        .expect("B's subscription never reached A");
+    assert!(matching);
+
+    drop(sub);
+    let matching = timeout(WAIT, publisher.matching_changed(true))
+        .await
+        .expect("dropping B's subscriber never undeclared it at A");
+    assert!(!matching);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_session_closes_its_transports_and_refuses_more_work() {
+    let (a, loc) = listening(WhatAmI::Peer).await;
+    let b = connected(WhatAmI::Peer, &loc).await;
+    let t = timeout(WAIT, async {
+        loop {
+            if let Some(t) = a.transports().into_iter().next() {
+                return t;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("A never saw B's transport");
+    b.close().await;
+    assert!(b.is_closed());
+    assert!(
+        b.put("x", "y").await.is_err(),
+        "a closed session refuses to publish"
+    );
+    let mut updates = t.rtt_updates();
+    timeout(WAIT, async {
+        while !t.is_closed() {
+            let _ = timeout(Duration::from_millis(50), updates.changed()).await;
+        }
+    })
+    .await
+    .expect("A's transport to B did not close");
+    assert!(a.transports().is_empty());
+}
+
+/// 10,000,000 reliable messages pub → sub across two sessions, all in order.
+/// Run with `cargo test --release --test session_pubsub -- --ignored stress`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stress: ten million messages; run explicitly"]
+async fn stress_ten_million_reliable_messages_in_order() {
+    let (a, loc) = listening(WhatAmI::Peer).await;
+    let b = connected(WhatAmI::Peer, &loc).await;
+    let (tx, rx) = flume::bounded::<u32>(1 << 16);
+    let _sub = b
+        .declare_subscriber("stress")
+        .callback(move |s: Sample| {
+            let _ = tx.send(u32::from_le_bytes(
+                s.payload()[..4].try_into().expect("4 bytes"),
+            ));
+        })
+        .await
+        .expect("subscribe");
+    let publisher = a
+        .declare_publisher("stress")
+        .expect("publisher")
+        .congestion_control(plexus::CongestionControl::Block);
+    timeout(WAIT, publisher.matching_changed(false))
+        .await
+        .expect("subscription never arrived");
+    const N: u32 = 10_000_000;
+    let started = std::time::Instant::now();
+    let producer = tokio::spawn(async move {
+        for i in 0..N {
+            publisher.put(i.to_le_bytes().to_vec()).await.expect("put");
+        }
+    });
+    for i in 0..N {
+        let got = timeout(WAIT, rx.recv_async())
+            .await
+            .expect("stalled")
+            .expect("channel");
+        assert_eq!(got, i, "message {i} out of order");
+    }
+    producer.await.expect("producer");
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "stress: {N} messages in {secs:.1} s ({:.0} msg/s)",
+        N as f64 / secs
+    );
+}

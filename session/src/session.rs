@@ -80,6 +80,8 @@ pub(crate) struct SessionInner {
     tables: RwLock<Tables>,
     next_id: AtomicU32,
     closed: AtomicBool,
+    /// Bumped whenever a subscription appears or goes, locally or remotely.
+    subs_changed: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -323,6 +325,26 @@ impl SessionInner {
             .values()
             .cloned()
             .collect()
+    }
+
+    fn subs_changed(&self) {
+        self.subs_changed.send_modify(|v| *v += 1);
+    }
+
+    /// True if a subscriber that `destination` allows matches `key`.
+    fn has_matching_subscriber(&self, key: &OwnedKeyExpr, destination: Locality) -> bool {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let local = destination.allows_local()
+            && tables
+                .subs
+                .values()
+                .any(|s| s.origin.allows_local() && s.key.intersects(key));
+        let remote = destination.allows_remote()
+            && tables.faces.values().any(|f| {
+                self.forwards(Source::Local, f)
+                    && (self.whatami == WhatAmI::Client || f.has_subscriber_for(key))
+            });
+        local || remote
     }
 
     fn propagate_declare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
@@ -631,11 +653,13 @@ impl SessionInner {
                     self.propagate_undeclare(Source::Face(face), &old);
                 }
                 self.propagate_declare(Source::Face(face), &key);
+                self.subs_changed();
             }
             DeclareBody::UndeclareSubscriber { id, .. } => {
                 let old = lock(&face.state).remote_subs.remove(&id);
                 if let Some(old) = old {
                     self.propagate_undeclare(Source::Face(face), &old);
+                    self.subs_changed();
                 }
             }
             DeclareBody::Queryable {
@@ -755,6 +779,7 @@ impl SessionInner {
             for k in &subs {
                 self.propagate_undeclare(Source::Face(&face), k);
             }
+            self.subs_changed();
             for (k, c) in &qbls {
                 self.propagate_queryable(Source::Face(&face), k, *c, false);
             }
@@ -928,6 +953,7 @@ impl Session {
             tables: RwLock::new(Tables::default()),
             next_id: AtomicU32::new(1),
             closed: AtomicBool::new(false),
+            subs_changed: tokio::sync::watch::channel(0).0,
             config: config.clone(),
         });
         let manager = TransportManager::new(
@@ -1279,6 +1305,30 @@ impl Publisher {
         &self.key
     }
 
+    /// True when at least one subscriber the publisher may reach matches its key:
+    /// local ones, and remote ones whose declarations arrived (a client counts its
+    /// router as matching).
+    pub fn matching_status(&self) -> bool {
+        self.session
+            .inner
+            .has_matching_subscriber(&self.key, self.options.destination)
+    }
+
+    /// Waits until [`Publisher::matching_status`] differs from `current`, and returns it.
+    /// Returns `current` if the session closes first.
+    pub async fn matching_changed(&self, current: bool) -> bool {
+        let mut changes = self.session.inner.subs_changed.subscribe();
+        loop {
+            let now = self.matching_status();
+            if now != current {
+                return now;
+            }
+            if changes.changed().await.is_err() {
+                return current;
+            }
+        }
+    }
+
     /// Publishes a value.
     pub async fn put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
         self.session.publish(
@@ -1369,6 +1419,7 @@ where
             if self.origin.allows_remote() {
                 inner.propagate_declare(Source::Local, &key);
             }
+            inner.subs_changed();
             Ok(Subscriber {
                 session: Arc::downgrade(inner),
                 id,
@@ -1430,6 +1481,7 @@ impl<H> Subscriber<H> {
             if removed.is_some() && self.origin.allows_remote() {
                 inner.propagate_undeclare(Source::Local, &self.key);
             }
+            inner.subs_changed();
         }
     }
 }
