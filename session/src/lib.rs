@@ -6,6 +6,7 @@
 //! Zenoh 1.10.2 processes over the Zenoh 1.x wire protocol.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
 pub mod encoding;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod query;
 pub mod sample;
 mod session;
 
+pub use admin::{ConnectivityEvent, LinkInfo, SessionInfo, TransportInfo};
 pub use config::{Config, ConfigError};
 pub use encoding::Encoding;
 pub use error::SessionError;

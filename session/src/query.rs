@@ -405,6 +405,11 @@ impl Query {
         })
     }
 
+    /// Sends a reply built by the session itself (the admin space).
+    pub(crate) fn send_sample(&self, sample: Sample) {
+        self.send(Ok(sample));
+    }
+
     fn send(&self, result: Result<Sample, ReplyError>) {
         self.inner.exec.reply(Reply {
             result,

@@ -82,6 +82,7 @@ pub(crate) struct SessionInner {
     closed: AtomicBool,
     /// Bumped whenever a subscription appears or goes, locally or remotely.
     subs_changed: tokio::sync::watch::Sender<u64>,
+    pub(crate) admin: crate::admin::Admin,
 }
 
 #[derive(Default)]
@@ -803,6 +804,18 @@ impl SessionInner {
         }
     }
 
+    /// Delivers admin-space samples to this session's subscribers only.
+    fn publish_admin(&self, samples: Vec<Sample>) {
+        for sample in samples {
+            self.route(
+                Source::Local,
+                sample,
+                Locality::SessionLocal,
+                Reliability::Reliable,
+            );
+        }
+    }
+
     pub(crate) async fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -906,6 +919,8 @@ impl TransportHandler for Handler {
         });
         if let Some(s) = self.0.upgrade() {
             s.face_opened(face.clone());
+            let samples = s.admin.transport_opened(transport);
+            s.publish_admin(samples);
         }
         Arc::new(FaceHandler {
             session: self.0.clone(),
@@ -922,11 +937,20 @@ impl PeerHandler for FaceHandler {
     }
 
     fn event(&self, event: TransportEvent) {
-        if let TransportEvent::Closed { .. } = event
-            && let Some(s) = self.session.upgrade()
-        {
-            s.face_closed(self.face.zid);
-        }
+        let Some(s) = self.session.upgrade() else {
+            return;
+        };
+        let zid = self.face.zid;
+        let samples = match event {
+            TransportEvent::LinkAdded(link) => s.admin.link_added(zid, &link),
+            TransportEvent::LinkRemoved { link, cause } => s.admin.link_removed(zid, &link, &cause),
+            TransportEvent::Closed { cause } => {
+                s.face_closed(zid);
+                s.admin.transport_closed(zid, &cause)
+            }
+            _ => Vec::new(),
+        };
+        s.publish_admin(samples);
     }
 }
 
@@ -954,8 +978,25 @@ impl Session {
             next_id: AtomicU32::new(1),
             closed: AtomicBool::new(false),
             subs_changed: tokio::sync::watch::channel(0).0,
+            admin: crate::admin::Admin::new(zid),
             config: config.clone(),
         });
+        // The admin space answers this session only.
+        for key in crate::admin::queryable_keys(&zid) {
+            let weak = Arc::downgrade(&inner);
+            let key = OwnedKeyExpr::new(key)?;
+            inner.add_queryable(LocalQueryable {
+                key,
+                complete: true,
+                callback: Arc::new(move |q: crate::query::Query| {
+                    if let Some(s) = weak.upgrade() {
+                        let transports = s.manager().map(|m| m.transports()).unwrap_or_default();
+                        s.admin.answer(&q, &transports);
+                    }
+                }),
+                origin: Locality::SessionLocal,
+            });
+        }
         let manager = TransportManager::new(
             config.transport_config(zid),
             Arc::new(Handler(Arc::downgrade(&inner))),
@@ -1011,6 +1052,12 @@ impl Session {
     /// This session's id.
     pub fn zid(&self) -> ZenohId {
         self.inner.zid
+    }
+
+    /// What the session knows of its connectivity (typed; the admin space serves the
+    /// same data as JSON under `@/session/<zid>/**`).
+    pub fn info(&self) -> crate::admin::SessionInfo<'_> {
+        crate::admin::SessionInfo { session: self }
     }
 
     /// This session's mode.

@@ -1,0 +1,339 @@
+//! The admin space (`@/session/<zid>/**`): events, queries, SessionLocal, typed info, and
+//! a peer killed with SIGKILL.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use plexus::{Config, Sample, SampleKind, Session};
+use plexus_link::Endpoint;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn ep(s: &str) -> Endpoint {
+    s.parse().expect("endpoint")
+}
+
+async fn listening() -> (Session, String) {
+    let a = plexus::open(Config::default().with_listen(vec![ep("tcp/127.0.0.1:0")]))
+        .await
+        .expect("open");
+    let loc = a.locators().first().expect("listener").to_string();
+    (a, loc)
+}
+
+async fn peer_of(loc: &str) -> Session {
+    plexus::open(
+        Config::default()
+            .with_listen(vec![])
+            .with_connect(vec![ep(loc)]),
+    )
+    .await
+    .expect("open")
+}
+
+async fn next(rx: &flume::Receiver<Sample>) -> Sample {
+    timeout(WAIT, rx.recv_async())
+        .await
+        .expect("no admin sample within 10 s")
+        .expect("channel")
+}
+
+fn json(s: &Sample) -> Value {
+    serde_json::from_slice(s.payload()).expect("the payload is JSON")
+}
+
+fn upper(z: &plexus::ZenohId) -> String {
+    z.to_string().to_uppercase()
+}
+
+/// Checks the spec's Transport schema: every field present with the right JSON type.
+fn assert_transport_json(v: &Value, zid: &plexus::ZenohId, whatami: &str) {
+    assert_eq!(v["zid"], Value::String(upper(zid)), "{v}");
+    assert_eq!(v["whatami"], Value::String(whatami.into()), "{v}");
+    assert!(v["is_qos"].is_boolean(), "{v}");
+    assert!(v["is_shm"].is_boolean(), "{v}");
+    assert!(v["lease_ms"].is_u64() && v["created_at"].is_u64(), "{v}");
+}
+
+/// Checks the spec's Link schema plus Zenoh 1.x's fields.
+fn assert_link_json(v: &Value) {
+    let src = v["src"].as_str().expect("src is a string");
+    let dst = v["dst"].as_str().expect("dst is a string");
+    assert!(
+        src.starts_with("tcp/127.0.0.1:") && dst.starts_with("tcp/127.0.0.1:"),
+        "{v}"
+    );
+    assert!(v["group"].is_null(), "{v}");
+    assert!(v["mtu"].is_u64(), "{v}");
+    assert_eq!(v["is_reliable"], Value::Bool(true), "{v}");
+    assert_eq!(v["is_streamed"], Value::Bool(true), "{v}");
+    assert!(v["rtt_us"].is_null() || v["rtt_us"].is_u64(), "{v}");
+    assert!(
+        v["interfaces"].is_array() && v.get("auth_identifier").is_some(),
+        "{v}"
+    );
+    assert_eq!(v["reliability"], Value::String("Reliable".into()), "{v}");
+    assert_eq!(
+        v["priorities"]["start"],
+        Value::String("Control".into()),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_query_and_close_are_seen_in_order() {
+    let (a, loc) = listening().await;
+    let events = a
+        .declare_subscriber("@/session/**")
+        .await
+        .expect("subscribe");
+    let typed = a.info().connectivity_events();
+    let b = peer_of(&loc).await;
+    let (az, bz) = (a.zid(), b.zid());
+    let transport_key = format!("@/session/{}/transport/unicast/{}", upper(&az), upper(&bz));
+
+    let t = next(&events).await;
+    assert_eq!(t.kind(), SampleKind::Put);
+    assert_eq!(t.key_expr().as_str(), transport_key);
+    assert_eq!(t.encoding().to_string(), "application/json");
+    assert_transport_json(&json(&t), &bz, "peer");
+    let l = next(&events).await;
+    assert_eq!(l.kind(), SampleKind::Put);
+    let link_key = l.key_expr().to_string();
+    let link_id = link_key
+        .strip_prefix(&format!("{transport_key}/link/"))
+        .expect("the link key extends the transport key");
+    assert!(
+        link_id.parse::<u64>().is_ok(),
+        "link id {link_id} is a decimal integer"
+    );
+    assert_link_json(&json(&l));
+    // The spec's field order for the first fields.
+    let text = String::from_utf8(t.payload().to_vec()).expect("utf-8");
+    assert!(
+        text.starts_with(r#"{"zid":""#) && text.contains(r#","whatami":"peer","is_qos":"#),
+        "{text}"
+    );
+
+    // Typed view: the same facts.
+    match timeout(WAIT, typed.recv_async())
+        .await
+        .expect("typed event")
+        .expect("channel")
+    {
+        plexus::ConnectivityEvent::TransportOpened(info) => assert_eq!(info.zid, bz),
+        other => panic!("expected TransportOpened, got {other:?}"),
+    }
+    assert_eq!(a.info().peers_zid(), vec![bz]);
+    let links = a.info().links();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].id.to_string(), link_id);
+
+    // The query returns both resources, with the events' timestamps.
+    let replies = a.get("@/session/**").await.expect("get");
+    let mut got: Vec<Sample> = Vec::new();
+    timeout(WAIT, async {
+        while let Ok(r) = replies.recv_async().await {
+            got.push(r.into_result().expect("ok reply"));
+        }
+    })
+    .await
+    .expect("the admin query did not end");
+    let mut keys: Vec<&str> = got.iter().map(|s| s.key_expr().as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, [transport_key.as_str(), link_key.as_str()]);
+    for s in &got {
+        let event_ts = if s.key_expr().as_str() == transport_key {
+            t.timestamp()
+        } else {
+            l.timestamp()
+        };
+        assert_eq!(
+            s.timestamp(),
+            event_ts,
+            "replies carry the timestamp of the resource's Put"
+        );
+    }
+    let tr = got
+        .iter()
+        .find(|s| s.key_expr().as_str() == transport_key)
+        .expect("transport reply");
+    assert!(
+        json(tr)["stats"]["tx_msgs"].is_u64(),
+        "query replies carry counters"
+    );
+
+    // Zenoh 1.x's layout serves the same resources.
+    let z1 = a.get(&format!("@/{az}/session/**")).await.expect("get");
+    let mut n = 0;
+    timeout(WAIT, async {
+        while let Ok(r) = z1.recv_async().await {
+            let s = r.into_result().expect("ok");
+            if s.key_expr()
+                .as_str()
+                .ends_with(&format!("/transport/unicast/{bz}"))
+            {
+                assert_eq!(json(&s)["zid"], Value::String(bz.to_string()));
+            }
+            n += 1;
+        }
+    })
+    .await
+    .expect("query ended");
+    assert_eq!(n, 2);
+
+    // B closes: link Delete, then transport Delete, each with a reason.
+    b.close().await;
+    let ld = next(&events).await;
+    assert_eq!(
+        (ld.kind(), ld.key_expr().as_str()),
+        (SampleKind::Delete, link_key.as_str())
+    );
+    assert!(ld.payload().is_empty());
+    let td = next(&events).await;
+    assert_eq!(
+        (td.kind(), td.key_expr().as_str()),
+        (SampleKind::Delete, transport_key.as_str())
+    );
+    let reason: Value = serde_json::from_slice(td.attachment().expect("a reason")).expect("json");
+    assert!(
+        reason["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("closed by peer"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_get_receives_nothing_from_another_sessions_admin_space() {
+    let (a, loc) = listening().await;
+    let b = peer_of(&loc).await;
+    let az = upper(&a.zid());
+    // Let the transport settle: B sees A.
+    timeout(WAIT, async {
+        while b.info().peers_zid().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("B never saw A");
+    let replies = b.get("@/**").await.expect("get");
+    let mut keys = Vec::new();
+    timeout(WAIT, async {
+        while let Ok(r) = replies.recv_async().await {
+            keys.push(r.into_result().expect("ok").key_expr().to_string());
+        }
+    })
+    .await
+    .expect("query ended");
+    assert!(!keys.is_empty(), "B's own admin space answers B");
+    assert!(
+        keys.iter()
+            .all(|k| !k.starts_with(&format!("@/session/{az}"))
+                && !k.starts_with(&format!("@/{}", a.zid()))),
+        "A's admin space answered a remote query: {keys:?}"
+    );
+}
+
+/// The `transport_monitor` example binary, built by cargo before the tests.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_with_sigkill_is_deleted_within_its_lease_plus_one_second() {
+    let (a, loc) = listening().await;
+    let events = a
+        .declare_subscriber("@/session/**")
+        .await
+        .expect("subscribe");
+    let mut child = tokio::process::Command::new(example("transport_monitor"))
+        .args(["-e", &loc, "--lease-ms", "1000", "--rtt-every", "0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the peer process");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("link added") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the peer never connected");
+    assert_eq!(next(&events).await.kind(), SampleKind::Put);
+    assert_eq!(next(&events).await.kind(), SampleKind::Put);
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let link = next(&events).await;
+    let transport = next(&events).await;
+    let elapsed = killed.elapsed();
+    assert_eq!(
+        (link.kind(), transport.kind()),
+        (SampleKind::Delete, SampleKind::Delete)
+    );
+    assert!(link.key_expr().as_str().contains("/link/"));
+    assert!(
+        elapsed <= Duration::from_secs(2),
+        "deletes after {elapsed:?}, lease is 1 s"
+    );
+    let _ = child.wait().await;
+}
+
+fn zenoh_config(mode: &str, connect: &str) -> zenoh::Config {
+    let mut c = zenoh::Config::default();
+    c.insert_json5("mode", &format!(r#""{mode}""#))
+        .expect("mode");
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .expect("scouting");
+    c.insert_json5("connect/endpoints", &format!(r#"["{connect}"]"#))
+        .expect("connect");
+    c.insert_json5("listen/endpoints", "[]").expect("listen");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenoh_peers_and_routers_appear_with_their_whatami() {
+    for mode in ["peer", "router"] {
+        let (a, loc) = listening().await;
+        let events = a
+            .declare_subscriber("@/session/**")
+            .await
+            .expect("subscribe");
+        let z = zenoh::open(zenoh_config(mode, &loc))
+            .await
+            .expect("zenoh open");
+        let t = next(&events).await;
+        let zz: plexus::ZenohId = z.zid().to_string().parse().expect("zid");
+        assert_transport_json(&json(&t), &zz, mode);
+        let l = next(&events).await;
+        assert_link_json(&json(&l));
+        assert!(
+            json(&l)["rtt_us"].is_null(),
+            "Zenoh does not answer Plexus's RTT probes"
+        );
+        z.close().await.expect("zenoh close");
+        assert_eq!(next(&events).await.kind(), SampleKind::Delete);
+        assert_eq!(next(&events).await.kind(), SampleKind::Delete);
+    }
+}
