@@ -107,6 +107,8 @@ pub(crate) struct Face {
     whatami: WhatAmI,
     transport: Transport,
     state: Mutex<FaceState>,
+    /// Set when the remote has sent its initial declarations (DECLARE(I=0) D_FINAL).
+    initial_declarations: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -628,6 +630,7 @@ impl SessionInner {
     }
 
     fn handle_declare(&self, face: &Arc<Face>, d: Declare) {
+        let interest = d.interest_id;
         match d.body {
             DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
                 Some(full) => {
@@ -690,7 +693,11 @@ impl SessionInner {
                     self.propagate_queryable(Source::Face(face), &old, c, false);
                 }
             }
-            DeclareBody::Final => {}
+            DeclareBody::Final => {
+                if interest == Some(0) {
+                    face.initial_declarations.send_replace(true);
+                }
+            }
             other => tracing::trace!("from {}: declaration not handled yet: {other:?}", face.zid),
         }
     }
@@ -916,6 +923,7 @@ impl TransportHandler for Handler {
             whatami: transport.whatami(),
             transport: transport.clone(),
             state: Mutex::new(FaceState::default()),
+            initial_declarations: tokio::sync::watch::channel(false).0,
         });
         if let Some(s) = self.0.upgrade() {
             s.face_opened(face.clone());
@@ -1006,9 +1014,10 @@ impl Session {
             manager.listen(&ep).await?;
         }
         let retry = config.connect_retry();
+        let mut connected = Vec::new();
         for ep in config.connect_endpoints() {
             match manager.connect(ep).await {
-                Ok(_) => {}
+                Ok(t) => connected.push(t),
                 Err(e) if retry.exit_on_failure => {
                     manager.close().await;
                     return Err(e.into());
@@ -1041,6 +1050,32 @@ impl Session {
                         }
                     });
                 }
+            }
+        }
+        // Like Zenoh, return once the peers we connected to have told us what they
+        // declared, so that a put or get right after open reaches them.
+        if whatami != WhatAmI::Client {
+            let waits: Vec<_> = connected
+                .iter()
+                .filter(|t| t.whatami() != WhatAmI::Client)
+                .filter_map(|t| {
+                    let tables = inner.tables.read().unwrap_or_else(|e| e.into_inner());
+                    tables
+                        .faces
+                        .get(&t.zid())
+                        .map(|f| f.initial_declarations.subscribe())
+                })
+                .collect();
+            let all = async {
+                for mut w in waits {
+                    let _ = w.wait_for(|done| *done).await;
+                }
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(1), all)
+                .await
+                .is_err()
+            {
+                tracing::debug!("some peers did not finish their initial declarations within 1 s");
             }
         }
         Ok(Session {

@@ -65,6 +65,10 @@ pub(super) struct TransportInner {
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
     pub(super) tx_space: Notify,
+    /// Set by the writer task from before it pulls batches until they are written.
+    pub(super) tx_in_flight: AtomicBool,
+    /// Notified by the writer task each time it has written what it pulled.
+    pub(super) tx_drained: Notify,
     pub(super) links: Mutex<Vec<LinkState>>,
     /// Serialises link additions/removals with their events so handlers see them in order.
     pub(super) events: Mutex<()>,
@@ -138,6 +142,8 @@ impl Transport {
                 ),
                 tx_ready: Notify::new(),
                 tx_space: Notify::new(),
+                tx_in_flight: AtomicBool::new(false),
+                tx_drained: Notify::new(),
                 links: Mutex::new(Vec::new()),
                 events: Mutex::new(()),
                 rx: Mutex::new(rx),
@@ -302,13 +308,20 @@ impl Transport {
     pub(super) async fn close_with(&self, reason: CloseReason, cause: CloseCause) {
         self.inner.pipeline.close();
         // Let queued data leave before the CLOSE, within a bound.
+        // Queued means pulled *and written*: the writer may hold batches it has taken
+        // from the pipeline but not written yet.
         let flushed = async {
-            for _ in 0..100 {
-                if self.inner.pipeline.is_empty() {
+            loop {
+                let drained = self.inner.tx_drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                // Pipeline first, then the flag: the writer sets the flag before it pulls.
+                if self.inner.pipeline.is_empty() && !self.inner.tx_in_flight.load(Ordering::SeqCst)
+                {
                     break;
                 }
                 self.inner.tx_ready.notify_one();
-                tokio::task::yield_now().await;
+                drained.await;
             }
         };
         let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
@@ -466,7 +479,10 @@ impl Transport {
             self.inner.tx_ready.notified().await;
             loop {
                 batches.clear();
+                self.inner.tx_in_flight.store(true, Ordering::SeqCst);
                 if self.inner.pipeline.pull(&mut batches) == 0 {
+                    self.inner.tx_in_flight.store(false, Ordering::SeqCst);
+                    self.inner.tx_drained.notify_waiters();
                     break;
                 }
                 self.inner.tx_space.notify_waiters();
@@ -479,7 +495,10 @@ impl Transport {
                     )
                 });
                 let Some((link_id, writer, last_tx, streamed)) = target else {
+                    // No link left: the data cannot leave.
                     batches.clear();
+                    self.inner.tx_in_flight.store(false, Ordering::SeqCst);
+                    self.inner.tx_drained.notify_waiters();
                     break;
                 };
                 let mut w = writer.lock().await;

@@ -1,0 +1,59 @@
+//! Prints every value published on a key expression (Zenoh's `z_sub`).
+//!
+//! ```sh
+//! cargo run --example z_sub -- -l tcp/127.0.0.1:7447 -k 'demo/example/**'
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use plexus::OwnedKeyExpr;
+use plexus_examples::{
+    CommonArgs, exit_code, init_logging, open_session, print_listening, shutdown_signal, text,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "Print the values published on a key expression")]
+struct Args {
+    /// The key expression to subscribe to.
+    #[arg(short, long, default_value = "demo/example/**")]
+    key: OwnedKeyExpr,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    exit_code(run(Args::parse()).await)
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = args.common.config()?;
+    let session = open_session(config).await?;
+    print_listening(&session);
+    println!("Declaring Subscriber on '{}'...", args.key);
+    let subscriber = session.declare_subscriber(args.key).await?;
+    println!("Press CTRL-C to quit...");
+    let receive = async {
+        while let Ok(sample) = subscriber.recv_async().await {
+            let mut line = format!(
+                ">> [Subscriber] Received {} ('{}': '{}')",
+                sample.kind(),
+                sample.key_expr(),
+                text(sample.payload())
+            );
+            if let Some(att) = sample.attachment() {
+                line.push_str(&format!(" ({})", text(att)));
+            }
+            println!("{line}");
+        }
+    };
+    tokio::select! {
+        _ = receive => {}
+        _ = shutdown_signal() => {}
+    }
+    drop(subscriber);
+    session.close().await;
+    Ok(())
+}

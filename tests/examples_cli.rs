@@ -1,0 +1,304 @@
+//! Runs the built `z_*` example programs as a newcomer would, and checks what they print.
+//!
+//! Cargo builds a package's examples before its integration tests, so the binaries are in
+//! `target/<profile>/examples/`. Every wait is bounded and every child is killed when its
+//! handle is dropped, so a hung example fails the test instead of hanging it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a line or an exit may take (generous: debug builds on a loaded machine).
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The path of the built example `name`.
+fn example(name: &str) -> PathBuf {
+    // current_exe is target/<profile>/deps/examples_cli-<hash>.
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test executable lives in target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example binary {} not found: run `cargo build --examples -p plexus-examples` first",
+        path.display()
+    );
+    path
+}
+
+/// A running example: its stdout as lines, its stderr collected; killed when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Proc {
+            name: format!("{name} {}", args.join(" ")),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "`{}`\n--- stdout so far:\n{}\n--- stderr:\n{}",
+            self.name,
+            self.seen.join("\n"),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Reads lines until one satisfies `pred`, and returns it; panics after [`WAIT`].
+    fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no line {what} within {WAIT:?} from {}", self.report())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("stdout closed before a line {what} from {}", self.report())
+                }
+            }
+        }
+    }
+
+    /// Expects the exact line `want`.
+    fn expect_line(&mut self, want: &str) {
+        self.expect(&format!("{want:?}"), |l| l == want);
+    }
+
+    /// Waits for the process to exit by itself; returns its status and every stdout line.
+    fn wait_exit(mut self) -> (ExitStatus, Vec<String>, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            match self.child.try_wait().expect("try_wait") {
+                Some(status) => break status,
+                None if Instant::now() >= deadline => {
+                    panic!("did not exit within {WAIT:?}: {}", self.report())
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        // The pipe closes at exit: drain what is left.
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            self.seen.push(line);
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, std::mem::take(&mut self.seen), stderr)
+    }
+
+    /// Reads the `Listening on tcp/127.0.0.1:<port>` line and returns the port.
+    fn listening_port(&mut self) -> u16 {
+        let line = self.expect("`Listening on tcp/127.0.0.1:<port>`", |l| {
+            l.starts_with("Listening on tcp/127.0.0.1:")
+        });
+        line.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
+    /// Reads the `Session zid: <zid>` line and returns the zid.
+    fn session_zid(&mut self) -> String {
+        let line = self.expect("`Session zid: <zid>`", |l| l.starts_with("Session zid: "));
+        line["Session zid: ".len()..].to_string()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs an example to completion and checks it succeeded; returns its stdout lines.
+fn run_ok(name: &str, args: &[&str]) -> Vec<String> {
+    let p = Proc::spawn(name, args);
+    let cmd = p.name.clone();
+    let (status, lines, stderr) = p.wait_exit();
+    assert!(
+        status.success(),
+        "`{cmd}` failed ({status})\n--- stdout:\n{}\n--- stderr:\n{stderr}",
+        lines.join("\n")
+    );
+    lines
+}
+
+fn is_zid(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn put_and_delete_reach_a_subscriber() {
+    let mut sub = Proc::spawn(
+        "z_sub",
+        &["-m", "peer", "-l", "tcp/127.0.0.1:0", "-k", "demo/**"],
+    );
+    sub.expect_line("Opening session...");
+    let port = sub.listening_port();
+    sub.expect_line("Declaring Subscriber on 'demo/**'...");
+    sub.expect_line("Press CTRL-C to quit...");
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+
+    let out = run_ok("z_put", &["-e", &endpoint, "-k", "demo/a", "-p", "hi"]);
+    assert_eq!(
+        out,
+        ["Opening session...", "Putting Data ('demo/a': 'hi')..."],
+        "z_put's output"
+    );
+    sub.expect_line(">> [Subscriber] Received PUT ('demo/a': 'hi')");
+
+    let out = run_ok("z_delete", &["-e", &endpoint, "-k", "demo/a"]);
+    assert_eq!(
+        out,
+        [
+            "Opening session...",
+            "Deleting resources matching 'demo/a'..."
+        ],
+        "z_delete's output"
+    );
+    sub.expect_line(">> [Subscriber] Received DELETE ('demo/a': '')");
+
+    // z_sub quits cleanly on SIGTERM (as on CTRL-C), not when its stdin is closed.
+    #[cfg(unix)]
+    {
+        let pid = sub.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        if killed.is_ok_and(|s| s.success()) {
+            let (status, _, stderr) = sub.wait_exit();
+            assert!(status.success(), "z_sub after SIGTERM: {status}\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn get_reaches_a_queryable_and_info_lists_it() {
+    let mut qbl = Proc::spawn(
+        "z_queryable",
+        &["-l", "tcp/127.0.0.1:0", "-k", "demo/q", "-p", "answer"],
+    );
+    qbl.expect_line("Opening session...");
+    let qbl_zid = qbl.session_zid();
+    assert!(is_zid(&qbl_zid), "queryable zid {qbl_zid:?}");
+    let port = qbl.listening_port();
+    qbl.expect_line("Declaring Queryable on 'demo/q'...");
+    qbl.expect_line("Press CTRL-C to quit...");
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+
+    // z_get exits by itself once the queryable has answered, well before its timeout.
+    let started = Instant::now();
+    let out = run_ok("z_get", &["-e", &endpoint, "-s", "demo/**"]);
+    assert_eq!(
+        out,
+        [
+            "Opening session...",
+            "Sending Query 'demo/**'...",
+            ">> Received ('demo/q': 'answer')"
+        ],
+        "z_get's output"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "z_get waited for its 10 s timeout: {:?}",
+        started.elapsed()
+    );
+    qbl.expect_line(">> [Queryable ] Received Query 'demo/**'");
+    qbl.expect_line(">> [Queryable ] Responding ('demo/q': 'answer')");
+
+    // A query payload is shown by the queryable.
+    let out = run_ok("z_get", &["-e", &endpoint, "-s", "demo/q", "-p", "please"]);
+    assert!(
+        out.iter().any(|l| l == ">> Received ('demo/q': 'answer')"),
+        "{out:?}"
+    );
+    qbl.expect_line(">> [Queryable ] Received Query 'demo/q' with payload 'please'");
+
+    let out = run_ok("z_info", &["-e", &endpoint]);
+    assert_eq!(out.len(), 4, "z_info's output: {out:?}");
+    assert_eq!(out[0], "Opening session...");
+    let zid = out[1]
+        .strip_prefix("zid: ")
+        .unwrap_or_else(|| panic!("{:?}", out[1]));
+    assert!(is_zid(zid) && zid != qbl_zid, "z_info's own zid {zid:?}");
+    assert_eq!(out[2], "routers zid: []");
+    assert_eq!(out[3], format!("peers zid: [{qbl_zid}]"));
+}
+
+#[test]
+fn bad_flag_values_are_reported() {
+    let (status, _, stderr) = Proc::spawn("z_put", &["-m", "pear"]).wait_exit();
+    assert!(!status.success(), "z_put -m pear succeeded");
+    assert!(
+        stderr.contains("pear") && stderr.contains("--mode"),
+        "stderr: {stderr}"
+    );
+
+    let (status, _, stderr) = Proc::spawn("z_put", &["-e", "tcp/127.0.0.1"]).wait_exit();
+    assert!(!status.success(), "z_put -e tcp/127.0.0.1 succeeded");
+    assert!(
+        stderr.contains("tcp/127.0.0.1") && stderr.contains("port"),
+        "stderr: {stderr}"
+    );
+
+    let (status, _, stderr) = Proc::spawn("z_get", &["-t", "SOME"]).wait_exit();
+    assert!(!status.success(), "z_get -t SOME succeeded");
+    assert!(
+        stderr.contains("SOME") && stderr.contains("BEST_MATCHING"),
+        "stderr: {stderr}"
+    );
+}
