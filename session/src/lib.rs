@@ -9,6 +9,7 @@
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod ext;
 pub mod handlers;
 pub mod key_expr;
 pub mod query;
