@@ -201,7 +201,10 @@ async fn query_again_redelivers_history_and_waits_for_every_query_in_flight() {
     let q2 = next_query(&qbl).await;
     assert_eq!(q2.key_expr().as_str(), "re/a");
     let t_live = stamp(&s);
-    s.put("re/live", "live").timestamp(t_live).await.expect("put");
+    s.put("re/live", "live")
+        .timestamp(t_live)
+        .await
+        .expect("put");
     answer(&q1, &history).await;
     answer(&q2, &history[..1]).await;
     drop(q1);
@@ -240,7 +243,11 @@ async fn untimestamped_samples_are_all_passed_through() {
     s.put("u/x", "end").await.expect("put");
 
     let got = until(&rx, "end").await;
-    assert_eq!(got.len(), 4, "no de-duplication without timestamps: {got:?}");
+    assert_eq!(
+        got.len(),
+        4,
+        "no de-duplication without timestamps: {got:?}"
+    );
     assert!(got.iter().all(|(k, v)| k == "u/x" && v == "v"));
 }
 
@@ -287,7 +294,10 @@ async fn allowed_origin_applies_to_the_query_and_the_subscriber() {
         .allowed_origin(Locality::Remote)
         .await
         .expect("querying subscriber");
-    assert!(qbl.try_recv().is_err(), "the local queryable is not queried");
+    assert!(
+        qbl.try_recv().is_err(),
+        "the local queryable is not queried"
+    );
     assert!(!local.matching_status(), "local puts do not reach it");
     drop(remote_only);
 

@@ -440,7 +440,11 @@ where
 /// undeclares the subscriber and stops delivery; queries still in flight are ignored.
 ///
 /// The handler's callback must not block for long: while it runs, other samples for this
-/// subscriber are queued behind it.
+/// subscriber are queued behind it. It may call back into the subscriber (e.g.
+/// [`QueryingSubscriber::query`]); what that delivers is queued after the current sample.
+///
+/// It holds a [`Session`] handle (to send later queries), so the session stays open while
+/// it exists, like a [`crate::Publisher`].
 pub struct QueryingSubscriber<H> {
     subscriber: Option<Subscriber<()>>,
     shared: Arc<Shared>,
