@@ -10,6 +10,7 @@ pub mod admin;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod ext;
 pub mod handlers;
 pub mod key_expr;
 pub mod query;
