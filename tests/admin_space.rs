@@ -337,3 +337,130 @@ async fn zenoh_peers_and_routers_appear_with_their_whatami() {
         assert_eq!(next(&events).await.kind(), SampleKind::Delete);
     }
 }
+
+/// Transport keys seen in `samples`, each with how many Puts it got.
+fn put_counts(samples: &[Sample]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in samples.iter().filter(|s| s.kind() == SampleKind::Put) {
+        *m.entry(s.key_expr().to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn querying_subscriber_merges_history_and_live_events_exactly_once() {
+    use plexus::ext::SessionExt;
+    let (a, loc) = listening().await;
+    let az = upper(&a.zid());
+    let before = peer_of(&loc).await; // opened before the declaration: must come from the query
+    timeout(WAIT, async {
+        while a.info().links().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("A never saw the first peer");
+
+    // A relay queryable that holds the query open until we let it answer.
+    let (held_tx, held_rx) = flume::unbounded::<plexus::Query>();
+    let _relay = a
+        .declare_queryable("@/session/**")
+        .callback(move |q| {
+            let _ = held_tx.send(q);
+        })
+        .allowed_origin(plexus::Locality::SessionLocal)
+        .await
+        .expect("relay queryable");
+    let qs = a
+        .declare_querying_subscriber("@/session/**")
+        .query_target(plexus::QueryTarget::All)
+        .await
+        .expect("querying subscriber");
+    let held = timeout(WAIT, held_rx.recv_async())
+        .await
+        .expect("the query reached the relay")
+        .expect("channel");
+
+    // A watcher declared after the querying subscriber is served after it.
+    let watch = a.declare_subscriber("@/session/**").await.expect("watch");
+    let during = peer_of(&loc).await; // opened while the query runs
+    let during_link_prefix = format!(
+        "@/session/{az}/transport/unicast/{}/link/",
+        upper(&during.zid())
+    );
+    timeout(WAIT, async {
+        loop {
+            let s = watch.recv_async().await.expect("watch");
+            if s.key_expr().as_str().starts_with(&during_link_prefix) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the second peer's link never appeared");
+    // Now answer the held query with the admin space's current state (which includes
+    // the second peer, with the same timestamps as its live events), and end it.
+    let current = a
+        .get(&format!("@/session/{az}/**"))
+        .target(plexus::QueryTarget::AllComplete)
+        .await
+        .expect("get");
+    timeout(WAIT, async {
+        while let Ok(r) = current.recv_async().await {
+            let s = r.into_result().expect("ok");
+            let mut reply = held.reply(s.key_expr().clone(), s.payload().clone());
+            if let Some(ts) = s.timestamp() {
+                reply = reply.timestamp(*ts);
+            }
+            reply.await.expect("relay reply");
+        }
+    })
+    .await
+    .expect("the admin query did not end");
+    drop(held);
+
+    let after = peer_of(&loc).await; // opened after the query ended: arrives live
+    let after_link_prefix = format!(
+        "@/session/{az}/transport/unicast/{}/link/",
+        upper(&after.zid())
+    );
+    let mut got = Vec::new();
+    timeout(WAIT, async {
+        loop {
+            let s = qs.recv_async().await.expect("querying subscriber");
+            let done = s.key_expr().as_str().starts_with(&after_link_prefix);
+            got.push(s);
+            if done {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the third peer never arrived live");
+
+    let counts = put_counts(&got);
+    for (who, peer) in [("before", &before), ("during", &during), ("after", &after)] {
+        let t = format!("@/session/{az}/transport/unicast/{}", upper(&peer.zid()));
+        assert_eq!(
+            counts.get(&t),
+            Some(&1),
+            "{who}: transport Put exactly once; got {counts:?}"
+        );
+        let links: usize = counts
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{t}/link/")))
+            .map(|(_, n)| *n)
+            .sum();
+        assert_eq!(links, 1, "{who}: link Put exactly once; got {counts:?}");
+    }
+    // History and the events during the query are delivered in timestamp order.
+    let stamps: Vec<_> = got
+        .iter()
+        .take(4)
+        .map(|s| *s.timestamp().expect("admin samples are timestamped"))
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "not in timestamp order"
+    );
+}

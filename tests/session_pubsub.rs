@@ -98,25 +98,36 @@ async fn plexus_peers_exchange_puts_and_deletes_with_wildcards() {
 async fn reliable_messages_arrive_all_and_in_order() {
     let (a, loc) = listening(WhatAmI::Peer).await;
     let b = connected(WhatAmI::Peer, &loc).await;
+    // A small subscriber channel: the consumer falls behind, the reading task waits,
+    // TCP pushes back, and the publisher's transport queue fills up (the path where
+    // messages wait in the face's overflow queue).
     let sub = b
         .declare_subscriber("seq")
-        .with(plexus::FifoChannel(200_000))
+        .with(plexus::FifoChannel(64))
         .await
         .expect("subscribe");
-    until_routed(&a, "seq", &sub).await;
     let publisher = a
         .declare_publisher("seq")
         .expect("publisher")
         .congestion_control(plexus::CongestionControl::Block);
+    timeout(WAIT, publisher.matching_changed(false))
+        .await
+        .expect("subscription never arrived");
     const N: u32 = 100_000;
-    for i in 0..N {
-        publisher.put(i.to_le_bytes().to_vec()).await.expect("put");
-    }
+    let producer = tokio::spawn(async move {
+        for i in 0..N {
+            // 256-byte payloads fill batches and queues quickly.
+            let mut p = vec![0u8; 256];
+            p[..4].copy_from_slice(&i.to_le_bytes());
+            publisher.put(p).await.expect("put");
+        }
+    });
     for i in 0..N {
         let s = recv(&sub).await;
         let got = u32::from_le_bytes(s.payload()[..4].try_into().expect("4 bytes"));
-        assert_eq!(got, i, "message {i} arrived out of order");
+        assert_eq!(got, i, "message {i} lost or out of order");
     }
+    producer.await.expect("producer");
 }
 
 fn zenoh_peer(connect: Option<&str>, listen: Option<&str>) -> zenoh::Config {

@@ -87,7 +87,8 @@ pub(crate) struct SessionInner {
 
 #[derive(Default)]
 struct Tables {
-    subs: HashMap<u32, LocalSub>,
+    /// Ordered by id, so local subscribers are served in the order they were declared.
+    subs: std::collections::BTreeMap<u32, LocalSub>,
     qbls: HashMap<u32, Arc<LocalQueryable>>,
     faces: HashMap<ZenohId, Arc<Face>>,
     /// Our requests to faces: request id → (face, query).
@@ -107,6 +108,7 @@ pub(crate) struct Face {
     whatami: WhatAmI,
     transport: Transport,
     state: Mutex<FaceState>,
+    overflow: Arc<Overflow>,
     /// Set when the remote has sent its initial declarations (DECLARE(I=0) D_FINAL).
     initial_declarations: tokio::sync::watch::Sender<bool>,
 }
@@ -126,6 +128,44 @@ struct FaceState {
     next_decl_id: u32,
 }
 
+/// Messages that wait for room in a face's transport queue, in order.
+#[derive(Default)]
+struct Overflow {
+    queue: Mutex<OverflowQueue>,
+    drained: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OverflowQueue {
+    messages: std::collections::VecDeque<(NetworkMessage, SendOptions)>,
+    draining: bool,
+}
+
+impl Overflow {
+    async fn drain(self: Arc<Self>, transport: Transport) {
+        loop {
+            let next = {
+                let mut q = lock(&self.queue);
+                match q.messages.pop_front() {
+                    Some(m) => m,
+                    None => {
+                        q.draining = false;
+                        self.drained.notify_waiters();
+                        return;
+                    }
+                }
+            };
+            if transport.send(&next.0, next.1).await.is_err() {
+                let mut q = lock(&self.queue);
+                q.messages.clear();
+                q.draining = false;
+                self.drained.notify_waiters();
+                return;
+            }
+        }
+    }
+}
+
 /// Where a subscription or a message came from.
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
@@ -142,16 +182,42 @@ impl Face {
         self.zid
     }
 
+    /// Queues a message for this face, in order. When the transport's queue is full,
+    /// `Block` messages wait in the face's overflow queue, drained in order by one task
+    /// (later messages queue behind them), and `Drop` messages are dropped.
     pub(crate) fn send(&self, msg: NetworkMessage, opts: SendOptions) {
-        match self.transport.try_send(&msg, opts) {
-            Ok(plexus_transport::pipeline::Pushed::Full) => {
-                let t = self.transport.clone();
-                tokio::spawn(async move {
-                    let _ = t.send(&msg, opts).await;
-                });
+        use plexus_transport::pipeline::Pushed;
+        let mut ov = lock(&self.overflow.queue);
+        if !ov.draining {
+            match self.transport.try_send(&msg, opts) {
+                Ok(Pushed::Full) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!("send to {}: {e}", self.zid);
+                    return;
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::debug!("send to {}: {e}", self.zid),
+        }
+        if opts.congestion == CongestionControl::Drop {
+            return;
+        }
+        ov.messages.push_back((msg, opts));
+        if !ov.draining {
+            ov.draining = true;
+            let overflow = self.overflow.clone();
+            let transport = self.transport.clone();
+            tokio::spawn(async move { overflow.drain(transport).await });
+        }
+    }
+
+    /// Waits until messages queued behind a full transport have been handed to it.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.overflow.drained.notified();
+            if !lock(&self.overflow.queue).draining {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -502,14 +568,15 @@ impl SessionInner {
             .retain(|_, (_, e)| !Arc::ptr_eq(e, exec));
     }
 
-    /// Delivers a publication locally and forwards it to the faces that want it.
+    /// Delivers a publication locally and forwards it to the faces that want it;
+    /// returns the faces it went to.
     fn route(
         &self,
         src: Source<'_>,
         sample: Sample,
         destination: Locality,
         reliability: Reliability,
-    ) {
+    ) -> Vec<Arc<Face>> {
         let from_remote = matches!(src, Source::Face(_));
         let mut local: Vec<Callback<Sample>> = Vec::new();
         let faces: Vec<Arc<Face>>;
@@ -560,6 +627,7 @@ impl SessionInner {
             }
             last(sample);
         }
+        faces
     }
 
     fn handle_message(self: &Arc<Self>, face: &Arc<Face>, msg: NetworkMessage) {
@@ -923,6 +991,7 @@ impl TransportHandler for Handler {
             whatami: transport.whatami(),
             transport: transport.clone(),
             state: Mutex::new(FaceState::default()),
+            overflow: Arc::new(Overflow::default()),
             initial_declarations: tokio::sync::watch::channel(false).0,
         });
         if let Some(s) = self.0.upgrade() {
@@ -1218,13 +1287,31 @@ impl Session {
         }
     }
 
-    fn publish(
+    /// Publishes; with `Block`, then waits until no face it went to holds messages
+    /// back, so a publisher faster than the network is slowed down, never reordered.
+    async fn publish(
         &self,
         key: OwnedKeyExpr,
         kind: SampleKind,
         payload: Bytes,
         o: &PutOptions,
     ) -> Result<(), SessionError> {
+        let faces = self.publish_now(key, kind, payload, o)?;
+        if o.congestion_control == CongestionControl::Block {
+            for f in faces {
+                f.drained().await;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_now(
+        &self,
+        key: OwnedKeyExpr,
+        kind: SampleKind,
+        payload: Bytes,
+        o: &PutOptions,
+    ) -> Result<Vec<Arc<Face>>, SessionError> {
         self.check_open()?;
         let timestamp = o.timestamp.or_else(|| self.new_timestamp());
         let sample = Sample {
@@ -1238,9 +1325,9 @@ impl Session {
             congestion_control: o.congestion_control,
             express: o.express,
         };
-        self.inner
-            .route(Source::Local, sample, o.destination, o.reliability);
-        Ok(())
+        Ok(self
+            .inner
+            .route(Source::Local, sample, o.destination, o.reliability))
     }
 }
 
@@ -1357,12 +1444,15 @@ impl<'a> PutBuilder<'a> {
 
 impl<'a> std::future::IntoFuture for PutBuilder<'a> {
     type Output = Result<(), SessionError>;
-    type IntoFuture = std::future::Ready<Result<(), SessionError>>;
+    type IntoFuture =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
     fn into_future(self) -> Self::IntoFuture {
-        std::future::ready(self.key.and_then(|k| {
+        Box::pin(async move {
+            let key = self.key?;
             self.session
-                .publish(k, self.kind, self.payload, &self.options)
-        }))
+                .publish(key, self.kind, self.payload, &self.options)
+                .await
+        })
     }
 }
 
@@ -1413,22 +1503,26 @@ impl Publisher {
 
     /// Publishes a value.
     pub async fn put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
-        self.session.publish(
-            self.key.clone(),
-            SampleKind::Put,
-            payload.into(),
-            &self.options,
-        )
+        self.session
+            .publish(
+                self.key.clone(),
+                SampleKind::Put,
+                payload.into(),
+                &self.options,
+            )
+            .await
     }
 
     /// Publishes a deletion.
     pub async fn delete(&self) -> Result<(), SessionError> {
-        self.session.publish(
-            self.key.clone(),
-            SampleKind::Delete,
-            Bytes::new(),
-            &self.options,
-        )
+        self.session
+            .publish(
+                self.key.clone(),
+                SampleKind::Delete,
+                Bytes::new(),
+                &self.options,
+            )
+            .await
     }
 }
 
