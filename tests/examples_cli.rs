@@ -40,6 +40,7 @@ struct Proc {
     lines: Receiver<String>,
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -65,7 +66,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -82,6 +83,7 @@ impl Proc {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -123,19 +125,25 @@ impl Proc {
 
     /// Waits for the process to exit by itself; returns its status and every stdout line.
     fn wait_exit(mut self) -> (ExitStatus, Vec<String>, String) {
+        // The stdout pipe closes when the process exits: wait for that event (bounded),
+        // keeping every line, then reap the process.
         let deadline = Instant::now() + WAIT;
-        let status = loop {
-            match self.child.try_wait().expect("try_wait") {
-                Some(status) => break status,
-                None if Instant::now() >= deadline => {
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
                     panic!("did not exit within {WAIT:?}: {}", self.report())
                 }
-                None => std::thread::sleep(Duration::from_millis(10)),
             }
-        };
-        // The pipe closes at exit: drain what is left.
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            self.seen.push(line);
+        }
+        let status = self.child.wait().expect("wait");
+        // The process is gone, so its stderr pipe is closed: the reader ends.
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
         }
         let stderr = self.stderr.lock().unwrap().clone();
         (status, std::mem::take(&mut self.seen), stderr)
