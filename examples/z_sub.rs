@@ -1,4 +1,5 @@
-//! Prints every value published on a key expression (Zenoh's `z_sub`).
+//! Prints every value published on a key expression (Zenoh's `z_sub`; with
+//! `-k '@/session/**'` it prints this session's connectivity events).
 //!
 //! ```sh
 //! cargo run --example z_sub -- -l tcp/127.0.0.1:7447 -k 'demo/example/**'
@@ -9,7 +10,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use plexus::OwnedKeyExpr;
 use plexus_examples::{
-    CommonArgs, exit_code, init_logging, open_session, print_listening, shutdown_signal, text,
+    CommonArgs, exit_code, init_logging, open_session, print_listening, quit_requested,
+    sample_lines, shutdown_signal, stdin_lines,
 };
 
 #[derive(Parser, Debug)]
@@ -34,24 +36,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     print_listening(&session);
     println!("Declaring Subscriber on '{}'...", args.key);
     let subscriber = session.declare_subscriber(args.key).await?;
-    println!("Press CTRL-C to quit...");
+    // The admin-space spec's transcript: quit on `q` (or CTRL-C / SIGTERM); a closed
+    // standard input does not stop it, so it can run in the background.
+    println!("Enter 'q' to quit...");
+    let mut input = stdin_lines();
     let receive = async {
         while let Ok(sample) = subscriber.recv_async().await {
-            let mut line = format!(
-                ">> [Subscriber] Received {} ('{}': '{}')",
-                sample.kind(),
-                sample.key_expr(),
-                text(sample.payload())
-            );
-            if let Some(att) = sample.attachment() {
-                line.push_str(&format!(" ({})", text(att)));
-            }
-            println!("{line}");
+            println!("{}", sample_lines(&sample));
         }
     };
     tokio::select! {
         _ = receive => {}
         _ = shutdown_signal() => {}
+        _ = quit_requested(&mut input, false) => {}
     }
     drop(subscriber);
     session.close().await;

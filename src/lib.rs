@@ -188,6 +188,52 @@ pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     }
 }
 
+/// The lines typed on standard input, one at a time; the channel closes at end of input.
+///
+/// Read on a plain thread: tokio's `stdin()` reads on the runtime's blocking pool, and a
+/// runtime waits for that read at shutdown, so a program could not exit while its input
+/// stays open.
+pub fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Resolves when `q` is entered; end of input resolves only if `quit_on_eof`.
+pub async fn quit_requested(lines: &mut tokio::sync::mpsc::Receiver<String>, quit_on_eof: bool) {
+    loop {
+        match lines.recv().await {
+            Some(l) if l.trim() == "q" => return,
+            Some(_) => {}
+            None if quit_on_eof => return,
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The line printed for a received sample, as Zenoh's examples print it; an attachment
+/// goes on a line of its own so the sample line stays exactly as the spec shows it.
+pub fn sample_lines(sample: &plexus::Sample) -> String {
+    let mut out = format!(
+        ">> [Subscriber] Received {} ('{}': '{}')",
+        sample.kind(),
+        sample.key_expr(),
+        text(sample.payload())
+    );
+    if let Some(att) = sample.attachment() {
+        out.push_str(&format!("\n   with attachment '{}'", text(att)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

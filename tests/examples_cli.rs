@@ -41,6 +41,8 @@ struct Proc {
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
+    /// Kept open so programs that quit at end of input keep running; see [`Proc::type_line`].
+    stdin: Option<std::process::ChildStdin>,
 }
 
 impl Proc {
@@ -48,11 +50,12 @@ impl Proc {
         let mut child = Command::new(example(name))
             .args(args)
             .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+        let stdin = child.stdin.take();
         let (tx, lines) = channel();
         let stdout = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
@@ -84,7 +87,16 @@ impl Proc {
             seen: Vec::new(),
             stderr,
             stderr_reader: Some(stderr_reader),
+            stdin,
         }
+    }
+
+    /// Types a line on the program's standard input.
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").expect("write to stdin");
+        stdin.flush().expect("flush stdin");
     }
 
     fn report(&self) -> String {
@@ -200,7 +212,7 @@ fn put_and_delete_reach_a_subscriber() {
     sub.expect_line("Opening session...");
     let port = sub.listening_port();
     sub.expect_line("Declaring Subscriber on 'demo/**'...");
-    sub.expect_line("Press CTRL-C to quit...");
+    sub.expect_line("Enter 'q' to quit...");
     let endpoint = format!("tcp/127.0.0.1:{port}");
 
     let out = run_ok("z_put", &["-e", &endpoint, "-k", "demo/a", "-p", "hi"]);
@@ -309,4 +321,101 @@ fn bad_flag_values_are_reported() {
         stderr.contains("SOME") && stderr.contains("BEST_MATCHING"),
         "stderr: {stderr}"
     );
+}
+
+/// The admin-space transcripts of `../shared/seeds/zenoh-connectivity-status-and-events.md`,
+/// printed by the three examples against live peers.
+#[test]
+fn admin_space_examples_print_the_spec_transcripts() {
+    let zid = "[0-9A-F]+";
+    let transport = format!(r#"@/session/{zid}/transport/unicast/{zid}"#);
+    let link = format!(r#"{transport}/link/[0-9]+"#);
+    let transport_json = r#"\{"zid":"[0-9A-F]+","whatami":"(router|peer|client)","is_qos":(true|false),"is_shm":(true|false)[^']*\}"#;
+    let link_json = r#"\{"src":"[a-z]+/[^"]+","dst":"[a-z]+/[^"]+","group":null,"mtu":[0-9]+,"is_reliable":(true|false),"is_streamed":(true|false)[^']*\}"#;
+    let re = |s: String| regex::Regex::new(&format!("^{s}$")).expect("regex");
+    let get_transport = re(format!(
+        r#">> Received \('{transport}': '{transport_json}'\)"#
+    ));
+    let get_link = re(format!(r#">> Received \('{link}': '{link_json}'\)"#));
+    let sub_transport_put = re(format!(
+        r#">> \[Subscriber\] Received PUT \('{transport}': '{transport_json}'\)"#
+    ));
+    let sub_link_put = re(format!(
+        r#">> \[Subscriber\] Received PUT \('{link}': '{link_json}'\)"#
+    ));
+    let sub_link_delete = re(format!(
+        r#">> \[Subscriber\] Received DELETE \('{link}': ''\)"#
+    ));
+    let sub_transport_delete = re(format!(
+        r#">> \[Subscriber\] Received DELETE \('{transport}': ''\)"#
+    ));
+
+    // z_sub on @/session/**, listening.
+    let mut sub = Proc::spawn(
+        "z_sub",
+        &["-m", "peer", "-l", "tcp/127.0.0.1:0", "-k", "@/session/**"],
+    );
+    sub.expect_line("Opening session...");
+    let port = sub.listening_port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    sub.expect_line("Declaring Subscriber on '@/session/**'...");
+    sub.expect_line("Enter 'q' to quit...");
+
+    // z_get from another session connected to it: its own transport and link.
+    let out = run_ok(
+        "z_get",
+        &["-m", "peer", "-e", &endpoint, "-s", "@/session/**"],
+    );
+    assert_eq!(
+        out.first().map(String::as_str),
+        Some("Opening session..."),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&"Sending Query '@/session/**'...".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|l| get_transport.is_match(l)),
+        "no transport line in {out:?}"
+    );
+    assert!(
+        out.iter().any(|l| get_link.is_match(l)),
+        "no link line in {out:?}"
+    );
+
+    // z_sub saw that session come and go: transport Put, link Put, link Delete, transport Delete.
+    sub.expect("a transport PUT", |l| sub_transport_put.is_match(l));
+    sub.expect("a link PUT", |l| sub_link_put.is_match(l));
+    sub.expect("a link DELETE", |l| sub_link_delete.is_match(l));
+    sub.expect("a transport DELETE", |l| sub_transport_delete.is_match(l));
+
+    // z_query_sub connected to z_sub: its transport predates the declaration, so it comes
+    // from the initial query; `d` queries again; `q` quits.
+    let mut qs = Proc::spawn(
+        "z_query_sub",
+        &["-m", "peer", "-e", &endpoint, "-k", "@/session/**"],
+    );
+    qs.expect_line("Opening session...");
+    qs.expect_line(
+        "Declaring QueryingSubscriber on @/session/** with an initial query on @/session/**",
+    );
+    qs.expect_line("Enter 'd' to issue the query again, or 'q' to quit...");
+    qs.expect("a transport PUT from the query", |l| {
+        sub_transport_put.is_match(l)
+    });
+    qs.expect("a link PUT from the query", |l| sub_link_put.is_match(l));
+    qs.type_line("d");
+    qs.expect("the transport again after 'd'", |l| {
+        sub_transport_put.is_match(l)
+    });
+    qs.type_line("q");
+    let (status, _, stderr) = qs.wait_exit();
+    assert!(
+        status.success(),
+        "z_query_sub exited with {status}: {stderr}"
+    );
+    sub.type_line("q");
+    let (status, _, stderr) = sub.wait_exit();
+    assert!(status.success(), "z_sub exited with {status}: {stderr}");
 }
