@@ -1,67 +1,17 @@
-//! Pub/sub between Plexus sessions, and with Zenoh 1.10.2 sessions, over TCP on loopback.
+//! Pub/sub between Plexus sessions over TCP on loopback (with Zenoh: `interop_matrix.rs`).
+
+mod common;
 
 use std::time::Duration;
 
-use plexus::{Config, Sample, SampleKind, Session, WhatAmI};
-use plexus_link::Endpoint;
+use common::{WAIT, plexus_connected, plexus_listening, recv, until_routed};
+use plexus::{Sample, SampleKind, WhatAmI};
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn ep(s: &str) -> Endpoint {
-    s.parse().expect("endpoint")
-}
-
-async fn listening(mode: WhatAmI) -> (Session, String) {
-    let s = plexus::open(
-        Config::default()
-            .with_mode(mode)
-            .with_listen(vec![ep("tcp/127.0.0.1:0")]),
-    )
-    .await
-    .expect("open");
-    let loc = s.locators().first().expect("a listener").to_string();
-    (s, loc)
-}
-
-async fn connected(mode: WhatAmI, to: &str) -> Session {
-    plexus::open(
-        Config::default()
-            .with_mode(mode)
-            .with_listen(vec![])
-            .with_connect(vec![ep(to)]),
-    )
-    .await
-    .expect("open")
-}
-
-async fn recv(rx: &flume::Receiver<Sample>) -> Sample {
-    timeout(WAIT, rx.recv_async())
-        .await
-        .expect("no sample within 10 s")
-        .expect("subscriber channel closed")
-}
-
-/// Waits until `session` has declared-subscriber state from the other side: publishes a
-/// probe until the subscriber on the far side sees it.
-async fn until_routed(put_on: &Session, key: &str, rx: &flume::Receiver<Sample>) {
-    let done = timeout(WAIT, async {
-        loop {
-            put_on.put(key, "probe").await.expect("put");
-            if let Ok(Ok(_)) = timeout(Duration::from_millis(100), rx.recv_async()).await {
-                return;
-            }
-        }
-    })
-    .await;
-    done.expect("the subscription never reached the publisher");
-    while rx.try_recv().is_ok() {}
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexus_peers_exchange_puts_and_deletes_with_wildcards() {
-    let (a, loc) = listening(WhatAmI::Peer).await;
-    let b = connected(WhatAmI::Peer, &loc).await;
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
     let sub = b.declare_subscriber("demo/**").await.expect("subscribe");
     until_routed(&a, "demo/probe", &sub).await;
 
@@ -96,8 +46,8 @@ async fn plexus_peers_exchange_puts_and_deletes_with_wildcards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reliable_messages_arrive_all_and_in_order() {
-    let (a, loc) = listening(WhatAmI::Peer).await;
-    let b = connected(WhatAmI::Peer, &loc).await;
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
     // A small subscriber channel: the consumer falls behind, the reading task waits,
     // TCP pushes back, and the publisher's transport queue fills up (the path where
     // messages wait in the face's overflow queue).
@@ -130,111 +80,10 @@ async fn reliable_messages_arrive_all_and_in_order() {
     producer.await.expect("producer");
 }
 
-fn zenoh_peer(connect: Option<&str>, listen: Option<&str>) -> zenoh::Config {
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", r#""peer""#).expect("mode");
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .expect("scouting");
-    let connect = connect
-        .map(|e| format!(r#"["{e}"]"#))
-        .unwrap_or("[]".into());
-    c.insert_json5("connect/endpoints", &connect)
-        .expect("connect");
-    let listen = listen.map(|e| format!(r#"["{e}"]"#)).unwrap_or("[]".into());
-    c.insert_json5("listen/endpoints", &listen).expect("listen");
-    c
-}
-
-fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-const SIZES: [usize; 4] = [0, 8, 65_537, 1 << 20];
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plexus_and_zenoh_peers_exchange_every_payload_size() {
-    let (p, loc) = listening(WhatAmI::Peer).await;
-    let z = zenoh::open(zenoh_peer(Some(&loc), None))
-        .await
-        .expect("zenoh open");
-
-    // Zenoh → Plexus.
-    let psub = p
-        .declare_subscriber("interop/z2p/**")
-        .await
-        .expect("subscribe");
-    let done = timeout(WAIT, async {
-        loop {
-            z.put("interop/z2p/probe", "probe")
-                .await
-                .expect("zenoh put");
-            if let Ok(Ok(_)) = timeout(Duration::from_millis(100), psub.recv_async()).await {
-                return;
-            }
-        }
-    })
-    .await;
-    done.expect("Zenoh never routed to the Plexus subscriber");
-    while psub.try_recv().is_ok() {}
-    for len in SIZES {
-        z.put(format!("interop/z2p/{len}"), payload(len))
-            .await
-            .expect("zenoh put");
-        let s = recv(&psub).await;
-        assert_eq!(s.key_expr().as_str(), format!("interop/z2p/{len}"));
-        assert_eq!(s.payload().len(), len);
-        assert!(
-            s.payload()[..] == payload(len)[..],
-            "payload of {len} bytes differs"
-        );
-    }
-    z.delete("interop/z2p/gone").await.expect("zenoh delete");
-    assert_eq!(recv(&psub).await.kind(), SampleKind::Delete);
-
-    // Plexus → Zenoh.
-    let zsub = z
-        .declare_subscriber("interop/p2z/**")
-        .await
-        .expect("zenoh subscribe");
-    let done = timeout(WAIT, async {
-        loop {
-            p.put("interop/p2z/probe", "probe").await.expect("put");
-            if let Ok(Ok(_)) = timeout(Duration::from_millis(100), zsub.recv_async()).await {
-                return;
-            }
-        }
-    })
-    .await;
-    done.expect("Plexus never routed to the Zenoh subscriber");
-    while zsub.try_recv().is_ok_and(|s| s.is_some()) {}
-    for len in SIZES {
-        p.put(format!("interop/p2z/{len}"), payload(len))
-            .await
-            .expect("put");
-        let s = timeout(WAIT, zsub.recv_async())
-            .await
-            .expect("zenoh got nothing within 10 s")
-            .expect("zenoh subscriber");
-        assert_eq!(s.key_expr().as_str(), format!("interop/p2z/{len}"));
-        assert_eq!(s.payload().len(), len);
-        assert!(
-            s.payload().to_bytes()[..] == payload(len)[..],
-            "payload of {len} bytes differs"
-        );
-    }
-    p.delete("interop/p2z/gone").await.expect("delete");
-    let s = timeout(WAIT, zsub.recv_async())
-        .await
-        .expect("zenoh delete")
-        .expect("zenoh");
-    assert_eq!(s.kind(), zenoh::sample::SampleKind::Delete);
-    z.close().await.expect("zenoh close");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_subscriber_undeclares_it_remotely() {
-    let (a, loc) = listening(WhatAmI::Peer).await;
-    let b = connected(WhatAmI::Peer, &loc).await;
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
     let publisher = a.declare_publisher("m/k").expect("publisher");
     assert!(!publisher.matching_status(), "nobody subscribes yet");
 
@@ -253,8 +102,8 @@ async fn dropping_a_subscriber_undeclares_it_remotely() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_session_closes_its_transports_and_refuses_more_work() {
-    let (a, loc) = listening(WhatAmI::Peer).await;
-    let b = connected(WhatAmI::Peer, &loc).await;
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
     let t = timeout(WAIT, async {
         loop {
             if let Some(t) = a.transports().into_iter().next() {
@@ -287,8 +136,8 @@ async fn closing_a_session_closes_its_transports_and_refuses_more_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "stress: ten million messages; run explicitly"]
 async fn stress_ten_million_reliable_messages_in_order() {
-    let (a, loc) = listening(WhatAmI::Peer).await;
-    let b = connected(WhatAmI::Peer, &loc).await;
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
     let (tx, rx) = flume::bounded::<u32>(1 << 16);
     let _sub = b
         .declare_subscriber("stress")

@@ -26,4 +26,8 @@ pub use key_expr::OwnedKeyExpr;
 pub use plexus_transport::wire::{WhatAmI, ZenohId};
 pub use query::{ConsolidationMode, Query, QueryTarget, Queryable, Reply, ReplyError};
 pub use sample::{CongestionControl, Locality, Priority, Reliability, Sample, SampleKind};
+pub use session::liveliness::{
+    Liveliness, LivelinessGetBuilder, LivelinessSubscriber, LivelinessSubscriberBuilder,
+    LivelinessToken,
+};
 pub use session::{Publisher, PutBuilder, Session, Subscriber, SubscriberBuilder, open};

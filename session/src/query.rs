@@ -114,6 +114,10 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub(crate) fn new(result: Result<Sample, ReplyError>, replier_id: Option<ZenohId>) -> Self {
+        Reply { result, replier_id }
+    }
+
     /// The sample, or the error the queryable replied with.
     pub fn result(&self) -> Result<&Sample, &ReplyError> {
         self.result.as_ref()
@@ -165,6 +169,22 @@ impl QueryExec {
             finished: AtomicBool::new(false),
             responder,
         })
+    }
+
+    /// A query of this session's, whose replies go to `callback`.
+    pub(crate) fn local(
+        callback: Callback<Reply>,
+        mode: ConsolidationMode,
+        responder: ZenohId,
+    ) -> Arc<Self> {
+        QueryExec::new(
+            Sink::Local {
+                callback: Mutex::new(Some(callback)),
+                mode,
+                seen: Mutex::new(HashMap::new()),
+            },
+            responder,
+        )
     }
 
     pub(crate) fn add_outstanding(&self, n: usize) {
@@ -791,14 +811,7 @@ impl<H: IntoHandler<Reply>> std::future::IntoFuture for GetBuilder<'_, H> {
             let inner = self.session.inner();
             let (callback, handler) = self.handler.into_handler();
             let mode = self.consolidation.resolve(&parameters);
-            let exec = QueryExec::new(
-                Sink::Local {
-                    callback: Mutex::new(Some(callback)),
-                    mode,
-                    seen: Mutex::new(HashMap::new()),
-                },
-                inner.zid,
-            );
+            let exec = QueryExec::local(callback, mode, inner.zid);
             let d = Dispatch {
                 key,
                 parameters,

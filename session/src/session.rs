@@ -34,6 +34,9 @@ use crate::key_expr::OwnedKeyExpr;
 use crate::query::{GetBuilder, LocalQueryable, QueryExec, QueryTarget, QueryableBuilder};
 use crate::sample::{CongestionControl, Locality, Priority, Reliability, Sample, SampleKind};
 
+mod keyexprs;
+pub(crate) mod liveliness;
+
 /// Opens a session with `config`: listens, connects (retrying in the background), and
 /// starts serving.
 pub async fn open(config: Config) -> Result<Session, SessionError> {
@@ -94,6 +97,10 @@ struct Tables {
     /// Our requests to faces: request id → (face, query).
     pending: HashMap<u32, (ZenohId, Arc<QueryExec>)>,
     next_request_id: u32,
+    /// Liveliness: tokens, liveliness subscribers and liveliness queries in flight.
+    live: liveliness::LiveTables,
+    /// Key expressions declared by publishers: key → how many publishers use it.
+    exprs: HashMap<OwnedKeyExpr, usize>,
 }
 
 struct LocalSub {
@@ -111,6 +118,8 @@ pub(crate) struct Face {
     overflow: Arc<Overflow>,
     /// Set when the remote has sent its initial declarations (DECLARE(I=0) D_FINAL).
     initial_declarations: tokio::sync::watch::Sender<bool>,
+    /// Key-expression ids we declared to this face: key → id (read on every publication).
+    exprs: RwLock<keyexprs::ExprIds>,
 }
 
 #[derive(Default)]
@@ -126,6 +135,8 @@ struct FaceState {
     /// Queryables we declared to it: (key, complete) → (our id, how many sources).
     declared_qbls: HashMap<(OwnedKeyExpr, bool), (u32, usize)>,
     next_decl_id: u32,
+    /// The face's liveliness state: its tokens, ours declared to it, its interests.
+    live: liveliness::LiveFace,
 }
 
 /// Messages that wait for room in a face's transport queue, in order.
@@ -618,7 +629,7 @@ impl SessionInner {
                 express: sample.express,
             };
             for f in &faces {
-                f.send(msg.clone(), opts);
+                f.send(f.with_declared_expr(&msg, &sample.key_expr), opts);
             }
         }
         if let Some((last, rest)) = local.split_last() {
@@ -761,16 +772,28 @@ impl SessionInner {
                     self.propagate_queryable(Source::Face(face), &old, c, false);
                 }
             }
-            DeclareBody::Final => {
-                if interest == Some(0) {
-                    face.initial_declarations.send_replace(true);
+            DeclareBody::Token { id, wire_expr } => {
+                match face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                {
+                    Some(key) => self.remote_token_declared(face, interest, id, key),
+                    None => tracing::debug!("from {}: token {id} with an unusable key", face.zid),
                 }
             }
-            other => tracing::trace!("from {}: declaration not handled yet: {other:?}", face.zid),
+            DeclareBody::UndeclareToken { id, .. } => self.remote_token_undeclared(face, id),
+            DeclareBody::Final => match interest {
+                Some(0) => {
+                    face.initial_declarations.send_replace(true);
+                }
+                Some(id) => self.interest_final(face, id),
+                None => {}
+            },
         }
     }
 
     fn handle_interest(&self, face: &Arc<Face>, i: Interest) {
+        self.token_interest(face, &i);
         // Every subscription this face may see was declared to it when it appeared or
         // when it was made, so the current state is already there: close the interest.
         if matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
@@ -822,6 +845,8 @@ impl SessionInner {
         for (k, complete) in &qbls {
             face.declare_queryable(k, *complete);
         }
+        self.exprs_to_new_face(&face);
+        self.liveliness_to_new_face(&face);
         if self.whatami != WhatAmI::Client && face.whatami != WhatAmI::Client {
             // Peers expect the end of the initial declarations (interest 0).
             face.send(
@@ -859,6 +884,7 @@ impl SessionInner {
             for (k, c) in &qbls {
                 self.propagate_queryable(Source::Face(&face), k, *c, false);
             }
+            self.liveliness_face_closed(&face);
             // Requests that face will never answer now.
             let stranded: Vec<Arc<QueryExec>> = {
                 let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
@@ -993,6 +1019,7 @@ impl TransportHandler for Handler {
             state: Mutex::new(FaceState::default()),
             overflow: Arc::new(Overflow::default()),
             initial_declarations: tokio::sync::watch::channel(false).0,
+            exprs: RwLock::new(keyexprs::ExprIds::default()),
         });
         if let Some(s) = self.0.upgrade() {
             s.face_opened(face.clone());
@@ -1247,6 +1274,9 @@ impl Session {
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
     ) -> Result<Publisher, SessionError> {
         let key = key.try_into().map_err(Into::into)?;
+        self.check_open()?;
+        // Like Zenoh, a publisher declares its key once so that publications carry an id.
+        self.inner.declare_expr(&key);
         Ok(Publisher {
             session: self.clone(),
             key,
@@ -1461,6 +1491,12 @@ pub struct Publisher {
     session: Session,
     key: OwnedKeyExpr,
     options: PutOptions,
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.session.inner.undeclare_expr(&self.key);
+    }
 }
 
 impl std::fmt::Debug for Publisher {

@@ -309,10 +309,13 @@ impl Pipeline {
 
     /// Moves every batch waiting to be written into `out`, highest priority first,
     /// including the batches under construction. Returns the number of batches added.
+    ///
+    /// Every stage is locked before any is drained, so one pull sees a single instant:
+    /// a message queued after another on a lower priority never leaves before it.
     pub fn pull(&self, out: &mut Vec<Batch>) -> usize {
         let before = out.len();
-        for s in &self.stages {
-            let mut stage = lock(s);
+        let mut stages: Vec<_> = self.stages.iter().map(|s| lock(s)).collect();
+        for stage in stages.iter_mut() {
             out.extend(stage.ready.drain(..));
             if !stage.current.is_empty() {
                 let cur = std::mem::replace(&mut stage.current, self.new_batch());

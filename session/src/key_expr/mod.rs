@@ -204,6 +204,14 @@ impl TryFrom<String> for OwnedKeyExpr {
     }
 }
 
+impl TryFrom<&String> for OwnedKeyExpr {
+    type Error = KeyExprError;
+
+    fn try_from(value: &String) -> Result<Self, Self::Error> {
+        Self::new(value.as_str())
+    }
+}
+
 impl FromStr for OwnedKeyExpr {
     type Err = KeyExprError;
 

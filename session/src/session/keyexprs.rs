@@ -1,0 +1,145 @@
+//! Key-expression ids: a publisher's key is declared once to every face (`D_KEYEXPR`),
+//! and its publications then carry the short id instead of the full key.
+//!
+//! Ids are per face and ours (the `M` flag set on the wire: the sender's mapping). They
+//! live as long as a publisher of that key does; the last one dropped sends `U_KEYEXPR`,
+//! on the lowest priority so that it cannot overtake a publication that uses the id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use plexus_transport::SendOptions;
+use plexus_transport::wire::Priority;
+use plexus_transport::wire::network::{DeclareBody, Mapping, NetworkMessage, WireExpr};
+
+use super::{Face, SessionInner, control, declare_msg};
+use crate::key_expr::OwnedKeyExpr;
+
+/// The key-expression ids we declared to one face.
+#[derive(Default)]
+pub(super) struct ExprIds {
+    by_key: HashMap<OwnedKeyExpr, u16>,
+    last: u16,
+}
+
+impl Face {
+    /// `msg` as sent to this face: a PUSH whose key we declared to it carries the id.
+    pub(super) fn with_declared_expr(
+        &self,
+        msg: &NetworkMessage,
+        key: &OwnedKeyExpr,
+    ) -> NetworkMessage {
+        let id = {
+            let exprs = self.exprs.read().unwrap_or_else(|e| e.into_inner());
+            if exprs.by_key.is_empty() {
+                None
+            } else {
+                exprs.by_key.get(key).copied()
+            }
+        };
+        match (id, msg) {
+            (Some(id), NetworkMessage::Push(p)) => {
+                let mut p = p.clone();
+                p.wire_expr = WireExpr::new(id, String::new(), Mapping::Sender);
+                NetworkMessage::Push(p)
+            }
+            _ => msg.clone(),
+        }
+    }
+
+    /// Declares `key` to this face under a fresh id (once).
+    fn declare_expr(&self, key: &OwnedKeyExpr) {
+        let msg = {
+            let mut exprs = self.exprs.write().unwrap_or_else(|e| e.into_inner());
+            if exprs.by_key.contains_key(key) {
+                return;
+            }
+            // Ids start at 1 (0 means "no id") and are never reused: after 65,535
+            // declarations to one face, new keys go on the wire in full.
+            let Some(id) = exprs.last.checked_add(1) else {
+                return;
+            };
+            exprs.last = id;
+            exprs.by_key.insert(key.clone(), id);
+            declare_msg(DeclareBody::KeyExpr {
+                id,
+                wire_expr: WireExpr::new(0, key.as_str(), Mapping::Receiver),
+            })
+        };
+        // Queued before any publication that uses the id, on the same ordered path.
+        self.send(msg, control());
+    }
+
+    fn undeclare_expr(&self, key: &OwnedKeyExpr) {
+        let id = self
+            .exprs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_key
+            .remove(key);
+        if let Some(id) = id {
+            // Publications that name the id may still wait in higher-priority queues; on
+            // the lowest priority the undeclaration goes out after every one of them.
+            let opts = SendOptions {
+                priority: Priority::Background,
+                ..control()
+            };
+            self.send(declare_msg(DeclareBody::UndeclareKeyExpr { id }), opts);
+        }
+    }
+}
+
+impl SessionInner {
+    /// A publisher of `key` was declared.
+    pub(super) fn declare_expr(&self, key: &OwnedKeyExpr) {
+        let first = {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let n = t.exprs.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            for face in self.faces() {
+                face.declare_expr(key);
+            }
+        }
+    }
+
+    /// A publisher of `key` went away.
+    pub(super) fn undeclare_expr(&self, key: &OwnedKeyExpr) {
+        let last = {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            match t.exprs.get_mut(key) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    t.exprs.remove(key);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            for face in self.faces() {
+                face.undeclare_expr(key);
+            }
+        }
+    }
+
+    /// Declares the publishers' keys to a face that just opened.
+    pub(super) fn exprs_to_new_face(&self, face: &Arc<Face>) {
+        let keys: Vec<OwnedKeyExpr> = self
+            .tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .exprs
+            .keys()
+            .cloned()
+            .collect();
+        for k in &keys {
+            face.declare_expr(k);
+        }
+    }
+}

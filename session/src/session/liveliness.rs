@@ -1,0 +1,798 @@
+//! Liveliness: tokens that say "this process is here" on a key, subscribers told when a
+//! key's first token appears (a Put) and when its last one goes (a Delete), and queries
+//! for the tokens alive now.
+//!
+//! On the wire (Zenoh 1.x):
+//! - a token is a `D_TOKEN` declaration, withdrawn by `U_TOKEN` or by its transport closing;
+//! - tokens go to peers and routers unconditionally, and to a client only once it has
+//!   said (with an INTEREST in tokens) that it wants them;
+//! - a liveliness subscriber sends an INTEREST in tokens on its key (`Future`, or
+//!   `CurrentFuture` with history);
+//! - a liveliness query sends an INTEREST(`Current`), answered by `D_TOKEN`s carrying the
+//!   interest id and closed by `D_FINAL` with the same id.
+//!
+//! Subscribers see a key's state, not individual tokens: two processes holding a token on
+//! the same key give one Put, and the Delete comes when both are gone.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use plexus_transport::wire::network::{
+    Declare, DeclareBody, Interest, InterestMode, InterestOptions, NetQos, NetworkMessage, WireExpr,
+};
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::{Face, FaceState, Session, SessionInner, Source, Tables, control, declare_msg, lock};
+use crate::encoding::Encoding;
+use crate::error::SessionError;
+use crate::handlers::{Callback, FifoChannel, IntoHandler};
+use crate::key_expr::OwnedKeyExpr;
+use crate::query::{ConsolidationMode, QueryExec, Reply};
+use crate::sample::{CongestionControl, Priority, Sample, SampleKind};
+
+/// The session's liveliness tables.
+#[derive(Default)]
+pub(crate) struct LiveTables {
+    /// This session's tokens: id → key.
+    tokens: HashMap<u32, OwnedKeyExpr>,
+    /// Liveliness subscribers by id, which is also the id of their interest on the wire.
+    subs: BTreeMap<u32, LiveSub>,
+    /// The keys that have at least one token, as the subscribers were last told.
+    alive: HashSet<OwnedKeyExpr>,
+    /// Liveliness queries waiting for one face's `D_FINAL`: (interest id, face) → query.
+    gets: HashMap<(u32, ZenohId), Arc<QueryExec>>,
+}
+
+struct LiveSub {
+    key: OwnedKeyExpr,
+    history: bool,
+    callback: Callback<Sample>,
+}
+
+/// One face's liveliness state.
+#[derive(Default)]
+pub(crate) struct LiveFace {
+    /// Tokens the remote declared: its id → key.
+    remote: HashMap<u32, OwnedKeyExpr>,
+    /// Tokens we declared to it: key → our id.
+    declared: HashMap<OwnedKeyExpr, u32>,
+    /// Its interests in future tokens: interest id → the key they are restricted to.
+    interests: HashMap<u32, Option<OwnedKeyExpr>>,
+}
+
+fn token_sample(key: OwnedKeyExpr, kind: SampleKind) -> Sample {
+    Sample {
+        key_expr: key,
+        payload: Bytes::new(),
+        kind,
+        encoding: Encoding::default(),
+        timestamp: None,
+        attachment: None,
+        priority: Priority::default(),
+        congestion_control: CongestionControl::Block,
+        express: false,
+    }
+}
+
+fn token_msg(interest_id: Option<u32>, body: DeclareBody) -> NetworkMessage {
+    NetworkMessage::Declare(Declare {
+        interest_id,
+        qos: NetQos::DECLARE,
+        timestamp: None,
+        node_id: 0,
+        body,
+    })
+}
+
+fn interest_msg(id: u32, mode: InterestMode, key: Option<&OwnedKeyExpr>) -> NetworkMessage {
+    let final_ = mode == InterestMode::Final;
+    NetworkMessage::Interest(Interest {
+        id,
+        mode,
+        options: InterestOptions(if final_ {
+            0
+        } else {
+            InterestOptions::KEYEXPRS | InterestOptions::TOKENS
+        }),
+        wire_expr: key.filter(|_| !final_).map(|k| WireExpr::key(k.as_str())),
+        qos: NetQos::DECLARE,
+        timestamp: None,
+        node_id: 0,
+    })
+}
+
+/// Whether liveliness interests go to `face`. Peers and clients are sent every token
+/// unconditionally by peers and routers, so only routers are asked; Zenoh 1.10.2
+/// clients and peers refuse (panic on) interests coming from that direction.
+fn asks(face: &Face) -> bool {
+    face.whatami == WhatAmI::Router
+}
+
+impl FaceState {
+    fn next_token_id(&mut self) -> u32 {
+        self.next_decl_id += 1;
+        self.next_decl_id
+    }
+}
+
+impl SessionInner {
+    /// True if a token on `key` is held here or by a face (other than `to`) whose
+    /// declarations may go to `to`.
+    fn token_reaches(&self, t: &Tables, key: &OwnedKeyExpr, to: &Face) -> bool {
+        (self.forwards(Source::Local, to) && t.live.tokens.values().any(|k| k == key))
+            || t.faces.values().any(|g| {
+                g.zid != to.zid
+                    && self.forwards(Source::Face(g), to)
+                    && lock(&g.state).live.remote.values().any(|k| k == key)
+            })
+    }
+
+    /// Brings everything that depends on the tokens of `key` up to date: tells the
+    /// liveliness subscribers if the key came alive or died, and declares or
+    /// undeclares the key to each face.
+    fn token_changed(&self, key: &OwnedKeyExpr) {
+        let mut callbacks: Vec<(Callback<Sample>, SampleKind)> = Vec::new();
+        let mut sends: Vec<(Arc<Face>, NetworkMessage)> = Vec::new();
+        {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let alive = t.live.tokens.values().any(|k| k == key)
+                || t.faces
+                    .values()
+                    .any(|g| lock(&g.state).live.remote.values().any(|k| k == key));
+            let changed = if alive {
+                t.live.alive.insert(key.clone())
+            } else {
+                t.live.alive.remove(key)
+            };
+            if changed {
+                let kind = if alive {
+                    SampleKind::Put
+                } else {
+                    SampleKind::Delete
+                };
+                callbacks.extend(
+                    t.live
+                        .subs
+                        .values()
+                        .filter(|s| s.key.intersects(key))
+                        .map(|s| (s.callback.clone(), kind)),
+                );
+            }
+            for f in t.faces.values() {
+                let desired = self.token_reaches(&t, key, f);
+                let mut st = lock(&f.state);
+                let wanted = f.whatami != WhatAmI::Client
+                    || st
+                        .live
+                        .interests
+                        .values()
+                        .any(|k| k.as_ref().is_none_or(|k| k.intersects(key)));
+                match (desired && wanted, st.live.declared.get(key).copied()) {
+                    (true, None) => {
+                        let id = st.next_token_id();
+                        st.live.declared.insert(key.clone(), id);
+                        sends.push((
+                            f.clone(),
+                            declare_msg(DeclareBody::Token {
+                                id,
+                                wire_expr: WireExpr::key(key.as_str()),
+                            }),
+                        ));
+                    }
+                    (false, Some(id)) => {
+                        st.live.declared.remove(key);
+                        sends.push((
+                            f.clone(),
+                            declare_msg(DeclareBody::UndeclareToken {
+                                id,
+                                wire_expr: Some(WireExpr::key(key.as_str())),
+                            }),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (face, msg) in sends {
+            face.send(msg, control());
+        }
+        for (cb, kind) in callbacks {
+            cb(token_sample(key.clone(), kind));
+        }
+    }
+
+    /// A face declared a token, or answered one of our liveliness queries with one.
+    pub(super) fn remote_token_declared(
+        &self,
+        face: &Arc<Face>,
+        interest: Option<u32>,
+        id: u32,
+        key: OwnedKeyExpr,
+    ) {
+        if let Some(i) = interest {
+            let get = self
+                .tables
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .live
+                .gets
+                .get(&(i, face.zid))
+                .cloned();
+            if let Some(exec) = get {
+                exec.reply(Reply::new(
+                    Ok(token_sample(key, SampleKind::Put)),
+                    Some(face.zid),
+                ));
+                return;
+            }
+        }
+        let old = lock(&face.state).live.remote.insert(id, key.clone());
+        if let Some(old) = old
+            && old != key
+        {
+            self.token_changed(&old);
+        }
+        self.token_changed(&key);
+    }
+
+    /// A face withdrew a token.
+    pub(super) fn remote_token_undeclared(&self, face: &Arc<Face>, id: u32) {
+        let old = lock(&face.state).live.remote.remove(&id);
+        match old {
+            Some(key) => self.token_changed(&key),
+            None => tracing::debug!("from {}: undeclared unknown token {id}", face.zid),
+        }
+    }
+
+    /// A face finished answering interest `id` (`D_FINAL`).
+    pub(super) fn interest_final(&self, face: &Arc<Face>, id: u32) {
+        let get = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .gets
+            .remove(&(id, face.zid));
+        if let Some(exec) = get {
+            exec.done_one();
+        }
+    }
+
+    /// A face sent an INTEREST: answer its token part. The caller closes a current
+    /// interest with `D_FINAL` afterwards.
+    pub(super) fn token_interest(&self, face: &Arc<Face>, i: &Interest) {
+        if i.mode == InterestMode::Final {
+            lock(&face.state).live.interests.remove(&i.id);
+            return;
+        }
+        if i.options.0 & InterestOptions::TOKENS == 0 {
+            return;
+        }
+        let key = match &i.wire_expr {
+            None => None,
+            Some(we) => match face
+                .resolve(we)
+                .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+            {
+                Some(k) => Some(k),
+                None => {
+                    tracing::debug!("from {}: interest {} with an unusable key", face.zid, i.id);
+                    return;
+                }
+            },
+        };
+        let future = matches!(i.mode, InterestMode::Future | InterestMode::CurrentFuture);
+        if future {
+            lock(&face.state).live.interests.insert(i.id, key.clone());
+        }
+        if !matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
+            return;
+        }
+        let mut replies = Vec::new();
+        {
+            let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            let current: Vec<&OwnedKeyExpr> = t
+                .live
+                .alive
+                .iter()
+                .filter(|k| key.as_ref().is_none_or(|key| key.intersects(*k)))
+                .filter(|k| self.token_reaches(&t, k, face))
+                .collect();
+            let mut st = lock(&face.state);
+            for k in current {
+                // A token answering a future interest is declared: it will be undeclared.
+                let id = match st.live.declared.get(k) {
+                    Some(id) => *id,
+                    None if future => {
+                        let id = st.next_token_id();
+                        st.live.declared.insert(k.clone(), id);
+                        id
+                    }
+                    None => st.next_token_id(),
+                };
+                replies.push(token_msg(
+                    Some(i.id),
+                    DeclareBody::Token {
+                        id,
+                        wire_expr: WireExpr::key(k.as_str()),
+                    },
+                ));
+            }
+        }
+        for msg in replies {
+            face.send(msg, control());
+        }
+    }
+
+    /// Tells a face that just opened about our tokens and liveliness subscribers.
+    pub(super) fn liveliness_to_new_face(&self, face: &Arc<Face>) {
+        let (alive, subs): (Vec<OwnedKeyExpr>, Vec<(u32, OwnedKeyExpr)>) = {
+            let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            (
+                t.live.alive.iter().cloned().collect(),
+                t.live
+                    .subs
+                    .iter()
+                    .map(|(id, s)| (*id, s.key.clone()))
+                    .collect(),
+            )
+        };
+        for k in &alive {
+            self.token_changed(k);
+        }
+        // What the new face holds is new to us, so ask for its current tokens too.
+        for (id, key) in subs.iter().filter(|_| asks(face)) {
+            face.send(
+                interest_msg(*id, InterestMode::CurrentFuture, Some(key)),
+                control(),
+            );
+        }
+    }
+
+    /// A face closed: its tokens die, and it will answer no liveliness query.
+    pub(super) fn liveliness_face_closed(&self, face: &Arc<Face>) {
+        let keys: Vec<OwnedKeyExpr> = {
+            let mut st = lock(&face.state);
+            st.live.declared.clear();
+            st.live.interests.clear();
+            st.live.remote.drain().map(|(_, k)| k).collect()
+        };
+        for k in &keys {
+            self.token_changed(k);
+        }
+        let stranded: Vec<Arc<QueryExec>> = {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<(u32, ZenohId)> = t
+                .live
+                .gets
+                .keys()
+                .filter(|(_, z)| *z == face.zid)
+                .copied()
+                .collect();
+            ids.iter().filter_map(|k| t.live.gets.remove(k)).collect()
+        };
+        for exec in stranded {
+            exec.done_one();
+        }
+    }
+
+    fn add_token(&self, key: OwnedKeyExpr) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .tokens
+            .insert(id, key.clone());
+        self.token_changed(&key);
+        id
+    }
+
+    fn remove_token(&self, id: u32) {
+        let key = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .tokens
+            .remove(&id);
+        if let Some(key) = key {
+            self.token_changed(&key);
+        }
+    }
+
+    fn add_live_sub(&self, key: OwnedKeyExpr, history: bool, callback: Callback<Sample>) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let current: Vec<OwnedKeyExpr> = {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            t.live.subs.insert(
+                id,
+                LiveSub {
+                    key: key.clone(),
+                    history,
+                    callback: callback.clone(),
+                },
+            );
+            if history {
+                t.live
+                    .alive
+                    .iter()
+                    .filter(|k| k.intersects(&key))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for k in current {
+            callback(token_sample(k, SampleKind::Put));
+        }
+        let mode = if history {
+            InterestMode::CurrentFuture
+        } else {
+            InterestMode::Future
+        };
+        for face in self.faces().iter().filter(|f| asks(f)) {
+            face.send(interest_msg(id, mode, Some(&key)), control());
+        }
+        id
+    }
+
+    fn remove_live_sub(&self, id: u32) {
+        let removed = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .subs
+            .remove(&id);
+        if let Some(sub) = removed {
+            tracing::trace!(
+                "liveliness subscriber on {} (history {})",
+                sub.key,
+                sub.history
+            );
+            for face in self.faces().iter().filter(|f| asks(f)) {
+                face.send(interest_msg(id, InterestMode::Final, None), control());
+            }
+        }
+    }
+
+    fn live_get(self: &Arc<Self>, key: OwnedKeyExpr, timeout: Duration, callback: Callback<Reply>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Tokens seen from several places are one answer.
+        let exec = QueryExec::local(callback, ConsolidationMode::Monotonic, self.zid);
+        let faces: Vec<Arc<Face>> = self.faces().into_iter().filter(|f| asks(f)).collect();
+        let known: Vec<OwnedKeyExpr> = {
+            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            for f in &faces {
+                t.live.gets.insert((id, f.zid), exec.clone());
+            }
+            t.live
+                .alive
+                .iter()
+                .filter(|k| k.intersects(&key))
+                .cloned()
+                .collect()
+        };
+        exec.add_outstanding(faces.len());
+        for k in known {
+            exec.reply(Reply::new(Ok(token_sample(k, SampleKind::Put)), None));
+        }
+        for f in &faces {
+            f.send(
+                interest_msg(id, InterestMode::Current, Some(&key)),
+                control(),
+            );
+        }
+        // Bounded: the query ends at its timeout whatever the faces do.
+        let weak = Arc::downgrade(self);
+        let timed = exec.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if !timed.is_finished() {
+                timed.finish();
+                if let Some(s) = weak.upgrade() {
+                    s.tables
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .live
+                        .gets
+                        .retain(|_, e| !Arc::ptr_eq(e, &timed));
+                }
+            }
+        });
+        exec.done_one();
+    }
+}
+
+impl Session {
+    /// Liveliness: tokens, liveliness subscribers and liveliness queries.
+    pub fn liveliness(&self) -> Liveliness<'_> {
+        Liveliness { session: self }
+    }
+}
+
+/// Declares liveliness tokens and watches them; see [`Session::liveliness`].
+#[derive(Debug)]
+pub struct Liveliness<'a> {
+    session: &'a Session,
+}
+
+impl<'a> Liveliness<'a> {
+    /// Declares a token on `key`: other sessions see the key alive until the token is
+    /// dropped, undeclared, or this session's transport to them closes.
+    pub async fn declare_token(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> Result<LivelinessToken, SessionError> {
+        let key = key.try_into().map_err(Into::into)?;
+        self.session.check_open()?;
+        let inner = self.session.inner();
+        let id = inner.add_token(key.clone());
+        Ok(LivelinessToken {
+            session: Arc::downgrade(inner),
+            id,
+            key,
+            undeclared: false,
+        })
+    }
+
+    /// Subscribes to the liveliness of the keys matching `key`: a Put when a key gets
+    /// its first token, a Delete when its last one goes.
+    pub fn declare_subscriber(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> LivelinessSubscriberBuilder<'a, FifoChannel> {
+        LivelinessSubscriberBuilder {
+            session: self.session,
+            key: key.try_into().map_err(Into::into),
+            history: false,
+            handler: FifoChannel::default(),
+        }
+    }
+
+    /// Asks which keys matching `key` have a token now; each answer is a Put reply.
+    pub fn get(
+        &self,
+        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
+    ) -> LivelinessGetBuilder<'a, FifoChannel> {
+        LivelinessGetBuilder {
+            session: self.session,
+            key: key.try_into().map_err(Into::into),
+            timeout: None,
+            handler: FifoChannel::default(),
+        }
+    }
+}
+
+/// A declared liveliness token. Dropping it undeclares it.
+pub struct LivelinessToken {
+    session: Weak<SessionInner>,
+    id: u32,
+    key: OwnedKeyExpr,
+    undeclared: bool,
+}
+
+impl std::fmt::Debug for LivelinessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivelinessToken")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl LivelinessToken {
+    /// The token's key.
+    pub fn key_expr(&self) -> &OwnedKeyExpr {
+        &self.key
+    }
+
+    /// Undeclares the token now.
+    pub async fn undeclare(mut self) -> Result<(), SessionError> {
+        self.remove();
+        Ok(())
+    }
+
+    fn remove(&mut self) {
+        if std::mem::replace(&mut self.undeclared, true) {
+            return;
+        }
+        if let Some(inner) = self.session.upgrade() {
+            inner.remove_token(self.id);
+        }
+    }
+}
+
+impl Drop for LivelinessToken {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A liveliness subscriber being declared; `.await` it.
+#[must_use = "a liveliness subscriber is declared only when awaited"]
+pub struct LivelinessSubscriberBuilder<'a, H> {
+    session: &'a Session,
+    key: Result<OwnedKeyExpr, SessionError>,
+    history: bool,
+    handler: H,
+}
+
+impl<H> std::fmt::Debug for LivelinessSubscriberBuilder<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivelinessSubscriberBuilder")
+            .field("key", &self.key)
+            .field("history", &self.history)
+            .finish()
+    }
+}
+
+impl<'a, H> LivelinessSubscriberBuilder<'a, H> {
+    /// Also receive a Put for each matching key alive when the subscriber is declared.
+    pub fn history(mut self, history: bool) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Receives the samples through `f`.
+    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(
+        self,
+        f: F,
+    ) -> LivelinessSubscriberBuilder<'a, F> {
+        self.with(f)
+    }
+
+    /// Receives the samples through `handler`.
+    pub fn with<H2>(self, handler: H2) -> LivelinessSubscriberBuilder<'a, H2> {
+        LivelinessSubscriberBuilder {
+            session: self.session,
+            key: self.key,
+            history: self.history,
+            handler,
+        }
+    }
+}
+
+impl<H: IntoHandler<Sample>> std::future::IntoFuture for LivelinessSubscriberBuilder<'_, H> {
+    type Output = Result<LivelinessSubscriber<H::Handler>, SessionError>;
+    type IntoFuture = std::future::Ready<Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready((|| {
+            self.session.check_open()?;
+            let key = self.key?;
+            let (callback, handler) = self.handler.into_handler();
+            let inner = self.session.inner();
+            let id = inner.add_live_sub(key.clone(), self.history, callback);
+            Ok(LivelinessSubscriber {
+                session: Arc::downgrade(inner),
+                id,
+                key,
+                handler,
+                undeclared: false,
+            })
+        })())
+    }
+}
+
+/// A declared liveliness subscriber. Dropping it undeclares it.
+pub struct LivelinessSubscriber<H> {
+    session: Weak<SessionInner>,
+    id: u32,
+    key: OwnedKeyExpr,
+    handler: H,
+    undeclared: bool,
+}
+
+impl<H> std::fmt::Debug for LivelinessSubscriber<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivelinessSubscriber")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<H> LivelinessSubscriber<H> {
+    /// The key expression watched.
+    pub fn key_expr(&self) -> &OwnedKeyExpr {
+        &self.key
+    }
+
+    /// The receiving handle (e.g. a `flume::Receiver<Sample>`).
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Undeclares the subscriber now.
+    pub async fn undeclare(mut self) -> Result<(), SessionError> {
+        self.remove();
+        Ok(())
+    }
+
+    fn remove(&mut self) {
+        if std::mem::replace(&mut self.undeclared, true) {
+            return;
+        }
+        if let Some(inner) = self.session.upgrade() {
+            inner.remove_live_sub(self.id);
+        }
+    }
+}
+
+impl<H> std::ops::Deref for LivelinessSubscriber<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        &self.handler
+    }
+}
+
+impl<H> Drop for LivelinessSubscriber<H> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A liveliness query being sent; `.await` it to get the reply handler, which closes
+/// when every face has answered or the timeout has passed.
+#[must_use = "a liveliness query is sent only when awaited"]
+pub struct LivelinessGetBuilder<'a, H> {
+    session: &'a Session,
+    key: Result<OwnedKeyExpr, SessionError>,
+    timeout: Option<Duration>,
+    handler: H,
+}
+
+impl<H> std::fmt::Debug for LivelinessGetBuilder<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivelinessGetBuilder")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<'a, H> LivelinessGetBuilder<'a, H> {
+    /// How long to wait for answers (the config's `queries_default_timeout` by default).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Receives the replies through `f`.
+    pub fn callback<F: Fn(Reply) + Send + Sync + 'static>(
+        self,
+        f: F,
+    ) -> LivelinessGetBuilder<'a, F> {
+        self.with(f)
+    }
+
+    /// Receives the replies through `handler`.
+    pub fn with<H2>(self, handler: H2) -> LivelinessGetBuilder<'a, H2> {
+        LivelinessGetBuilder {
+            session: self.session,
+            key: self.key,
+            timeout: self.timeout,
+            handler,
+        }
+    }
+}
+
+impl<H: IntoHandler<Reply>> std::future::IntoFuture for LivelinessGetBuilder<'_, H> {
+    type Output = Result<H::Handler, SessionError>;
+    type IntoFuture = std::future::Ready<Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready((|| {
+            self.session.check_open()?;
+            let key = self.key?;
+            let (callback, handler) = self.handler.into_handler();
+            let inner = self.session.inner();
+            let timeout = self
+                .timeout
+                .unwrap_or_else(|| inner.config.queries_default_timeout());
+            inner.live_get(key, timeout, callback);
+            Ok(handler)
+        })())
+    }
+}
