@@ -16,15 +16,19 @@ use common::{
 use plexus::{Query, Session, WhatAmI};
 use tokio::time::timeout;
 
-/// Plexus `p` publishes every size to a Zenoh subscriber on `z`.
-async fn plexus_put_zenoh_sub(p: &Session, z: &zenoh::Session, tag: &str) {
+/// Zenoh's subscriber receives every size that `put` publishes under `prefix`, then a
+/// delete; `put(key, payload)` publishes one (through Plexus or Zenoh).
+async fn zenoh_receives_every_size<F, Fut>(z: &zenoh::Session, prefix: &str, what: &str, put: F)
+where
+    F: Fn(String, Option<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let sub = z
-        .declare_subscriber(format!("{tag}/p2z/**"))
+        .declare_subscriber(format!("{prefix}/**"))
         .await
         .expect("zenoh subscribe");
-    let probe = format!("{tag}/p2z/probe");
-    until("Plexus put → Zenoh subscriber", || async {
-        p.put(&probe, "probe").await.expect("put");
+    until(what, || async {
+        put(format!("{prefix}/probe"), Some(b"probe".to_vec())).await;
         matches!(
             timeout(Duration::from_millis(100), sub.recv_async()).await,
             Ok(Ok(_))
@@ -33,57 +37,66 @@ async fn plexus_put_zenoh_sub(p: &Session, z: &zenoh::Session, tag: &str) {
     .await;
     while sub.try_recv().is_ok_and(|s| s.is_some()) {}
     for len in SIZES {
-        let key = format!("{tag}/p2z/{len}");
-        p.put(&key, payload(len)).await.expect("put");
+        let key = format!("{prefix}/{len}");
+        put(key.clone(), Some(payload(len))).await;
         let s = zrecv(&sub).await;
         assert_eq!(s.key_expr().as_str(), key);
         assert!(
             s.payload().to_bytes()[..] == payload(len)[..],
-            "{tag}: Plexus → Zenoh payload of {len} bytes differs (got {} bytes)",
+            "{what}: payload of {len} bytes differs (got {} bytes)",
             s.payload().len()
         );
     }
-    p.delete(format!("{tag}/p2z/gone")).await.expect("delete");
+    put(format!("{prefix}/gone"), None).await;
     assert_eq!(zrecv(&sub).await.kind(), zenoh::sample::SampleKind::Delete);
-    // A declared publisher sends its key's id (D_KEYEXPR), which Zenoh must resolve.
-    let key = format!("{tag}/p2z/publisher");
-    let publisher = p.declare_publisher(&key).expect("publisher");
-    for len in SIZES {
-        publisher.put(payload(len)).await.expect("publisher put");
-        let s = zrecv(&sub).await;
-        assert_eq!(s.key_expr().as_str(), key);
-        assert_eq!(s.payload().len(), len, "{tag}: publisher → Zenoh");
-    }
 }
 
-/// Zenoh `z` publishes every size to a Plexus subscriber on `p`.
-async fn zenoh_put_plexus_sub(z: &zenoh::Session, p: &Session, tag: &str) {
+/// Plexus's subscriber receives every size that `put` publishes under `prefix`, then a
+/// delete.
+async fn plexus_receives_every_size<F, Fut>(p: &Session, prefix: &str, what: &str, put: F)
+where
+    F: Fn(String, Option<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let sub = p
-        .declare_subscriber(format!("{tag}/z2p/**"))
+        .declare_subscriber(format!("{prefix}/**"))
         .await
         .expect("subscribe");
-    let probe = format!("{tag}/z2p/probe");
-    until("Zenoh put → Plexus subscriber", || async {
-        z.put(&probe, "probe").await.expect("zenoh put");
+    until(what, || async {
+        put(format!("{prefix}/probe"), Some(b"probe".to_vec())).await;
         arrived(&sub).await
     })
     .await;
     while sub.try_recv().is_ok() {}
     for len in SIZES {
-        let key = format!("{tag}/z2p/{len}");
-        z.put(&key, payload(len)).await.expect("zenoh put");
+        let key = format!("{prefix}/{len}");
+        put(key.clone(), Some(payload(len))).await;
         let s = recv(&sub).await;
         assert_eq!(s.key_expr().as_str(), key);
         assert!(
             s.payload()[..] == payload(len)[..],
-            "{tag}: Zenoh → Plexus payload of {len} bytes differs (got {} bytes)",
+            "{what}: payload of {len} bytes differs (got {} bytes)",
             s.payload().len()
         );
     }
-    z.delete(format!("{tag}/z2p/gone"))
-        .await
-        .expect("zenoh delete");
+    put(format!("{prefix}/gone"), None).await;
     assert_eq!(recv(&sub).await.kind(), plexus::SampleKind::Delete);
+}
+
+/// A put (`Some`) or delete (`None`) by a Plexus session.
+async fn plexus_put(p: &Session, key: String, value: Option<Vec<u8>>) {
+    match value {
+        Some(v) => p.put(key, v).await.expect("put"),
+        None => p.delete(key).await.expect("delete"),
+    }
+}
+
+/// A put (`Some`) or delete (`None`) by a Zenoh session.
+async fn zenoh_put(z: &zenoh::Session, key: String, value: Option<Vec<u8>>) {
+    match value {
+        Some(v) => z.put(key, v).await.expect("zenoh put"),
+        None => z.delete(key).await.expect("zenoh delete"),
+    }
 }
 
 /// The size a matrix query asks for: the last chunk of its key.
@@ -94,10 +107,9 @@ fn asked_size(key: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Plexus `p` queries a Zenoh queryable on `z` that answers with the asked size.
-async fn plexus_get_zenoh_queryable(p: &Session, z: &zenoh::Session, tag: &str) {
-    let _q = z
-        .declare_queryable(format!("{tag}/zq/*"))
+/// A Zenoh queryable on `{prefix}/*` that answers with the size its key asks for.
+async fn zenoh_sized_queryable(z: &zenoh::Session, prefix: &str) -> zenoh::query::Queryable<()> {
+    z.declare_queryable(format!("{prefix}/*"))
         .callback(|q| {
             tokio::spawn(async move {
                 let key = q.key_expr().clone();
@@ -106,9 +118,27 @@ async fn plexus_get_zenoh_queryable(p: &Session, z: &zenoh::Session, tag: &str) 
             });
         })
         .await
-        .expect("zenoh queryable");
-    let probe = format!("{tag}/zq/0");
-    until("Plexus get → Zenoh queryable", || async {
+        .expect("zenoh queryable")
+}
+
+/// A Plexus queryable on `{prefix}/*` that answers with the size its key asks for.
+async fn plexus_sized_queryable(p: &Session, prefix: &str) -> plexus::Queryable<()> {
+    p.declare_queryable(format!("{prefix}/*"))
+        .callback(|q: Query| {
+            tokio::spawn(async move {
+                let key = q.key_expr().clone();
+                let len = asked_size(key.as_str());
+                q.reply(key, payload(len)).await.expect("reply");
+            });
+        })
+        .await
+        .expect("queryable")
+}
+
+/// Plexus queries `{prefix}/<size>` for every size and checks each reply.
+async fn plexus_gets_every_size(p: &Session, prefix: &str, what: &str) {
+    let probe = format!("{prefix}/0");
+    until(what, || async {
         let rx = p
             .get(&probe)
             .timeout(Duration::from_secs(2))
@@ -118,7 +148,7 @@ async fn plexus_get_zenoh_queryable(p: &Session, z: &zenoh::Session, tag: &str) 
     })
     .await;
     for len in SIZES {
-        let key = format!("{tag}/zq/{len}");
+        let key = format!("{prefix}/{len}");
         let rx = p.get(&key).await.expect("get");
         let reply = timeout(WAIT, rx.recv_async())
             .await
@@ -128,27 +158,16 @@ async fn plexus_get_zenoh_queryable(p: &Session, z: &zenoh::Session, tag: &str) 
         assert_eq!(s.key_expr().as_str(), key);
         assert!(
             s.payload()[..] == payload(len)[..],
-            "{tag}: Zenoh reply of {len} bytes to Plexus differs (got {} bytes)",
+            "{what}: a reply of {len} bytes differs (got {} bytes)",
             s.payload().len()
         );
     }
 }
 
-/// Zenoh `z` queries a Plexus queryable on `p` that answers with the asked size.
-async fn zenoh_get_plexus_queryable(z: &zenoh::Session, p: &Session, tag: &str) {
-    let _q = p
-        .declare_queryable(format!("{tag}/pq/*"))
-        .callback(|q: Query| {
-            tokio::spawn(async move {
-                let key = q.key_expr().clone();
-                let len = asked_size(key.as_str());
-                q.reply(key, payload(len)).await.expect("reply");
-            });
-        })
-        .await
-        .expect("queryable");
-    let probe = format!("{tag}/pq/0");
-    until("Zenoh get → Plexus queryable", || async {
+/// Zenoh queries `{prefix}/<size>` for every size and checks each reply.
+async fn zenoh_gets_every_size(z: &zenoh::Session, prefix: &str, what: &str) {
+    let probe = format!("{prefix}/0");
+    until(what, || async {
         let rx = z
             .get(&probe)
             .timeout(Duration::from_secs(2))
@@ -161,7 +180,7 @@ async fn zenoh_get_plexus_queryable(z: &zenoh::Session, p: &Session, tag: &str) 
     })
     .await;
     for len in SIZES {
-        let key = format!("{tag}/pq/{len}");
+        let key = format!("{prefix}/{len}");
         let rx = z.get(&key).await.expect("zenoh get");
         let reply = timeout(WAIT, rx.recv_async())
             .await
@@ -171,18 +190,52 @@ async fn zenoh_get_plexus_queryable(z: &zenoh::Session, p: &Session, tag: &str) 
         assert_eq!(s.key_expr().as_str(), key);
         assert!(
             s.payload().to_bytes()[..] == payload(len)[..],
-            "{tag}: Plexus reply of {len} bytes to Zenoh differs (got {} bytes)",
+            "{what}: a reply of {len} bytes differs (got {} bytes)",
             s.payload().len()
         );
     }
 }
 
-/// All four directions between one Plexus and one Zenoh session.
+/// All four directions between one Plexus and one Zenoh session, and a Plexus
+/// publisher (whose publications carry a declared key-expression id) to Zenoh.
 async fn matrix(p: &Session, z: &zenoh::Session, tag: &str) {
-    plexus_put_zenoh_sub(p, z, tag).await;
-    zenoh_put_plexus_sub(z, p, tag).await;
-    plexus_get_zenoh_queryable(p, z, tag).await;
-    zenoh_get_plexus_queryable(z, p, tag).await;
+    zenoh_receives_every_size(
+        z,
+        &format!("{tag}/p2z"),
+        "Plexus put → Zenoh sub",
+        |k, v| plexus_put(p, k, v),
+    )
+    .await;
+    plexus_receives_every_size(
+        p,
+        &format!("{tag}/z2p"),
+        "Zenoh put → Plexus sub",
+        |k, v| zenoh_put(z, k, v),
+    )
+    .await;
+    let _zq = zenoh_sized_queryable(z, &format!("{tag}/zq")).await;
+    plexus_gets_every_size(p, &format!("{tag}/zq"), "Plexus get → Zenoh queryable").await;
+    let _pq = plexus_sized_queryable(p, &format!("{tag}/pq")).await;
+    zenoh_gets_every_size(z, &format!("{tag}/pq"), "Zenoh get → Plexus queryable").await;
+
+    let key = format!("{tag}/pub/k");
+    let sub = z.declare_subscriber(&key).await.expect("zenoh subscribe");
+    let publisher = p.declare_publisher(&key).expect("publisher");
+    until("Plexus publisher → Zenoh", || async {
+        publisher.put("probe").await.expect("put");
+        matches!(
+            timeout(Duration::from_millis(100), sub.recv_async()).await,
+            Ok(Ok(_))
+        )
+    })
+    .await;
+    while sub.try_recv().is_ok_and(|s| s.is_some()) {}
+    for len in SIZES {
+        publisher.put(payload(len)).await.expect("publisher put");
+        let s = zrecv(&sub).await;
+        assert_eq!(s.key_expr().as_str(), key);
+        assert_eq!(s.payload().len(), len, "{tag}: publisher → Zenoh");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,35 +257,25 @@ async fn zenoh_router_between_two_plexus_clients() {
     // Plexus client ↔ the Zenoh router's own session.
     matrix(&a, &router, "zr").await;
 
-    // Plexus client → Zenoh router → Plexus client, both ways, every size.
+    // Plexus client → Zenoh router → Plexus client, both ways, every size, and by a
+    // publisher's declared id.
     for (from, to, tag) in [(&a, &b, "zr/ab"), (&b, &a, "zr/ba")] {
-        let sub = to
-            .declare_subscriber(format!("{tag}/**"))
-            .await
-            .expect("subscribe");
-        let probe = format!("{tag}/probe");
-        until("Plexus → Zenoh router → Plexus", || async {
-            from.put(&probe, "probe").await.expect("put");
-            arrived(&sub).await
+        plexus_receives_every_size(to, tag, "Plexus → Zenoh router → Plexus", |k, v| {
+            plexus_put(from, k, v)
         })
         .await;
-        while sub.try_recv().is_ok() {}
-        for len in SIZES {
-            from.put(format!("{tag}/{len}"), payload(len))
-                .await
-                .expect("put");
-            let s = recv(&sub).await;
-            assert!(
-                s.payload()[..] == payload(len)[..],
-                "{tag}: {len} bytes through the Zenoh router differ"
-            );
-        }
+        let sub = to
+            .declare_subscriber(format!("{tag}/publisher"))
+            .await
+            .expect("subscribe");
         let publisher = from
             .declare_publisher(format!("{tag}/publisher"))
             .expect("publisher");
-        publisher.put("by id").await.expect("publisher put");
-        let s = recv(&sub).await;
-        assert_eq!(s.key_expr().as_str(), format!("{tag}/publisher"));
+        until("a publisher through the Zenoh router", || async {
+            publisher.put("by id").await.expect("publisher put");
+            arrived(&sub).await
+        })
+        .await;
     }
     router.close().await.expect("close the Zenoh router");
 }
@@ -251,64 +294,12 @@ async fn plexus_router_between_two_zenoh_clients() {
     matrix(&router, &za, "pr").await;
 
     // Zenoh client → Plexus router → Zenoh client: pub/sub and queries, every size.
-    let sub = zb
-        .declare_subscriber("pr/zz/**")
-        .await
-        .expect("zenoh subscribe");
-    until("Zenoh → Plexus router → Zenoh", || async {
-        za.put("pr/zz/probe", "probe").await.expect("zenoh put");
-        matches!(
-            timeout(Duration::from_millis(100), sub.recv_async()).await,
-            Ok(Ok(_))
-        )
+    zenoh_receives_every_size(&zb, "pr/zz", "Zenoh → Plexus router → Zenoh", |k, v| {
+        zenoh_put(&za, k, v)
     })
     .await;
-    while sub.try_recv().is_ok_and(|s| s.is_some()) {}
-    for len in SIZES {
-        za.put(format!("pr/zz/{len}"), payload(len))
-            .await
-            .expect("zenoh put");
-        let s = zrecv(&sub).await;
-        assert!(
-            s.payload().to_bytes()[..] == payload(len)[..],
-            "{len} bytes from Zenoh to Zenoh through the Plexus router differ"
-        );
-    }
-    let _q = zb
-        .declare_queryable("pr/zzq/*")
-        .callback(|q| {
-            tokio::spawn(async move {
-                let key = q.key_expr().clone();
-                let len = asked_size(key.as_str());
-                q.reply(key, payload(len)).await.expect("zenoh reply");
-            });
-        })
-        .await
-        .expect("zenoh queryable");
-    until("Zenoh get → Plexus router → Zenoh queryable", || async {
-        let rx = za
-            .get("pr/zzq/0")
-            .timeout(Duration::from_secs(2))
-            .await
-            .expect("zenoh get");
-        matches!(
-            timeout(Duration::from_secs(3), rx.recv_async()).await,
-            Ok(Ok(_))
-        )
-    })
-    .await;
-    for len in SIZES {
-        let rx = za.get(format!("pr/zzq/{len}")).await.expect("zenoh get");
-        let reply = timeout(WAIT, rx.recv_async())
-            .await
-            .expect("no reply within 10 s")
-            .expect("the query ended without a reply");
-        let s = reply.into_result().expect("an ok reply");
-        assert!(
-            s.payload().to_bytes()[..] == payload(len)[..],
-            "a {len}-byte reply from Zenoh to Zenoh through the Plexus router differs"
-        );
-    }
+    let _q = zenoh_sized_queryable(&zb, "pr/zzq").await;
+    zenoh_gets_every_size(&za, "pr/zzq", "Zenoh get → Plexus router → Zenoh queryable").await;
     za.close().await.expect("close");
     zb.close().await.expect("close");
 }

@@ -176,3 +176,78 @@ async fn stress_ten_million_reliable_messages_in_order() {
         N as f64 / secs
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesh_of_peers_and_a_router_deliver_each_sample_once() {
+    // Three peers, each connected to the other two: a publication reaches c directly
+    // from a, and must not also come the long way round through b.
+    let (a, la) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus::open(
+        plexus::Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![common::ep("tcp/127.0.0.1:0")])
+            .with_connect(vec![common::ep(&la)]),
+    )
+    .await
+    .expect("open b");
+    let lb = b.locators().first().expect("b listens").to_string();
+    let c = plexus::open(
+        plexus::Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![])
+            .with_connect(vec![common::ep(&la), common::ep(&lb)]),
+    )
+    .await
+    .expect("open c");
+    let on_c = c.declare_subscriber("once/**").await.expect("subscribe");
+    let on_b = b.declare_subscriber("once/**").await.expect("subscribe");
+    until_routed(&a, "once/probe", &on_c).await;
+    until_routed(&a, "once/probe", &on_b).await;
+    while on_c.try_recv().is_ok() {}
+    for i in 0..100u32 {
+        a.put(format!("once/{i}"), "x").await.expect("put");
+    }
+    a.put("once/end", "end").await.expect("put");
+    let mut got = Vec::new();
+    loop {
+        let s = recv(&on_c).await;
+        if s.key_expr().as_str() == "once/end" {
+            break;
+        }
+        if &s.payload()[..] != b"probe" {
+            got.push(s.key_expr().to_string());
+        }
+    }
+    let expected: Vec<String> = (0..100).map(|i| format!("once/{i}")).collect();
+    assert_eq!(got, expected, "each sample exactly once, in order");
+
+    // A router with two clients, one of which subscribes twice: one copy on the wire,
+    // one delivery per subscriber.
+    let (_router, lr) = plexus_listening(WhatAmI::Router).await;
+    let x = plexus_connected(WhatAmI::Client, &lr).await;
+    let y = plexus_connected(WhatAmI::Client, &lr).await;
+    let first = y.declare_subscriber("twice/**").await.expect("subscribe");
+    let second = y.declare_subscriber("twice/k").await.expect("subscribe");
+    until_routed(&x, "twice/k", &second).await;
+    x.put("twice/k", "one").await.expect("put");
+    x.put("twice/end", "end").await.expect("put");
+    // Skipping the readiness probes still in flight, each subscriber gets each sample once.
+    let mut on_first = Vec::new();
+    loop {
+        let s = recv(&first).await;
+        if &s.payload()[..] == b"probe" {
+            continue;
+        }
+        on_first.push(s.key_expr().to_string());
+        if s.key_expr().as_str() == "twice/end" {
+            break;
+        }
+    }
+    assert_eq!(on_first, ["twice/k", "twice/end"]);
+    let on_second: Vec<_> = second
+        .drain()
+        .filter(|s| &s.payload()[..] != b"probe")
+        .map(|s| s.key_expr().to_string())
+        .collect();
+    assert_eq!(on_second, ["twice/k"]);
+}

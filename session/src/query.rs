@@ -24,7 +24,7 @@ use crate::error::SessionError;
 use crate::handlers::{Callback, FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Sample, SampleKind};
-use crate::session::{Face, Session, SessionInner, Source, control_reliable};
+use crate::session::{Face, Session, SessionInner, Source, Undeclarer, control_reliable};
 
 /// Which queryables a query goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -895,11 +895,9 @@ impl<H: IntoHandler<Query>> std::future::IntoFuture for QueryableBuilder<'_, H> 
                 origin: self.origin,
             });
             Ok(Queryable {
-                session: Arc::downgrade(inner),
-                id,
                 key,
                 handler,
-                undeclared: false,
+                handle: Undeclarer::new(inner, id, SessionInner::remove_queryable),
             })
         })())
     }
@@ -907,11 +905,9 @@ impl<H: IntoHandler<Query>> std::future::IntoFuture for QueryableBuilder<'_, H> 
 
 /// A declared queryable. Dropping it undeclares it, locally and remotely.
 pub struct Queryable<H> {
-    session: std::sync::Weak<SessionInner>,
-    id: u32,
     key: OwnedKeyExpr,
     handler: H,
-    undeclared: bool,
+    handle: Undeclarer,
 }
 
 impl<H> std::fmt::Debug for Queryable<H> {
@@ -928,17 +924,8 @@ impl<H> Queryable<H> {
 
     /// Undeclares the queryable now.
     pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.remove();
+        self.handle.undeclare();
         Ok(())
-    }
-
-    fn remove(&mut self) {
-        if std::mem::replace(&mut self.undeclared, true) {
-            return;
-        }
-        if let Some(inner) = self.session.upgrade() {
-            inner.remove_queryable(self.id);
-        }
     }
 }
 
@@ -946,11 +933,5 @@ impl<H> std::ops::Deref for Queryable<H> {
     type Target = H;
     fn deref(&self) -> &H {
         &self.handler
-    }
-}
-
-impl<H> Drop for Queryable<H> {
-    fn drop(&mut self) {
-        self.remove();
     }
 }

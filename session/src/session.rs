@@ -461,6 +461,21 @@ impl SessionInner {
         }
     }
 
+    fn remove_subscriber(&self, id: u32) {
+        let removed = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .subs
+            .remove(&id);
+        if let Some(sub) = removed
+            && sub.origin.allows_remote()
+        {
+            self.propagate_undeclare(Source::Local, &sub.key);
+        }
+        self.subs_changed();
+    }
+
     pub(crate) fn add_queryable(&self, q: LocalQueryable) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = q.origin.allows_remote();
@@ -1633,25 +1648,54 @@ where
             }
             inner.subs_changed();
             Ok(Subscriber {
-                session: Arc::downgrade(inner),
-                id,
                 key,
-                origin: self.origin,
                 handler,
-                undeclared: false,
+                handle: Undeclarer::new(inner, id, SessionInner::remove_subscriber),
             })
         })())
     }
 }
 
-/// A declared subscriber. Dropping it undeclares it, locally and remotely.
-pub struct Subscriber<H> {
+/// Undeclares one declared entity (subscriber, queryable, token…) exactly once: when
+/// asked, or when its handle is dropped.
+pub(crate) struct Undeclarer {
     session: Weak<SessionInner>,
     id: u32,
+    undo: fn(&SessionInner, u32),
+    done: bool,
+}
+
+impl Undeclarer {
+    pub(crate) fn new(session: &Arc<SessionInner>, id: u32, undo: fn(&SessionInner, u32)) -> Self {
+        Undeclarer {
+            session: Arc::downgrade(session),
+            id,
+            undo,
+            done: false,
+        }
+    }
+
+    pub(crate) fn undeclare(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        if let Some(inner) = self.session.upgrade() {
+            (self.undo)(&inner, self.id);
+        }
+    }
+}
+
+impl Drop for Undeclarer {
+    fn drop(&mut self) {
+        self.undeclare();
+    }
+}
+
+/// A declared subscriber. Dropping it undeclares it, locally and remotely.
+pub struct Subscriber<H> {
     key: OwnedKeyExpr,
-    origin: Locality,
     handler: H,
-    undeclared: bool,
+    handle: Undeclarer,
 }
 
 impl<H> std::fmt::Debug for Subscriber<H> {
@@ -1675,26 +1719,8 @@ impl<H> Subscriber<H> {
 
     /// Undeclares the subscriber now.
     pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.remove();
+        self.handle.undeclare();
         Ok(())
-    }
-
-    fn remove(&mut self) {
-        if std::mem::replace(&mut self.undeclared, true) {
-            return;
-        }
-        if let Some(inner) = self.session.upgrade() {
-            let removed = inner
-                .tables
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .subs
-                .remove(&self.id);
-            if removed.is_some() && self.origin.allows_remote() {
-                inner.propagate_undeclare(Source::Local, &self.key);
-            }
-            inner.subs_changed();
-        }
     }
 }
 
@@ -1702,11 +1728,5 @@ impl<H> std::ops::Deref for Subscriber<H> {
     type Target = H;
     fn deref(&self) -> &H {
         &self.handler
-    }
-}
-
-impl<H> Drop for Subscriber<H> {
-    fn drop(&mut self) {
-        self.remove();
     }
 }

@@ -15,8 +15,8 @@
 //! the same key give one Put, and the Delete comes when both are gone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,7 +25,9 @@ use plexus_transport::wire::network::{
 };
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
-use super::{Face, FaceState, Session, SessionInner, Source, Tables, control, declare_msg, lock};
+use super::{
+    Face, FaceState, Session, SessionInner, Source, Tables, Undeclarer, control, declare_msg, lock,
+};
 use crate::encoding::Encoding;
 use crate::error::SessionError;
 use crate::handlers::{Callback, FifoChannel, IntoHandler};
@@ -534,10 +536,8 @@ impl<'a> Liveliness<'a> {
         let inner = self.session.inner();
         let id = inner.add_token(key.clone());
         Ok(LivelinessToken {
-            session: Arc::downgrade(inner),
-            id,
             key,
-            undeclared: false,
+            handle: Undeclarer::new(inner, id, SessionInner::remove_token),
         })
     }
 
@@ -571,10 +571,8 @@ impl<'a> Liveliness<'a> {
 
 /// A declared liveliness token. Dropping it undeclares it.
 pub struct LivelinessToken {
-    session: Weak<SessionInner>,
-    id: u32,
     key: OwnedKeyExpr,
-    undeclared: bool,
+    handle: Undeclarer,
 }
 
 impl std::fmt::Debug for LivelinessToken {
@@ -593,23 +591,8 @@ impl LivelinessToken {
 
     /// Undeclares the token now.
     pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.remove();
+        self.handle.undeclare();
         Ok(())
-    }
-
-    fn remove(&mut self) {
-        if std::mem::replace(&mut self.undeclared, true) {
-            return;
-        }
-        if let Some(inner) = self.session.upgrade() {
-            inner.remove_token(self.id);
-        }
-    }
-}
-
-impl Drop for LivelinessToken {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 
@@ -668,11 +651,9 @@ impl<H: IntoHandler<Sample>> std::future::IntoFuture for LivelinessSubscriberBui
             let inner = self.session.inner();
             let id = inner.add_live_sub(key.clone(), self.history, callback);
             Ok(LivelinessSubscriber {
-                session: Arc::downgrade(inner),
-                id,
                 key,
                 handler,
-                undeclared: false,
+                handle: Undeclarer::new(inner, id, SessionInner::remove_live_sub),
             })
         })())
     }
@@ -680,11 +661,9 @@ impl<H: IntoHandler<Sample>> std::future::IntoFuture for LivelinessSubscriberBui
 
 /// A declared liveliness subscriber. Dropping it undeclares it.
 pub struct LivelinessSubscriber<H> {
-    session: Weak<SessionInner>,
-    id: u32,
     key: OwnedKeyExpr,
     handler: H,
-    undeclared: bool,
+    handle: Undeclarer,
 }
 
 impl<H> std::fmt::Debug for LivelinessSubscriber<H> {
@@ -708,17 +687,8 @@ impl<H> LivelinessSubscriber<H> {
 
     /// Undeclares the subscriber now.
     pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.remove();
+        self.handle.undeclare();
         Ok(())
-    }
-
-    fn remove(&mut self) {
-        if std::mem::replace(&mut self.undeclared, true) {
-            return;
-        }
-        if let Some(inner) = self.session.upgrade() {
-            inner.remove_live_sub(self.id);
-        }
     }
 }
 
@@ -726,12 +696,6 @@ impl<H> std::ops::Deref for LivelinessSubscriber<H> {
     type Target = H;
     fn deref(&self) -> &H {
         &self.handler
-    }
-}
-
-impl<H> Drop for LivelinessSubscriber<H> {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 
