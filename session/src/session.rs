@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU128;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use bytes::Bytes;
@@ -85,6 +85,10 @@ pub(crate) struct SessionInner {
     closed: AtomicBool,
     /// Bumped whenever a subscription appears or goes, locally or remotely.
     subs_changed: tokio::sync::watch::Sender<u64>,
+    /// The routing generation: bumped by anything that can change where a publication
+    /// goes (subscriptions, faces, key-expression ids); cached routes carry the one they
+    /// were computed in.
+    route_gen: AtomicU64,
     pub(crate) admin: crate::admin::Admin,
 }
 
@@ -120,7 +124,16 @@ pub(crate) struct Face {
     initial_declarations: tokio::sync::watch::Sender<bool>,
     /// Key-expression ids we declared to this face: key → id (read on every publication).
     exprs: RwLock<keyexprs::ExprIds>,
+    /// Routes of the publications this face sent, by wire expression.
+    rx_routes: Mutex<RxRoutes>,
 }
+
+/// A face's cache of where its publications go: (scope, sender's mapping) → suffix →
+/// (full key, route). Bounded; entries are checked against the routing generation.
+type RxRoutes = HashMap<(u16, bool), HashMap<String, (OwnedKeyExpr, Arc<Route>)>>;
+
+/// How many wire expressions a face's route cache holds before it starts afresh.
+const RX_ROUTES_MAX: usize = 256;
 
 #[derive(Default)]
 struct FaceState {
@@ -174,6 +187,22 @@ impl Overflow {
                 return;
             }
         }
+    }
+}
+
+/// Where publications on one key go; valid while the session's routing generation is
+/// `gen_`.
+pub(crate) struct Route {
+    gen_: u64,
+    destination: Locality,
+    local: Vec<Callback<Sample>>,
+    /// Each face with the wire expression that names the key to it.
+    faces: Vec<(Arc<Face>, WireExpr)>,
+}
+
+impl Route {
+    fn is_current(&self, inner: &SessionInner) -> bool {
+        self.gen_ == inner.route_gen()
     }
 }
 
@@ -408,7 +437,17 @@ impl SessionInner {
     }
 
     fn subs_changed(&self) {
+        self.routes_changed();
         self.subs_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Invalidates every cached route.
+    fn routes_changed(&self) {
+        self.route_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn route_gen(&self) -> u64 {
+        self.route_gen.load(Ordering::Acquire)
     }
 
     /// True if a subscriber that `destination` allows matches `key`.
@@ -594,66 +633,112 @@ impl SessionInner {
             .retain(|_, (_, e)| !Arc::ptr_eq(e, exec));
     }
 
-    /// Delivers a publication locally and forwards it to the faces that want it;
-    /// returns the faces it went to.
+    /// Where a publication on `key` from `src` goes: the local subscribers (in
+    /// declaration order) and the faces whose subscriptions match.
+    fn compute_route(&self, src: Source<'_>, key: &OwnedKeyExpr, destination: Locality) -> Route {
+        // Read first: a change while computing makes this route stale at once.
+        let gen_ = self.route_gen();
+        let from_remote = matches!(src, Source::Face(_));
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let local = if destination.allows_local() {
+            tables
+                .subs
+                .values()
+                .filter(|sub| {
+                    let allowed = if from_remote {
+                        sub.origin.allows_remote()
+                    } else {
+                        sub.origin.allows_local()
+                    };
+                    allowed && sub.key.intersects(key)
+                })
+                .map(|sub| sub.callback.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let faces = if destination.allows_remote() {
+            tables
+                .faces
+                .values()
+                .filter(|f| {
+                    self.forwards(src, f)
+                        && (self.whatami == WhatAmI::Client && !from_remote
+                            || f.has_subscriber_for(key))
+                })
+                .map(|f| (f.clone(), f.wire_expr_for(key)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Route {
+            gen_,
+            destination,
+            local,
+            faces,
+        }
+    }
+
+    /// Sends a publication along `route`: to its faces first, then to the local
+    /// subscribers. The body is cloned only when more than one destination needs it,
+    /// and a sample is made only for local subscribers.
+    fn deliver(
+        &self,
+        route: &Route,
+        key: OwnedKeyExpr,
+        body: PushBody,
+        qos: NetQos,
+        reliability: Reliability,
+    ) {
+        let opts = SendOptions {
+            priority: qos.priority(),
+            reliability,
+            congestion: qos.congestion_control(),
+            express: qos.is_express(),
+        };
+        let mut body = Some(body);
+        let last = route.faces.len();
+        for (i, (f, wire_expr)) in route.faces.iter().enumerate() {
+            let keep = i + 1 < last || !route.local.is_empty();
+            let body = match (keep, &mut body) {
+                (true, Some(b)) => b.clone(),
+                (false, b) => match b.take() {
+                    Some(b) => b,
+                    None => return,
+                },
+                (true, None) => return,
+            };
+            let msg = NetworkMessage::Push(Push {
+                wire_expr: wire_expr.clone(),
+                qos,
+                timestamp: None,
+                node_id: 0,
+                body,
+            });
+            f.send(msg, opts);
+        }
+        if let (Some((last, rest)), Some(body)) = (route.local.split_last(), body) {
+            let sample = sample_of(key, body, qos);
+            for cb in rest {
+                cb(sample.clone());
+            }
+            last(sample);
+        }
+    }
+
+    /// Delivers a publication locally and forwards it to the faces that want it
+    /// (uncached: for occasional publications such as the admin space's).
     fn route(
         &self,
         src: Source<'_>,
         sample: Sample,
         destination: Locality,
         reliability: Reliability,
-    ) -> Vec<Arc<Face>> {
-        let from_remote = matches!(src, Source::Face(_));
-        let mut local: Vec<Callback<Sample>> = Vec::new();
-        let faces: Vec<Arc<Face>>;
-        {
-            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-            if destination.allows_local() {
-                for sub in tables.subs.values() {
-                    let allowed = if from_remote {
-                        sub.origin.allows_remote()
-                    } else {
-                        sub.origin.allows_local()
-                    };
-                    if allowed && sub.key.intersects(&sample.key_expr) {
-                        local.push(sub.callback.clone());
-                    }
-                }
-            }
-            faces = if destination.allows_remote() {
-                tables
-                    .faces
-                    .values()
-                    .filter(|f| {
-                        self.forwards(src, f)
-                            && (self.whatami == WhatAmI::Client && !from_remote
-                                || f.has_subscriber_for(&sample.key_expr))
-                    })
-                    .cloned()
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        }
-        if !faces.is_empty() {
-            let msg = push_of(&sample);
-            let opts = SendOptions {
-                priority: sample.priority,
-                reliability,
-                congestion: sample.congestion_control,
-                express: sample.express,
-            };
-            for f in &faces {
-                f.send(f.with_declared_expr(&msg, &sample.key_expr), opts);
-            }
-        }
-        if let Some((last, rest)) = local.split_last() {
-            for cb in rest {
-                cb(sample.clone());
-            }
-            last(sample);
-        }
-        faces
+    ) {
+        let route = self.compute_route(src, &sample.key_expr, destination);
+        let qos = NetQos::new(sample.priority, sample.congestion_control, sample.express);
+        let body = push_body_of(&sample);
+        self.deliver(&route, sample.key_expr, body, qos, reliability);
     }
 
     fn handle_message(self: &Arc<Self>, face: &Arc<Face>, msg: NetworkMessage) {
@@ -691,36 +776,56 @@ impl SessionInner {
     }
 
     fn handle_push(&self, face: &Arc<Face>, push: Push) {
-        let Some(key) = face.resolve(&push.wire_expr) else {
-            tracing::debug!(
-                "from {}: unknown key-expression id {}",
-                face.zid,
-                push.wire_expr.scope
-            );
+        let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
             return;
         };
-        let key = match OwnedKeyExpr::new(key) {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::debug!("from {}: dropped a publication: {e}", face.zid);
-                return;
-            }
+        let ts = match &push.body {
+            PushBody::Put(p) => p.timestamp,
+            PushBody::Del(d) => d.timestamp,
         };
-        let sample = sample_of(key, push.body, push.qos);
-        if let (Some(hlc), Some(ts)) = (&self.hlc, &sample.timestamp)
-            && let Err(e) = hlc.update_with_timestamp(ts)
+        if let (Some(hlc), Some(ts)) = (&self.hlc, ts)
+            && let Err(e) = hlc.update_with_timestamp(&to_uhlc(ts))
         {
             tracing::debug!(
                 "from {}: timestamp not accepted by the clock: {e}",
                 face.zid
             );
         }
-        self.route(
-            Source::Face(face),
-            sample,
-            Locality::Any,
-            Reliability::Reliable,
-        );
+        self.deliver(&route, key, push.body, push.qos, Reliability::Reliable);
+    }
+
+    /// The key a face's publication names, and where it goes (cached per face).
+    fn rx_route(&self, face: &Arc<Face>, we: &WireExpr) -> Option<(OwnedKeyExpr, Arc<Route>)> {
+        let slot = (we.scope, we.mapping == Mapping::Sender);
+        {
+            let cache = lock(&face.rx_routes);
+            if let Some((key, route)) = cache.get(&slot).and_then(|m| m.get(we.suffix.as_str()))
+                && route.is_current(self)
+            {
+                return Some((key.clone(), route.clone()));
+            }
+        }
+        let Some(full) = face.resolve(we) else {
+            tracing::debug!("from {}: unknown key-expression id {}", face.zid, we.scope);
+            return None;
+        };
+        let key = match OwnedKeyExpr::new(full) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::debug!("from {}: dropped a publication: {e}", face.zid);
+                return None;
+            }
+        };
+        let route = Arc::new(self.compute_route(Source::Face(face), &key, Locality::Any));
+        let mut cache = lock(&face.rx_routes);
+        if cache.values().map(HashMap::len).sum::<usize>() >= RX_ROUTES_MAX {
+            cache.clear();
+        }
+        cache
+            .entry(slot)
+            .or_default()
+            .insert(we.suffix.clone(), (key.clone(), route.clone()));
+        Some((key, route))
     }
 
     fn handle_declare(&self, face: &Arc<Face>, d: Declare) {
@@ -729,6 +834,7 @@ impl SessionInner {
             DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
                 Some(full) => {
                     lock(&face.state).remote_exprs.insert(id, full);
+                    self.routes_changed();
                 }
                 None => tracing::debug!(
                     "from {}: key-expression id {id} refers to an unknown id",
@@ -737,6 +843,7 @@ impl SessionInner {
             },
             DeclareBody::UndeclareKeyExpr { id } => {
                 lock(&face.state).remote_exprs.remove(&id);
+                self.routes_changed();
             }
             DeclareBody::Subscriber { id, wire_expr } => {
                 let Some(key) = face
@@ -830,6 +937,7 @@ impl SessionInner {
         let (keys, qbls) = {
             let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
             tables.faces.insert(face.zid, face.clone());
+            self.routes_changed();
             let mut keys: Vec<OwnedKeyExpr> = tables
                 .subs
                 .values()
@@ -885,6 +993,7 @@ impl SessionInner {
             .faces
             .remove(&zid);
         if let Some(face) = face {
+            self.routes_changed();
             let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
                 let mut st = lock(&face.state);
                 (
@@ -987,16 +1096,6 @@ pub(crate) fn sample_of(key: OwnedKeyExpr, body: PushBody, qos: NetQos) -> Sampl
     }
 }
 
-fn push_of(sample: &Sample) -> NetworkMessage {
-    NetworkMessage::Push(Push {
-        wire_expr: WireExpr::key(sample.key_expr.as_str()),
-        qos: NetQos::new(sample.priority, sample.congestion_control, sample.express),
-        timestamp: None,
-        node_id: 0,
-        body: push_body_of(sample),
-    })
-}
-
 /// The PUT or DEL that carries a sample.
 pub(crate) fn push_body_of(sample: &Sample) -> PushBody {
     let timestamp = sample.timestamp.as_ref().and_then(to_wire_ts);
@@ -1035,6 +1134,7 @@ impl TransportHandler for Handler {
             overflow: Arc::new(Overflow::default()),
             initial_declarations: tokio::sync::watch::channel(false).0,
             exprs: RwLock::new(keyexprs::ExprIds::default()),
+            rx_routes: Mutex::new(HashMap::new()),
         });
         if let Some(s) = self.0.upgrade() {
             s.face_opened(face.clone());
@@ -1097,6 +1197,7 @@ impl Session {
             next_id: AtomicU32::new(1),
             closed: AtomicBool::new(false),
             subs_changed: tokio::sync::watch::channel(0).0,
+            route_gen: AtomicU64::new(0),
             admin: crate::admin::Admin::new(zid),
             config: config.clone(),
         });
@@ -1296,6 +1397,7 @@ impl Session {
             session: self.clone(),
             key,
             options: PutOptions::default(),
+            route: Mutex::new(None),
         })
     }
 
@@ -1332,47 +1434,53 @@ impl Session {
         }
     }
 
-    /// Publishes; with `Block`, then waits until no face it went to holds messages
-    /// back, so a publisher faster than the network is slowed down, never reordered.
+    /// Publishes along `route` (computed now when `None`); with `Block`, then waits
+    /// until no face it went to holds messages back, so a publisher faster than the
+    /// network is slowed down, never reordered.
     async fn publish(
         &self,
+        route: Option<&Route>,
         key: OwnedKeyExpr,
         kind: SampleKind,
         payload: Bytes,
         o: &PutOptions,
     ) -> Result<(), SessionError> {
-        let faces = self.publish_now(key, kind, payload, o)?;
+        self.check_open()?;
+        let computed;
+        let route = match route {
+            Some(r) => r,
+            None => {
+                computed = self.inner.compute_route(Source::Local, &key, o.destination);
+                &computed
+            }
+        };
+        let timestamp = o
+            .timestamp
+            .or_else(|| self.new_timestamp())
+            .as_ref()
+            .and_then(to_wire_ts);
+        let body = match kind {
+            SampleKind::Put => PushBody::Put(Put {
+                timestamp,
+                encoding: o.encoding.to_wire(),
+                source_info: None,
+                attachment: o.attachment.clone(),
+                payload,
+            }),
+            SampleKind::Delete => PushBody::Del(Del {
+                timestamp,
+                source_info: None,
+                attachment: o.attachment.clone(),
+            }),
+        };
+        let qos = NetQos::new(o.priority, o.congestion_control, o.express);
+        self.inner.deliver(route, key, body, qos, o.reliability);
         if o.congestion_control == CongestionControl::Block {
-            for f in faces {
+            for (f, _) in &route.faces {
                 f.drained().await;
             }
         }
         Ok(())
-    }
-
-    fn publish_now(
-        &self,
-        key: OwnedKeyExpr,
-        kind: SampleKind,
-        payload: Bytes,
-        o: &PutOptions,
-    ) -> Result<Vec<Arc<Face>>, SessionError> {
-        self.check_open()?;
-        let timestamp = o.timestamp.or_else(|| self.new_timestamp());
-        let sample = Sample {
-            key_expr: key,
-            payload,
-            kind,
-            encoding: o.encoding.clone(),
-            timestamp,
-            attachment: o.attachment.clone(),
-            priority: o.priority,
-            congestion_control: o.congestion_control,
-            express: o.express,
-        };
-        Ok(self
-            .inner
-            .route(Source::Local, sample, o.destination, o.reliability))
     }
 }
 
@@ -1495,7 +1603,7 @@ impl<'a> std::future::IntoFuture for PutBuilder<'a> {
         Box::pin(async move {
             let key = self.key?;
             self.session
-                .publish(key, self.kind, self.payload, &self.options)
+                .publish(None, key, self.kind, self.payload, &self.options)
                 .await
         })
     }
@@ -1506,6 +1614,8 @@ pub struct Publisher {
     session: Session,
     key: OwnedKeyExpr,
     options: PutOptions,
+    /// Where the last publication went, reused while the routing generation holds.
+    route: Mutex<Option<Arc<Route>>>,
 }
 
 impl Drop for Publisher {
@@ -1554,8 +1664,10 @@ impl Publisher {
 
     /// Publishes a value.
     pub async fn put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
+        let route = self.route();
         self.session
             .publish(
+                Some(&route),
                 self.key.clone(),
                 SampleKind::Put,
                 payload.into(),
@@ -1566,14 +1678,36 @@ impl Publisher {
 
     /// Publishes a deletion.
     pub async fn delete(&self) -> Result<(), SessionError> {
+        let route = self.route();
         self.session
             .publish(
+                Some(&route),
                 self.key.clone(),
                 SampleKind::Delete,
                 Bytes::new(),
                 &self.options,
             )
             .await
+    }
+
+    /// The cached route, recomputed when subscriptions or faces changed.
+    fn route(&self) -> Arc<Route> {
+        let inner = &self.session.inner;
+        let mut cached = lock(&self.route);
+        match &*cached {
+            Some(r) if r.is_current(inner) && r.destination == self.options.destination => {
+                r.clone()
+            }
+            _ => {
+                let r = Arc::new(inner.compute_route(
+                    Source::Local,
+                    &self.key,
+                    self.options.destination,
+                ));
+                *cached = Some(r.clone());
+                r
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use plexus_transport::SendOptions;
 use plexus_transport::wire::Priority;
-use plexus_transport::wire::network::{DeclareBody, Mapping, NetworkMessage, WireExpr};
+use plexus_transport::wire::network::{DeclareBody, Mapping, WireExpr};
 
 use super::{Face, SessionInner, control, declare_msg};
 use crate::key_expr::OwnedKeyExpr;
@@ -23,27 +23,12 @@ pub(super) struct ExprIds {
 }
 
 impl Face {
-    /// `msg` as sent to this face: a PUSH whose key we declared to it carries the id.
-    pub(super) fn with_declared_expr(
-        &self,
-        msg: &NetworkMessage,
-        key: &OwnedKeyExpr,
-    ) -> NetworkMessage {
-        let id = {
-            let exprs = self.exprs.read().unwrap_or_else(|e| e.into_inner());
-            if exprs.by_key.is_empty() {
-                None
-            } else {
-                exprs.by_key.get(key).copied()
-            }
-        };
-        match (id, msg) {
-            (Some(id), NetworkMessage::Push(p)) => {
-                let mut p = p.clone();
-                p.wire_expr = WireExpr::new(id, String::new(), Mapping::Sender);
-                NetworkMessage::Push(p)
-            }
-            _ => msg.clone(),
+    /// How to name `key` to this face: by the id we declared for it, else in full.
+    pub(super) fn wire_expr_for(&self, key: &OwnedKeyExpr) -> WireExpr {
+        let exprs = self.exprs.read().unwrap_or_else(|e| e.into_inner());
+        match exprs.by_key.get(key) {
+            Some(id) => WireExpr::new(*id, String::new(), Mapping::Sender),
+            None => WireExpr::key(key.as_str()),
         }
     }
 
@@ -102,6 +87,8 @@ impl SessionInner {
             for face in self.faces() {
                 face.declare_expr(key);
             }
+            // Cached routes name the key in full: let them pick up the ids.
+            self.routes_changed();
         }
     }
 
@@ -125,6 +112,7 @@ impl SessionInner {
             for face in self.faces() {
                 face.undeclare_expr(key);
             }
+            self.routes_changed();
         }
     }
 
@@ -140,6 +128,9 @@ impl SessionInner {
             .collect();
         for k in &keys {
             face.declare_expr(k);
+        }
+        if !keys.is_empty() {
+            self.routes_changed();
         }
     }
 }
