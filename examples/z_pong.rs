@@ -33,18 +33,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .declare_publisher("test/pong")?
         .congestion_control(CongestionControl::Block)
         .express(!args.no_express);
-    let subscriber = session.declare_subscriber("test/ping").await?;
+    // As Zenoh's z_pong does, echo from the subscriber's callback: on the task that
+    // received the ping, with no hand-off to another task.
+    let subscriber = session
+        .declare_subscriber("test/ping")
+        .callback(move |sample| {
+            if let Err(e) = publisher.try_put(sample.payload().clone()) {
+                eprintln!("pong: {e}");
+            }
+        })
+        .await?;
     println!("Press CTRL-C to quit...");
-    let echo = async {
-        while let Ok(sample) = subscriber.recv_async().await {
-            publisher.put(sample.payload().clone()).await?;
-        }
-        Ok::<(), plexus::SessionError>(())
-    };
-    tokio::select! {
-        r = echo => r?,
-        _ = shutdown_signal() => {}
-    }
+    shutdown_signal().await;
     drop(subscriber);
     session.close().await;
     Ok(())

@@ -251,3 +251,37 @@ async fn a_mesh_of_peers_and_a_router_deliver_each_sample_once() {
         .collect();
     assert_eq!(on_second, ["twice/k"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_put_publishes_from_a_callback() {
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
+    // a echoes every ping from its subscriber's callback, without awaiting.
+    let publisher = a.declare_publisher("echo/pong").expect("publisher");
+    let _echo = a
+        .declare_subscriber("echo/ping")
+        .callback(move |s: Sample| {
+            publisher.try_put(s.payload().clone()).expect("try_put");
+        })
+        .await
+        .expect("subscribe");
+    let pongs = b.declare_subscriber("echo/pong").await.expect("subscribe");
+    common::until("a ping answered", || async {
+        b.put("echo/ping", "probe").await.expect("put");
+        common::arrived(&pongs).await
+    })
+    .await;
+    for i in 0..100u32 {
+        b.put("echo/ping", i.to_le_bytes().to_vec())
+            .await
+            .expect("put");
+        // Skip answers to probes still in flight.
+        loop {
+            let s = recv(&pongs).await;
+            if &s.payload()[..] != b"probe" {
+                assert_eq!(&s.payload()[..], &i.to_le_bytes()[..]);
+                break;
+            }
+        }
+    }
+}

@@ -1445,7 +1445,6 @@ impl Session {
         payload: Bytes,
         o: &PutOptions,
     ) -> Result<(), SessionError> {
-        self.check_open()?;
         let computed;
         let route = match route {
             Some(r) => r,
@@ -1454,6 +1453,25 @@ impl Session {
                 &computed
             }
         };
+        self.publish_now(route, key, kind, payload, o)?;
+        if o.congestion_control == CongestionControl::Block {
+            for (f, _) in &route.faces {
+                f.drained().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes along `route` without waiting.
+    fn publish_now(
+        &self,
+        route: &Route,
+        key: OwnedKeyExpr,
+        kind: SampleKind,
+        payload: Bytes,
+        o: &PutOptions,
+    ) -> Result<(), SessionError> {
+        self.check_open()?;
         let timestamp = o
             .timestamp
             .or_else(|| self.new_timestamp())
@@ -1475,11 +1493,6 @@ impl Session {
         };
         let qos = NetQos::new(o.priority, o.congestion_control, o.express);
         self.inner.deliver(route, key, body, qos, o.reliability);
-        if o.congestion_control == CongestionControl::Block {
-            for (f, _) in &route.faces {
-                f.drained().await;
-            }
-        }
         Ok(())
     }
 }
@@ -1674,6 +1687,21 @@ impl Publisher {
                 &self.options,
             )
             .await
+    }
+
+    /// Publishes a value now, without waiting: usable from a callback. With `Block`,
+    /// a message that finds a transport's queue full waits in order behind it (the
+    /// face's overflow queue) instead of slowing this caller down; with `Drop` it is
+    /// dropped.
+    pub fn try_put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
+        let route = self.route();
+        self.session.publish_now(
+            &route,
+            self.key.clone(),
+            SampleKind::Put,
+            payload.into(),
+            &self.options,
+        )
     }
 
     /// Publishes a deletion.

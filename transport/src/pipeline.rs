@@ -121,6 +121,8 @@ pub struct Pipeline {
     capacity: usize,
     max_ready: usize,
     closed: std::sync::atomic::AtomicBool,
+    /// Messages queued since the last pull (cheap to poll: no stage lock).
+    pending: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Stage {
@@ -169,6 +171,7 @@ impl Pipeline {
             capacity,
             max_ready: max_ready.max(1),
             closed: std::sync::atomic::AtomicBool::new(false),
+            pending: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -242,6 +245,8 @@ impl Pipeline {
                 if opts.express {
                     self.finish(stage);
                 }
+                self.pending
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
                 return Pushed::Queued;
             }
             stage.current.buf.truncate(mark);
@@ -253,6 +258,8 @@ impl Pipeline {
         }
         // Too large for one batch: serialize once and cut into fragments.
         self.fragment(stage, msg, opts.reliability, priority);
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Pushed::Queued
     }
 
@@ -315,6 +322,7 @@ impl Pipeline {
     pub fn pull(&self, out: &mut Vec<Batch>) -> usize {
         let before = out.len();
         let mut stages: Vec<_> = self.stages.iter().map(|s| lock(s)).collect();
+        self.pending.store(0, std::sync::atomic::Ordering::Release);
         for stage in stages.iter_mut() {
             out.extend(stage.ready.drain(..));
             if !stage.current.is_empty() {
@@ -324,6 +332,11 @@ impl Pipeline {
             }
         }
         out.len() - before
+    }
+
+    /// True when a message was queued since the last pull; no lock taken.
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(std::sync::atomic::Ordering::Acquire) != 0
     }
 
     /// True when no batch waits to be written.

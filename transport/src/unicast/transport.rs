@@ -476,7 +476,20 @@ impl Transport {
     async fn writer_task(self) {
         let mut batches: Vec<Batch> = Vec::new();
         loop {
-            self.inner.tx_ready.notified().await;
+            // Before sleeping, give a busy producer a moment: a few yields usually catch
+            // its next message without a wake-up (a futex call and a context switch),
+            // and let a batch gather more than one message.
+            let mut work = false;
+            for _ in 0..WRITER_SPINS {
+                if self.inner.pipeline.has_pending() {
+                    work = true;
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            if !work {
+                self.inner.tx_ready.notified().await;
+            }
             loop {
                 batches.clear();
                 self.inner.tx_in_flight.store(true, Ordering::SeqCst);
@@ -543,6 +556,9 @@ impl Transport {
         }
     }
 }
+
+/// How many times the writer yields, looking for more to send, before it sleeps.
+const WRITER_SPINS: usize = 16;
 
 /// Index of the RX channel for a reliability.
 pub(super) fn rx_channel(r: Reliability) -> usize {
