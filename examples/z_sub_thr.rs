@@ -96,8 +96,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("Press CTRL-C to quit...");
     shutdown_signal().await;
     drop(subscriber);
-    let stats = stats.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(line) = stats.summary() {
+    let summary = stats.lock().unwrap_or_else(|e| e.into_inner()).summary();
+    if let Some(line) = summary {
         println!("{line}");
     }
     session.close().await;
