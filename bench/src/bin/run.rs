@@ -175,7 +175,8 @@ fn run(args: &Args) -> Result<bool, Error> {
         programs,
         plan,
         smoke: args.smoke,
-        repeat: args.repeat.max(1),
+        // A smoke run checks that the programs work; one run each is enough.
+        repeat: if args.smoke { 1 } else { args.repeat.max(1) },
         results: HashMap::new(),
         errors: Vec::new(),
         deadline: Instant::now() + Duration::from_secs(args.budget),
@@ -564,6 +565,12 @@ impl Bench {
 
     fn report(&self, raw: &RawTcp) -> String {
         let mut out = String::new();
+        if self.smoke {
+            let _ = writeln!(
+                out,
+                "Smoke run (CI): tiny, unoptimised runs; the figures and goals below mean nothing.\n"
+            );
+        }
         let cell = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("—".to_string(), f);
         let ratio = |p: Option<f64>, z: Option<f64>| match (p, z) {
             (Some(p), Some(z)) if z > 0.0 => Some(p / z),
