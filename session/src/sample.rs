@@ -44,6 +44,16 @@ impl Locality {
     pub(crate) fn allows_remote(self) -> bool {
         matches!(self, Locality::Remote | Locality::Any)
     }
+
+    /// Whether something from another process (`from_remote`) or from this session
+    /// may pass.
+    pub(crate) fn admits(self, from_remote: bool) -> bool {
+        if from_remote {
+            self.allows_remote()
+        } else {
+            self.allows_local()
+        }
+    }
 }
 
 /// A value (or its deletion) received on a key.

@@ -562,14 +562,7 @@ impl SessionInner {
             tables
                 .qbls
                 .values()
-                .filter(|q| {
-                    let allowed = if from_remote {
-                        q.origin.allows_remote()
-                    } else {
-                        q.origin.allows_local()
-                    };
-                    allowed && matches(&q.key, q.complete)
-                })
+                .filter(|q| q.origin.admits(from_remote) && matches(&q.key, q.complete))
                 .cloned()
                 .collect()
         } else {
@@ -644,14 +637,7 @@ impl SessionInner {
             tables
                 .subs
                 .values()
-                .filter(|sub| {
-                    let allowed = if from_remote {
-                        sub.origin.allows_remote()
-                    } else {
-                        sub.origin.allows_local()
-                    };
-                    allowed && sub.key.intersects(key)
-                })
+                .filter(|sub| sub.origin.admits(from_remote) && sub.key.intersects(key))
                 .map(|sub| sub.callback.clone())
                 .collect()
         } else {
@@ -699,15 +685,13 @@ impl SessionInner {
         let mut body = Some(body);
         let last = route.faces.len();
         for (i, (f, wire_expr)) in route.faces.iter().enumerate() {
-            let keep = i + 1 < last || !route.local.is_empty();
-            let body = match (keep, &mut body) {
-                (true, Some(b)) => b.clone(),
-                (false, b) => match b.take() {
-                    Some(b) => b,
-                    None => return,
-                },
-                (true, None) => return,
+            // The last destination takes the body; earlier ones get a clone.
+            let taken = if i + 1 == last && route.local.is_empty() {
+                body.take()
+            } else {
+                body.clone()
             };
+            let Some(body) = taken else { return };
             let msg = NetworkMessage::Push(Push {
                 wire_expr: wire_expr.clone(),
                 qos,

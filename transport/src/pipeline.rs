@@ -321,9 +321,11 @@ impl Pipeline {
     /// a message queued after another on a lower priority never leaves before it.
     pub fn pull(&self, out: &mut Vec<Batch>) -> usize {
         let before = out.len();
-        let mut stages: Vec<_> = self.stages.iter().map(|s| lock(s)).collect();
+        // At most one stage per priority: the guards fit on the stack.
+        let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
+            std::array::from_fn(|i| self.stages.get(i).map(lock));
         self.pending.store(0, std::sync::atomic::Ordering::Release);
-        for stage in stages.iter_mut() {
+        for stage in stages.iter_mut().flatten() {
             out.extend(stage.ready.drain(..));
             if !stage.current.is_empty() {
                 let cur = std::mem::replace(&mut stage.current, self.new_batch());

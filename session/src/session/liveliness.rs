@@ -50,7 +50,6 @@ pub(crate) struct LiveTables {
 
 struct LiveSub {
     key: OwnedKeyExpr,
-    history: bool,
     callback: Callback<Sample>,
 }
 
@@ -414,7 +413,6 @@ impl SessionInner {
                 id,
                 LiveSub {
                     key: key.clone(),
-                    history,
                     callback: callback.clone(),
                 },
             );
@@ -451,12 +449,7 @@ impl SessionInner {
             .live
             .subs
             .remove(&id);
-        if let Some(sub) = removed {
-            tracing::trace!(
-                "liveliness subscriber on {} (history {})",
-                sub.key,
-                sub.history
-            );
+        if removed.is_some() {
             for face in self.faces().iter().filter(|f| asks(f)) {
                 face.send(interest_msg(id, InterestMode::Final, None), control());
             }
