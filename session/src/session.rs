@@ -129,8 +129,16 @@ pub(crate) struct Face {
 }
 
 /// A face's cache of where its publications go: (scope, sender's mapping) → suffix →
-/// (full key, route). Bounded; entries are checked against the routing generation.
-type RxRoutes = HashMap<(u16, bool), HashMap<String, (OwnedKeyExpr, Arc<Route>)>>;
+/// (full key, route), plus the last one looked up (a stream of publications on one key
+/// hits it without hashing). Bounded; entries are checked against the routing generation.
+#[derive(Default)]
+struct RxRoutes {
+    last: Option<(WireExpr, Routed)>,
+    by_expr: HashMap<(u16, bool), HashMap<String, Routed>>,
+}
+
+/// A publication's full key and its route.
+type Routed = (OwnedKeyExpr, Arc<Route>);
 
 /// How many wire expressions a face's route cache holds before it starts afresh.
 const RX_ROUTES_MAX: usize = 256;
@@ -156,6 +164,8 @@ struct FaceState {
 #[derive(Default)]
 struct Overflow {
     queue: Mutex<OverflowQueue>,
+    /// Mirrors `queue.draining` (written under its lock) so senders can skip the lock.
+    busy: std::sync::atomic::AtomicBool,
     drained: tokio::sync::Notify,
 }
 
@@ -174,6 +184,7 @@ impl Overflow {
                     Some(m) => m,
                     None => {
                         q.draining = false;
+                        self.busy.store(false, Ordering::Release);
                         self.drained.notify_waiters();
                         return;
                     }
@@ -183,6 +194,7 @@ impl Overflow {
                 let mut q = lock(&self.queue);
                 q.messages.clear();
                 q.draining = false;
+                self.busy.store(false, Ordering::Release);
                 self.drained.notify_waiters();
                 return;
             }
@@ -226,24 +238,58 @@ impl Face {
     /// `Block` messages wait in the face's overflow queue, drained in order by one task
     /// (later messages queue behind them), and `Drop` messages are dropped.
     pub(crate) fn send(&self, msg: NetworkMessage, opts: SendOptions) {
+        if let Some(ov) = self.try_send(&msg, opts) {
+            self.hold(ov, msg, opts);
+        }
+    }
+
+    /// [`Face::send`] for a borrowed message, cloned only if it must wait.
+    pub(crate) fn send_ref(&self, msg: &NetworkMessage, opts: SendOptions) {
+        if let Some(ov) = self.try_send(msg, opts) {
+            self.hold(ov, msg.clone(), opts);
+        }
+    }
+
+    /// Hands the message to the transport if nothing waits before it and there is
+    /// room; else returns the locked overflow queue it must wait in.
+    fn try_send(
+        &self,
+        msg: &NetworkMessage,
+        opts: SendOptions,
+    ) -> Option<std::sync::MutexGuard<'_, OverflowQueue>> {
         use plexus_transport::pipeline::Pushed;
-        let mut ov = lock(&self.overflow.queue);
-        if !ov.draining {
-            match self.transport.try_send(&msg, opts) {
-                Ok(Pushed::Full) => {}
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::debug!("send to {}: {e}", self.zid);
-                    return;
-                }
+        let attempt = |msg| match self.transport.try_send(msg, opts) {
+            Ok(Pushed::Full) => false,
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!("send to {}: {e}", self.zid);
+                true
             }
+        };
+        // Fast path, without the lock: nothing waits. (A sender racing this one is
+        // not ordered with it anyway.)
+        if !self.overflow.busy.load(Ordering::Acquire) && attempt(msg) {
+            return None;
         }
-        if opts.congestion == CongestionControl::Drop {
-            return;
+        let ov = lock(&self.overflow.queue);
+        if !ov.draining && attempt(msg) {
+            // The queue drained meanwhile and there was room.
+            return None;
         }
+        (opts.congestion == CongestionControl::Block).then_some(ov)
+    }
+
+    /// Queues a message behind a full transport, starting the task that drains it.
+    fn hold(
+        &self,
+        mut ov: std::sync::MutexGuard<'_, OverflowQueue>,
+        msg: NetworkMessage,
+        opts: SendOptions,
+    ) {
         ov.messages.push_back((msg, opts));
         if !ov.draining {
             ov.draining = true;
+            self.overflow.busy.store(true, Ordering::Release);
             let overflow = self.overflow.clone();
             let transport = self.transport.clone();
             tokio::spawn(async move { overflow.drain(transport).await });
@@ -253,6 +299,9 @@ impl Face {
     /// Waits until messages queued behind a full transport have been handed to it.
     pub(crate) async fn drained(&self) {
         loop {
+            if !self.overflow.busy.load(Ordering::Acquire) {
+                return;
+            }
             let notified = self.overflow.drained.notified();
             if !lock(&self.overflow.queue).draining {
                 return;
@@ -682,26 +731,34 @@ impl SessionInner {
             congestion: qos.congestion_control(),
             express: qos.is_express(),
         };
-        let mut body = Some(body);
-        let last = route.faces.len();
-        for (i, (f, wire_expr)) in route.faces.iter().enumerate() {
-            // The last destination takes the body; earlier ones get a clone.
-            let taken = if i + 1 == last && route.local.is_empty() {
-                body.take()
-            } else {
-                body.clone()
-            };
-            let Some(body) = taken else { return };
-            let msg = NetworkMessage::Push(Push {
-                wire_expr: wire_expr.clone(),
-                qos,
-                timestamp: None,
-                node_id: 0,
-                body,
-            });
-            f.send(msg, opts);
-        }
-        if let (Some((last, rest)), Some(body)) = (route.local.split_last(), body) {
+        let body = match route.faces.split_first() {
+            None => body,
+            Some(((first, first_expr), rest)) => {
+                // One message serves every face: only its wire expression changes.
+                let mut push = NetworkMessage::Push(Push {
+                    wire_expr: first_expr.clone(),
+                    qos,
+                    timestamp: None,
+                    node_id: 0,
+                    body,
+                });
+                first.send_ref(&push, opts);
+                for (f, wire_expr) in rest {
+                    if let NetworkMessage::Push(p) = &mut push {
+                        p.wire_expr.clone_from(wire_expr);
+                    }
+                    f.send_ref(&push, opts);
+                }
+                if route.local.is_empty() {
+                    return;
+                }
+                match push {
+                    NetworkMessage::Push(p) => p.body,
+                    _ => return,
+                }
+            }
+        };
+        if let Some((last, rest)) = route.local.split_last() {
             let sample = sample_of(key, body, qos);
             for cb in rest {
                 cb(sample.clone());
@@ -782,11 +839,22 @@ impl SessionInner {
     fn rx_route(&self, face: &Arc<Face>, we: &WireExpr) -> Option<(OwnedKeyExpr, Arc<Route>)> {
         let slot = (we.scope, we.mapping == Mapping::Sender);
         {
-            let cache = lock(&face.rx_routes);
-            if let Some((key, route)) = cache.get(&slot).and_then(|m| m.get(we.suffix.as_str()))
+            let mut cache = lock(&face.rx_routes);
+            if let Some((last, (key, route))) = &cache.last
+                && last == we
                 && route.is_current(self)
             {
                 return Some((key.clone(), route.clone()));
+            }
+            if let Some((key, route)) = cache
+                .by_expr
+                .get(&slot)
+                .and_then(|m| m.get(we.suffix.as_str()))
+                && route.is_current(self)
+            {
+                let found = (key.clone(), route.clone());
+                cache.last = Some((we.clone(), found.clone()));
+                return Some(found);
             }
         }
         let Some(full) = face.resolve(we) else {
@@ -802,10 +870,12 @@ impl SessionInner {
         };
         let route = Arc::new(self.compute_route(Source::Face(face), &key, Locality::Any));
         let mut cache = lock(&face.rx_routes);
-        if cache.values().map(HashMap::len).sum::<usize>() >= RX_ROUTES_MAX {
-            cache.clear();
+        if cache.by_expr.values().map(HashMap::len).sum::<usize>() >= RX_ROUTES_MAX {
+            cache.by_expr.clear();
         }
+        cache.last = Some((we.clone(), (key.clone(), route.clone())));
         cache
+            .by_expr
             .entry(slot)
             .or_default()
             .insert(we.suffix.clone(), (key.clone(), route.clone()));
@@ -1118,7 +1188,7 @@ impl TransportHandler for Handler {
             overflow: Arc::new(Overflow::default()),
             initial_declarations: tokio::sync::watch::channel(false).0,
             exprs: RwLock::new(keyexprs::ExprIds::default()),
-            rx_routes: Mutex::new(HashMap::new()),
+            rx_routes: Mutex::new(RxRoutes::default()),
         });
         if let Some(s) = self.0.upgrade() {
             s.face_opened(face.clone());
@@ -1136,6 +1206,12 @@ impl PeerHandler for FaceHandler {
     fn message(&self, msg: NetworkMessage) {
         if let Some(s) = self.session.upgrade() {
             s.handle_message(&self.face, msg);
+        }
+    }
+
+    fn push(&self, push: Push) {
+        if let Some(s) = self.session.upgrade() {
+            s.handle_push(&self.face, push);
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use plexus_link::LinkInfo;
 
 use crate::unicast::Transport;
-use crate::wire::network::NetworkMessage;
+use crate::wire::network::{NetworkMessage, Push};
 use crate::wire::transport::CloseReason;
 
 /// Why a link or a transport went away.
@@ -77,6 +77,10 @@ pub enum TransportEvent {
 pub trait PeerHandler: Send + Sync + 'static {
     /// A network message arrived.
     fn message(&self, msg: NetworkMessage);
+    /// A PUSH arrived (the hot path; by default handed to [`PeerHandler::message`]).
+    fn push(&self, push: Push) {
+        self.message(NetworkMessage::Push(push));
+    }
     /// The transport's links or state changed.
     fn event(&self, event: TransportEvent);
 }

@@ -123,6 +123,8 @@ pub struct Pipeline {
     closed: std::sync::atomic::AtomicBool,
     /// Messages queued since the last pull (cheap to poll: no stage lock).
     pending: std::sync::atomic::AtomicUsize,
+    /// A finished batch waits (full, express or fragmented): write without delay.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Stage {
@@ -172,6 +174,7 @@ impl Pipeline {
             max_ready: max_ready.max(1),
             closed: std::sync::atomic::AtomicBool::new(false),
             pending: std::sync::atomic::AtomicUsize::new(0),
+            ready: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -246,7 +249,7 @@ impl Pipeline {
                     self.finish(stage);
                 }
                 self.pending
-                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 return Pushed::Queued;
             }
             stage.current.buf.truncate(mark);
@@ -259,7 +262,7 @@ impl Pipeline {
         // Too large for one batch: serialize once and cut into fragments.
         self.fragment(stage, msg, opts.reliability, priority);
         self.pending
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Pushed::Queued
     }
 
@@ -270,6 +273,7 @@ impl Pipeline {
         let full = std::mem::replace(&mut stage.current, self.new_batch());
         stage.ready.push_back(full);
         stage.open_frame = None;
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn fragment(
@@ -297,6 +301,7 @@ impl Pipeline {
                 payload: bytes::Bytes::new(),
             };
             let mut batch = self.new_batch();
+            self.ready.store(true, std::sync::atomic::Ordering::Release);
             frag.write_header(&mut batch.buf);
             let room = self.capacity.saturating_sub(batch.len()).max(1);
             let end = (offset + room).min(whole.len());
@@ -325,6 +330,8 @@ impl Pipeline {
         let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
             std::array::from_fn(|i| self.stages.get(i).map(lock));
         self.pending.store(0, std::sync::atomic::Ordering::Release);
+        self.ready
+            .store(false, std::sync::atomic::Ordering::Release);
         for stage in stages.iter_mut().flatten() {
             out.extend(stage.ready.drain(..));
             if !stage.current.is_empty() {
@@ -338,7 +345,18 @@ impl Pipeline {
 
     /// True when a message was queued since the last pull; no lock taken.
     pub fn has_pending(&self) -> bool {
-        self.pending.load(std::sync::atomic::Ordering::Acquire) != 0
+        self.pending() != 0
+    }
+
+    /// How many messages were queued since the last pull; no lock taken.
+    pub fn pending(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// True when a finished batch waits (it filled up, or an express message or a
+    /// fragmented one closed it): worth writing at once. No lock taken.
+    pub fn has_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// True when no batch waits to be written.
@@ -566,6 +584,44 @@ mod tests {
             order,
             [Priority::RealTime, Priority::RealTime, Priority::Background]
         );
+    }
+
+    #[test]
+    fn pending_counts_messages_and_ready_flags_what_must_go_now() {
+        let p = Pipeline::new(true, 256, true, 0, MASK, 64);
+        assert_eq!((p.pending(), p.has_ready()), (0, false));
+        p.push(&put("a", 1), SendOptions::default());
+        p.push(&put("b", 1), SendOptions::default());
+        assert_eq!(p.pending(), 2);
+        assert!(!p.has_ready(), "a batch still filling up is not urgent");
+        let mut batches = Vec::new();
+        p.pull(&mut batches);
+        assert_eq!(
+            (p.pending(), p.has_ready()),
+            (0, false),
+            "a pull resets both"
+        );
+
+        // An express message closes its batch.
+        let express = SendOptions {
+            express: true,
+            ..SendOptions::default()
+        };
+        p.push(&put("x", 1), express);
+        assert!(p.has_ready());
+        p.pull(&mut batches);
+
+        // So does filling a batch up.
+        for i in 0..20 {
+            p.push(&put(&format!("k{i}"), 40), SendOptions::default());
+        }
+        assert!(p.has_ready(), "20 messages of ~45 bytes overflow 254 bytes");
+        p.pull(&mut batches);
+
+        // And a message cut into fragments.
+        assert!(!p.has_ready());
+        p.push(&put("big", 1000), SendOptions::default());
+        assert!(p.has_ready());
     }
 
     #[test]

@@ -210,78 +210,110 @@ impl Transport {
     fn handle_batch(&self, ctx: &LinkCtx, batch: Bytes) -> Result<(), Exit> {
         let mut reader = BatchReader::new(batch);
         let mut accepting = false;
-        loop {
-            let item = match reader.next_item() {
-                Ok(Some(item)) => item,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(Exit::malformed(e.to_string())),
-            };
-            match item {
-                BatchItem::Network(msg) => {
-                    if accepting {
-                        self.deliver(msg);
+        let handler = self.inner.handler.get();
+        let mut pushes = 0u64;
+        let result = loop {
+            // The hot path: PUSHes inside a frame go straight to the handler.
+            match reader.next_push() {
+                Ok(Some(push)) => {
+                    if accepting && let Some(h) = handler {
+                        pushes += 1;
+                        h.push(push);
                     }
+                    continue;
                 }
-                BatchItem::Transport(TransportMessage::Frame(h)) => {
-                    let idx = self.channel_index(h.priority)?;
-                    let ch = rx_channel(h.reliability);
-                    accepting = lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
-                    if !accepting {
-                        tracing::debug!(
-                            "transport {}: dropped frame with stale sn {}",
-                            self.inner.zid,
-                            h.sn
-                        );
-                    }
-                }
-                BatchItem::Transport(TransportMessage::Fragment(f)) => {
-                    accepting = false;
-                    let idx = self.channel_index(f.priority)?;
-                    let ch = rx_channel(f.reliability);
-                    let whole = {
-                        let mut rx = lock(&self.inner.rx);
-                        let ok = rx.channels[idx][ch].accept(f.sn);
-                        rx.defrag[idx][ch].handle_fragment(&f, ok)
-                    };
-                    // As in Zenoh, a failed reassembly loses that message only.
-                    match whole {
-                        Ok(Some(bytes)) => match NetworkMessage::read(&mut Reader::new(bytes)) {
-                            Ok(msg) => self.deliver(msg),
-                            Err(e) => tracing::debug!(
-                                "transport {}: dropped undecodable reassembled message: {e}",
-                                self.inner.zid
-                            ),
-                        },
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::debug!("transport {}: dropped fragments: {e}", self.inner.zid)
-                        }
-                    }
-                }
-                BatchItem::Transport(TransportMessage::KeepAlive) => accepting = false,
-                BatchItem::Transport(TransportMessage::Close(c)) => {
-                    return Err(Exit {
-                        cause: CloseCause::ByPeer(c.reason),
-                        whole: c.session,
-                        send_close: None,
-                    });
-                }
-                BatchItem::Transport(TransportMessage::Oam(oam)) => {
-                    accepting = false;
-                    self.handle_oam(ctx, oam);
-                }
-                BatchItem::Transport(
-                    m @ (TransportMessage::Init(_) | TransportMessage::Open(_)),
-                ) => {
-                    let name = if matches!(m, TransportMessage::Init(_)) {
-                        "INIT"
-                    } else {
-                        "OPEN"
-                    };
-                    return Err(Exit::malformed(format!("{name} on an established link")));
+                Ok(None) => {}
+                Err(e) => break Err(Exit::malformed(e.to_string())),
+            }
+            match self.handle_item(ctx, &mut reader, &mut accepting) {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(exit) => break Err(exit),
+            }
+        };
+        self.inner
+            .stats
+            .rx_msgs
+            .fetch_add(pushes, Ordering::Relaxed);
+        result
+    }
+
+    /// Handles the batch's next item other than a PUSH in a frame; false at its end.
+    fn handle_item(
+        &self,
+        ctx: &LinkCtx,
+        reader: &mut BatchReader,
+        accepting: &mut bool,
+    ) -> Result<bool, Exit> {
+        let item = match reader.next_item() {
+            Ok(Some(item)) => item,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(Exit::malformed(e.to_string())),
+        };
+        match item {
+            BatchItem::Network(msg) => {
+                if *accepting {
+                    self.deliver(msg);
                 }
             }
+            BatchItem::Transport(TransportMessage::Frame(h)) => {
+                let idx = self.channel_index(h.priority)?;
+                let ch = rx_channel(h.reliability);
+                *accepting = lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
+                if !*accepting {
+                    tracing::debug!(
+                        "transport {}: dropped frame with stale sn {}",
+                        self.inner.zid,
+                        h.sn
+                    );
+                }
+            }
+            BatchItem::Transport(TransportMessage::Fragment(f)) => {
+                *accepting = false;
+                let idx = self.channel_index(f.priority)?;
+                let ch = rx_channel(f.reliability);
+                let whole = {
+                    let mut rx = lock(&self.inner.rx);
+                    let ok = rx.channels[idx][ch].accept(f.sn);
+                    rx.defrag[idx][ch].handle_fragment(&f, ok)
+                };
+                // As in Zenoh, a failed reassembly loses that message only.
+                match whole {
+                    Ok(Some(bytes)) => match NetworkMessage::read(&mut Reader::new(bytes)) {
+                        Ok(msg) => self.deliver(msg),
+                        Err(e) => tracing::debug!(
+                            "transport {}: dropped undecodable reassembled message: {e}",
+                            self.inner.zid
+                        ),
+                    },
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!("transport {}: dropped fragments: {e}", self.inner.zid)
+                    }
+                }
+            }
+            BatchItem::Transport(TransportMessage::KeepAlive) => *accepting = false,
+            BatchItem::Transport(TransportMessage::Close(c)) => {
+                return Err(Exit {
+                    cause: CloseCause::ByPeer(c.reason),
+                    whole: c.session,
+                    send_close: None,
+                });
+            }
+            BatchItem::Transport(TransportMessage::Oam(oam)) => {
+                *accepting = false;
+                self.handle_oam(ctx, oam);
+            }
+            BatchItem::Transport(m @ (TransportMessage::Init(_) | TransportMessage::Open(_))) => {
+                let name = if matches!(m, TransportMessage::Init(_)) {
+                    "INIT"
+                } else {
+                    "OPEN"
+                };
+                return Err(Exit::malformed(format!("{name} on an established link")));
+            }
         }
+        Ok(true)
     }
 
     fn handle_oam(&self, ctx: &LinkCtx, oam: TransportOam) {

@@ -64,6 +64,8 @@ pub(super) struct TransportInner {
     pub(super) created_at: SystemTime,
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
+    /// Set while the writer task sleeps on `tx_ready`: producers notify it only then.
+    pub(super) writer_parked: AtomicBool,
     pub(super) tx_space: Notify,
     /// Set by the writer task from before it pulls batches until they are written.
     pub(super) tx_in_flight: AtomicBool,
@@ -141,6 +143,7 @@ impl Transport {
                     queue_batches,
                 ),
                 tx_ready: Notify::new(),
+                writer_parked: AtomicBool::new(false),
                 tx_space: Notify::new(),
                 tx_in_flight: AtomicBool::new(false),
                 tx_drained: Notify::new(),
@@ -282,7 +285,11 @@ impl Transport {
         match r {
             Pushed::Queued => {
                 self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
-                self.inner.tx_ready.notify_one();
+                // The push's SeqCst count pairs with the writer's SeqCst flag: either it
+                // sees the message, or this sees it parked.
+                if self.inner.writer_parked.load(Ordering::SeqCst) {
+                    self.inner.tx_ready.notify_one();
+                }
             }
             Pushed::Dropped => {
                 self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -488,9 +495,14 @@ impl Transport {
                 tokio::task::yield_now().await;
             }
             if !work {
-                self.inner.tx_ready.notified().await;
+                self.inner.writer_parked.store(true, Ordering::SeqCst);
+                if !self.inner.pipeline.has_pending() {
+                    self.inner.tx_ready.notified().await;
+                }
+                self.inner.writer_parked.store(false, Ordering::SeqCst);
             }
             loop {
+                self.gather();
                 batches.clear();
                 self.inner.tx_in_flight.store(true, Ordering::SeqCst);
                 if self.inner.pipeline.pull(&mut batches) == 0 {
@@ -559,6 +571,56 @@ impl Transport {
 
 /// How many times the writer yields, looking for more to send, before it sleeps.
 const WRITER_SPINS: usize = 16;
+
+/// How long the writer watches a message that is not urgent for company: if no other
+/// message follows within this time, it leaves alone.
+const GATHER_QUIET: Duration = Duration::from_micros(1);
+
+/// How long the writer naps, while producers keep adding to a batch, before it looks
+/// again (the kernel's timer slack usually makes it longer).
+const GATHER_NAP: Duration = Duration::from_micros(20);
+
+/// The longest the writer waits for a batch that keeps filling up.
+const GATHER_MAX: Duration = Duration::from_micros(200);
+
+impl Transport {
+    /// Lets a batch fill up before it is written, so that one write carries many
+    /// messages. Express messages, full batches and fragments go at once. A message
+    /// that no other follows within [`GATHER_QUIET`] goes then. While producers keep
+    /// adding, the writer naps (leaving the CPU to them) up to [`GATHER_MAX`].
+    fn gather(&self) {
+        let pipeline = &self.inner.pipeline;
+        let seen = pipeline.pending();
+        if seen == 0 || pipeline.has_ready() {
+            return;
+        }
+        let start = std::time::Instant::now();
+        // Is a producer still at work? Watch the count briefly.
+        loop {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+            if pipeline.has_ready() {
+                return;
+            }
+            if pipeline.pending() != seen {
+                break;
+            }
+            if start.elapsed() >= GATHER_QUIET {
+                return;
+            }
+        }
+        // It is: nap while the batch keeps growing.
+        loop {
+            let before = pipeline.pending();
+            std::thread::sleep(GATHER_NAP);
+            if pipeline.has_ready() || pipeline.pending() == before || start.elapsed() >= GATHER_MAX
+            {
+                return;
+            }
+        }
+    }
+}
 
 /// Index of the RX channel for a reliability.
 pub(super) fn rx_channel(r: Reliability) -> usize {

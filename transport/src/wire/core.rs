@@ -194,7 +194,11 @@ pub fn write_zbytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// A zenoh id: a nonzero 128-bit number, shown as lowercase hex without leading zeros.
+///
+/// Aligned to 8 bytes, not 16: every message holding an id (timestamps, source
+/// info) would otherwise be padded to 16-byte alignment, and messages are moved a lot.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C, packed(8))]
 pub struct ZenohId(NonZeroU128);
 
 impl ZenohId {
@@ -631,6 +635,11 @@ impl ExtWriter {
         out.push(key & ext::KEY);
     }
 
+    /// True once an extension was written.
+    pub fn wrote_any(&self) -> bool {
+        self.last_header.is_some()
+    }
+
     /// Writes a unit extension with key `key` (encoding bits included).
     pub fn unit(&mut self, out: &mut Vec<u8>, key: u8) {
         self.header(out, key);
@@ -664,6 +673,17 @@ mod tests {
         let mut out = Vec::new();
         write_zint(&mut out, v);
         out
+    }
+
+    #[test]
+    fn zenoh_id_is_8_aligned_and_keeps_its_niche() {
+        assert_eq!(std::mem::align_of::<ZenohId>(), 8);
+        assert_eq!(std::mem::size_of::<Option<ZenohId>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Timestamp>>(), 24);
+        let a = ZenohId::new(0x1234).expect("nonzero");
+        let b = ZenohId::new(0xabcd_0000_0000_0000_0000_0000_0000_0001).expect("nonzero");
+        assert!(a < b);
+        assert_eq!(b.to_string(), "abcd0000000000000000000000000001");
     }
 
     #[test]

@@ -418,6 +418,7 @@ pub struct Push {
 
 impl Push {
     /// Decodes a PUSH whose header byte was already read.
+    #[inline]
     pub fn read(r: &mut Reader, header: u8) -> DecodeResult<Self> {
         const WHAT: &str = "PUSH";
         check_id(header, id::PUSH, WHAT)?;
@@ -435,13 +436,24 @@ impl Push {
 
     /// Encodes the PUSH, header included.
     pub fn write(&self, out: &mut Vec<u8>) {
-        let mut x = ExtsOut::new();
-        x.qos(self.qos);
-        x.timestamp(&self.timestamp);
-        x.node_id(self.node_id);
-        out.push(id::PUSH | self.wire_expr.flags() | x.z_flag());
+        // The hot path: extensions go straight into `out`, and the header's Z flag is
+        // set afterwards if any was written.
+        let at = out.len();
+        out.push(id::PUSH | self.wire_expr.flags());
         self.wire_expr.write(out);
-        out.extend_from_slice(&x.buf);
+        let mut w = ExtWriter::new();
+        if self.qos != NetQos::DEFAULT {
+            w.z64(out, key::QOS, self.qos.0 as u64);
+        }
+        if let Some(ts) = &self.timestamp {
+            w.zbuf_with(out, key::TIMESTAMP, |b| ts.write(b));
+        }
+        if self.node_id != 0 {
+            w.z64(out, key::NODE_ID, self.node_id as u64);
+        }
+        if w.wrote_any() {
+            out[at] |= flag::Z;
+        }
         self.body.write(out);
     }
 }

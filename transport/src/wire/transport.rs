@@ -10,7 +10,7 @@ use super::core::{
     DecodeError, DecodeResult, Ext, ExtBody, ExtIter, ExtWriter, Priority, Reader, Reliability,
     WhatAmI, ZenohId, ext, flag, write_zbytes, write_zint,
 };
-use super::network::{NetworkMessage, is_network_header};
+use super::network::{NetworkMessage, Push, is_network_header};
 
 /// Message ids of the transport layer.
 pub mod id {
@@ -763,6 +763,28 @@ impl BatchReader {
         }
     }
 
+    /// The next message if it is a PUSH inside a frame, else `Ok(None)` (read the
+    /// next item with [`BatchReader::next_item`] then). A shortcut for the hot path:
+    /// the PUSH is handed over without wrapping it in a [`BatchItem`].
+    #[inline]
+    pub fn next_push(&mut self) -> DecodeResult<Option<Push>> {
+        if self.failed || !self.in_frame {
+            return Ok(None);
+        }
+        match self.r.peek_u8() {
+            Some(h) if h & flag::ID == super::network::id::PUSH => {}
+            _ => return Ok(None),
+        }
+        let header = self.r.u8("network message")?;
+        match Push::read(&mut self.r, header) {
+            Ok(push) => Ok(Some(push)),
+            Err(e) => {
+                self.failed = true;
+                Err(in_batch(e))
+            }
+        }
+    }
+
     /// The next item, `Ok(None)` at the end of the batch. After an error the batch
     /// must be discarded: later calls return `Ok(None)`.
     pub fn next_item(&mut self) -> DecodeResult<Option<BatchItem>> {
@@ -780,13 +802,7 @@ impl BatchReader {
                 BatchItem::Transport(m)
             })
         };
-        // Inside a batch, running out of bytes means the batch was cut short.
-        let item = item.map_err(|e| match e {
-            DecodeError::Incomplete(what) => {
-                DecodeError::malformed(what, "message runs past the end of its batch")
-            }
-            e => e,
-        });
+        let item = item.map_err(in_batch);
         if item.is_err() {
             self.failed = true;
         }
@@ -801,6 +817,16 @@ impl BatchReader {
             items.push(item);
         }
         Ok(items)
+    }
+}
+
+/// Inside a batch, running out of bytes means the batch was cut short.
+fn in_batch(e: DecodeError) -> DecodeError {
+    match e {
+        DecodeError::Incomplete(what) => {
+            DecodeError::malformed(what, "message runs past the end of its batch")
+        }
+        e => e,
     }
 }
 
@@ -1024,6 +1050,72 @@ mod tests {
             err.to_string().contains("past the end of its batch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn next_push_takes_pushes_in_frames_only() {
+        use crate::wire::network::{NetQos, PushBody, WireExpr};
+        use crate::wire::zenoh::Put;
+        let push = |key: &str| Push {
+            wire_expr: WireExpr::key(key),
+            qos: NetQos::default(),
+            timestamp: None,
+            node_id: 0,
+            body: PushBody::Put(Put {
+                timestamp: None,
+                encoding: Default::default(),
+                source_info: None,
+                attachment: None,
+                payload: Bytes::from_static(b"v"),
+            }),
+        };
+        let frame = FrameHeader {
+            reliability: Reliability::Reliable,
+            sn: 1,
+            priority: Priority::Data,
+        };
+        // A PUSH before any frame is not taken for one.
+        let mut batch = Vec::new();
+        push("early").write(&mut batch);
+        let mut r = BatchReader::new(Bytes::from(batch));
+        assert_eq!(r.next_push().unwrap(), None, "outside a frame");
+        let early = r.next_item().unwrap_err();
+        assert!(early.to_string().contains("unknown"), "{early}");
+
+        let mut batch = Vec::new();
+        frame.write(&mut batch);
+        push("a").write(&mut batch);
+        push("b").write(&mut batch);
+        TransportMessage::KeepAlive.write(&mut batch);
+        let mut r = BatchReader::new(Bytes::from(batch));
+        assert_eq!(r.next_push().unwrap(), None, "the frame header comes first");
+        assert!(matches!(
+            r.next_item().unwrap(),
+            Some(BatchItem::Transport(TransportMessage::Frame(_)))
+        ));
+        assert_eq!(r.next_push().unwrap(), Some(push("a")));
+        assert_eq!(r.next_push().unwrap(), Some(push("b")));
+        assert_eq!(r.next_push().unwrap(), None, "a transport message is next");
+        assert_eq!(
+            r.next_item().unwrap(),
+            Some(BatchItem::Transport(TransportMessage::KeepAlive))
+        );
+        assert_eq!(r.next_item().unwrap(), None);
+
+        // A PUSH cut short is an error naming the batch, and ends the batch.
+        let mut batch = Vec::new();
+        frame.write(&mut batch);
+        push("cut").write(&mut batch);
+        batch.truncate(batch.len() - 1);
+        let mut r = BatchReader::new(Bytes::from(batch));
+        r.next_item().unwrap();
+        let err = r.next_push().unwrap_err();
+        assert!(
+            err.to_string().contains("past the end of its batch"),
+            "{err}"
+        );
+        assert_eq!(r.next_push().unwrap(), None);
+        assert_eq!(r.next_item().unwrap(), None);
     }
 
     #[test]

@@ -167,6 +167,7 @@ pub struct Put {
 
 impl Put {
     /// Decodes a PUT whose header byte was already read.
+    #[inline]
     pub fn read(r: &mut Reader, header: u8) -> DecodeResult<Self> {
         const WHAT: &str = "PUT";
         check_id(header, id::PUT, WHAT)?;
@@ -303,6 +304,7 @@ pub enum PushBody {
 
 impl PushBody {
     /// Decodes a PUT or DEL, header included.
+    #[inline]
     pub fn read(r: &mut Reader) -> DecodeResult<Self> {
         let header = r.u8("push body")?;
         match header & flag::ID {
