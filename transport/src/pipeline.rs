@@ -4,9 +4,11 @@
 //! into the batch under construction for its priority (a FRAME header is added when the
 //! channel changes), or cut into FRAGMENTs when it cannot fit in one batch. The writer
 //! task calls [`Pipeline::pull`], which hands over every finished batch and the batch
-//! under construction, highest priority first. When the writer is idle a message leaves
-//! at once; under load, messages pile up in the current batch while the writer is busy,
-//! so batches fill without any timer.
+//! under construction, highest priority first. Two lock-free signals tell the writer
+//! when to pull: [`Pipeline::pending`] (messages queued since the last pull, so it can
+//! see producers still at work and let the batch fill) and [`Pipeline::has_ready`] (a
+//! batch was closed by an express message, by filling up or by fragmentation: write it
+//! now). A lone message leaves at once.
 //!
 //! Every batch buffer starts with two bytes reserved for the length prefix of streamed
 //! links; [`Batch::prefixed`] and [`Batch::payload`] give the bytes to write.
@@ -284,13 +286,16 @@ impl Pipeline {
         priority: Priority,
     ) {
         self.finish(stage);
-        let mut whole = std::mem::take(&mut stage.scratch);
-        whole.clear();
-        msg.write(&mut whole);
+        // The encoded message is `head` followed by the payload bytes, which are copied
+        // straight from the message into the fragments.
+        let mut head = std::mem::take(&mut stage.scratch);
+        head.clear();
+        let tail = msg.write_head(&mut head);
+        let total = head.len() + tail.len();
         let ch = channel(reliability);
         let mut offset = 0;
         let mut first = true;
-        while offset < whole.len() {
+        while offset < total {
             let mut frag = Fragment {
                 reliability,
                 more: true,
@@ -304,19 +309,27 @@ impl Pipeline {
             self.ready.store(true, std::sync::atomic::Ordering::Release);
             frag.write_header(&mut batch.buf);
             let room = self.capacity.saturating_sub(batch.len()).max(1);
-            let end = (offset + room).min(whole.len());
-            if end == whole.len() {
+            let end = (offset + room).min(total);
+            if end == total {
                 // Rewrite the header with M cleared for the last slice.
                 frag.more = false;
                 batch.buf.truncate(2);
                 frag.write_header(&mut batch.buf);
             }
-            batch.buf.extend_from_slice(&whole[offset..end]);
+            if offset < head.len() {
+                batch
+                    .buf
+                    .extend_from_slice(&head[offset..end.min(head.len())]);
+            }
+            if end > head.len() {
+                let from = offset.max(head.len()) - head.len();
+                batch.buf.extend_from_slice(&tail[from..end - head.len()]);
+            }
             stage.ready.push_back(batch);
             offset = end;
             first = false;
         }
-        stage.scratch = whole;
+        stage.scratch = head;
     }
 
     /// Moves every batch waiting to be written into `out`, highest priority first,
@@ -557,6 +570,30 @@ mod tests {
         let want = [put("small", 3), big, put("after", 3)];
         assert_eq!(summary(&got), summary(&want));
         assert!(got == want, "payload bytes differ");
+    }
+
+    #[test]
+    fn fragments_cut_across_the_head_and_the_payload() {
+        // Tiny batches: the key alone spans several fragments, then the payload does.
+        let p = Pipeline::new(false, 64, true, 0, MASK, 1000);
+        let long_key = format!("k/{}", "x".repeat(150));
+        let big = put(&long_key, 300);
+        let del = NetworkMessage::Push(Push {
+            wire_expr: WireExpr::key(&long_key),
+            qos: NetQos::default(),
+            timestamp: None,
+            node_id: 0,
+            body: PushBody::Del(Default::default()),
+        });
+        p.push(&big, SendOptions::default());
+        p.push(&del, SendOptions::default());
+        let mut batches = Vec::new();
+        assert!(p.pull(&mut batches) > 8);
+        let got: Vec<_> = receive(&mut batches, 62, 0)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert!(got == [big, del], "{:?}", summary(&got));
     }
 
     #[test]

@@ -436,6 +436,13 @@ impl Push {
 
     /// Encodes the PUSH, header included.
     pub fn write(&self, out: &mut Vec<u8>) {
+        let payload = self.write_head(out);
+        out.extend_from_slice(payload);
+    }
+
+    /// Encodes the PUSH up to its payload bytes and returns them (see
+    /// [`super::zenoh::Put::write_head`]).
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
         // The hot path: extensions go straight into `out`, and the header's Z flag is
         // set afterwards if any was written.
         let at = out.len();
@@ -454,7 +461,7 @@ impl Push {
         if w.wrote_any() {
             out[at] |= flag::Z;
         }
-        self.body.write(out);
+        self.body.write_head(out)
     }
 }
 
@@ -1273,6 +1280,19 @@ impl NetworkMessage {
                 ));
             }
         })
+    }
+
+    /// Encodes the message up to a PUSH's payload bytes and returns them, so that a
+    /// large payload can be cut into fragments without an intermediate copy; other
+    /// messages are written whole (and the returned slice is empty).
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
+        match self {
+            NetworkMessage::Push(m) => m.write_head(out),
+            other => {
+                other.write(out);
+                &[]
+            }
+        }
     }
 
     /// Encodes the message, header included.

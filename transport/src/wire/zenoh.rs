@@ -204,6 +204,13 @@ impl Put {
 
     /// Encodes the PUT, header included.
     pub fn write(&self, out: &mut Vec<u8>) {
+        let payload = self.write_head(out);
+        out.extend_from_slice(payload);
+    }
+
+    /// Encodes the PUT up to its payload's bytes (the length included), and returns
+    /// those bytes: the caller appends them, or copies them elsewhere (fragments).
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
         let mut header = id::PUT;
         if self.timestamp.is_some() {
             header |= F5;
@@ -228,7 +235,8 @@ impl Put {
         if let Some(a) = &self.attachment {
             w.zbuf(out, key::PUT_ATTACHMENT, a);
         }
-        write_zbytes(out, &self.payload);
+        write_zint(out, self.payload.len() as u64);
+        &self.payload
     }
 }
 
@@ -319,9 +327,19 @@ impl PushBody {
 
     /// Encodes the body, header included.
     pub fn write(&self, out: &mut Vec<u8>) {
+        let payload = self.write_head(out);
+        out.extend_from_slice(payload);
+    }
+
+    /// Encodes the body up to a PUT's payload bytes and returns them (see
+    /// [`Put::write_head`]); a DEL is written whole.
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
         match self {
-            PushBody::Put(p) => p.write(out),
-            PushBody::Del(d) => d.write(out),
+            PushBody::Put(p) => p.write_head(out),
+            PushBody::Del(d) => {
+                d.write(out);
+                &[]
+            }
         }
     }
 }
