@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU128;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use bytes::Bytes;
@@ -23,7 +23,8 @@ use plexus_transport::wire::network::{
 use plexus_transport::wire::zenoh::{Del, Put};
 use plexus_transport::wire::{self, WhatAmI, ZenohId};
 use plexus_transport::{
-    PeerHandler, SendOptions, Transport, TransportEvent, TransportHandler, TransportManager,
+    Backlog, PeerHandler, SendOptions, Transport, TransportEvent, TransportHandler,
+    TransportManager,
 };
 
 use crate::config::Config;
@@ -89,6 +90,8 @@ pub(crate) struct SessionInner {
     /// goes (subscriptions, faces, key-expression ids); cached routes carry the one they
     /// were computed in.
     route_gen: AtomicU64,
+    /// How many faces have messages waiting in their overflow queue.
+    held_faces: Arc<AtomicUsize>,
     pub(crate) admin: crate::admin::Admin,
 }
 
@@ -161,11 +164,12 @@ struct FaceState {
 }
 
 /// Messages that wait for room in a face's transport queue, in order.
-#[derive(Default)]
 struct Overflow {
     queue: Mutex<OverflowQueue>,
     /// Mirrors `queue.draining` (written under its lock) so senders can skip the lock.
-    busy: std::sync::atomic::AtomicBool,
+    busy: AtomicBool,
+    /// The session's count of faces whose overflow is busy.
+    held: Arc<AtomicUsize>,
     drained: tokio::sync::Notify,
 }
 
@@ -176,6 +180,26 @@ struct OverflowQueue {
 }
 
 impl Overflow {
+    fn new(held: Arc<AtomicUsize>) -> Self {
+        Overflow {
+            queue: Mutex::new(OverflowQueue::default()),
+            busy: AtomicBool::new(false),
+            held,
+            drained: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Marks the queue as draining or not (call with its lock held).
+    fn set_busy(&self, busy: bool) {
+        if self.busy.swap(busy, Ordering::AcqRel) != busy {
+            if busy {
+                self.held.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.held.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
     async fn drain(self: Arc<Self>, transport: Transport) {
         loop {
             let next = {
@@ -184,7 +208,7 @@ impl Overflow {
                     Some(m) => m,
                     None => {
                         q.draining = false;
-                        self.busy.store(false, Ordering::Release);
+                        self.set_busy(false);
                         self.drained.notify_waiters();
                         return;
                     }
@@ -194,7 +218,7 @@ impl Overflow {
                 let mut q = lock(&self.queue);
                 q.messages.clear();
                 q.draining = false;
-                self.busy.store(false, Ordering::Release);
+                self.set_busy(false);
                 self.drained.notify_waiters();
                 return;
             }
@@ -289,7 +313,7 @@ impl Face {
         ov.messages.push_back((msg, opts));
         if !ov.draining {
             ov.draining = true;
-            self.overflow.busy.store(true, Ordering::Release);
+            self.overflow.set_busy(true);
             let overflow = self.overflow.clone();
             let transport = self.transport.clone();
             tokio::spawn(async move { overflow.drain(transport).await });
@@ -1185,7 +1209,12 @@ impl TransportHandler for Handler {
             whatami: transport.whatami(),
             transport: transport.clone(),
             state: Mutex::new(FaceState::default()),
-            overflow: Arc::new(Overflow::default()),
+            overflow: Arc::new(Overflow::new(
+                self.0
+                    .upgrade()
+                    .map(|s| s.held_faces.clone())
+                    .unwrap_or_default(),
+            )),
             initial_declarations: tokio::sync::watch::channel(false).0,
             exprs: RwLock::new(keyexprs::ExprIds::default()),
             rx_routes: Mutex::new(RxRoutes::default()),
@@ -1213,6 +1242,28 @@ impl PeerHandler for FaceHandler {
         if let Some(s) = self.session.upgrade() {
             s.handle_push(&self.face, push);
         }
+    }
+
+    /// The other faces whose queues hold messages back: reading more from this face
+    /// waits for them (a router passes its slowest subscriber's pace back upstream).
+    fn backlog(&self) -> Option<Backlog> {
+        let s = self.session.upgrade()?;
+        if s.held_faces.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let held: Vec<Arc<Face>> = s
+            .faces()
+            .into_iter()
+            .filter(|f| f.zid != self.face.zid && f.overflow.busy.load(Ordering::Acquire))
+            .collect();
+        if held.is_empty() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            for f in held {
+                f.drained().await;
+            }
+        }))
     }
 
     fn event(&self, event: TransportEvent) {
@@ -1258,6 +1309,7 @@ impl Session {
             closed: AtomicBool::new(false),
             subs_changed: tokio::sync::watch::channel(0).0,
             route_gen: AtomicU64::new(0),
+            held_faces: Arc::new(AtomicUsize::new(0)),
             admin: crate::admin::Admin::new(zid),
             config: config.clone(),
         });

@@ -81,9 +81,19 @@ pub trait PeerHandler: Send + Sync + 'static {
     fn push(&self, push: Push) {
         self.message(NetworkMessage::Push(push));
     }
+    /// Back-pressure: when messages this handler passed on wait in queues (their
+    /// destinations are slower than this source), a future that resolves once they
+    /// have left. The link's reader awaits it (within a bound) before reading more, so
+    /// that the sender is slowed down through the link instead of memory growing here.
+    fn backlog(&self) -> Option<Backlog> {
+        None
+    }
     /// The transport's links or state changed.
     fn event(&self, event: TransportEvent);
 }
+
+/// See [`PeerHandler::backlog`].
+pub type Backlog = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Receives new transports from the manager.
 pub trait TransportHandler: Send + Sync + 'static {

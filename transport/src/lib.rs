@@ -21,6 +21,6 @@ pub mod unicast;
 pub mod wire;
 
 pub use error::TransportError;
-pub use event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
+pub use event::{Backlog, CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
 pub use pipeline::SendOptions;
 pub use unicast::{Transport, TransportConfig, TransportManager};

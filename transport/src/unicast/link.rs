@@ -29,6 +29,10 @@ pub const OAM_RTT_PONG: u16 = 0x7002;
 /// Largest single read from a link.
 const READ_CHUNK: usize = 65536;
 
+/// The longest the reader holds back for a backlog before it reads on anyway (so two
+/// processes each waiting for the other to read cannot stall for good).
+const BACKLOG_WAIT_MAX: Duration = Duration::from_millis(100);
+
 pub(super) struct LinkCtx {
     pub(super) id: u64,
     pub(super) writer: Arc<tokio::sync::Mutex<LinkWriter>>,
@@ -155,6 +159,16 @@ impl Transport {
             } else {
                 // A read cancelled by the timer may have left a partial datagram behind.
                 framer.buffer_mut().clear();
+            }
+            if let Some(wait) = self.inner.handler.get().and_then(|h| h.backlog()) {
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => return None,
+                    _ = wait => {}
+                    _ = tokio::time::sleep(BACKLOG_WAIT_MAX) => {}
+                }
+                // Holding back is not the remote's silence.
+                lease.handle_rx(Instant::now());
             }
             let deadline = tokio::time::Instant::from_std(lease.poll_timeout());
             let read = tokio::select! {
