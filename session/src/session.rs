@@ -741,6 +741,7 @@ impl SessionInner {
     /// Sends a publication along `route`: to its faces first, then to the local
     /// subscribers. The body is cloned only when more than one destination needs it,
     /// and a sample is made only for local subscribers.
+    #[inline(always)]
     fn deliver(
         &self,
         route: &Route,
@@ -840,6 +841,7 @@ impl SessionInner {
         }
     }
 
+    #[inline(always)]
     fn handle_push(&self, face: &Arc<Face>, push: Push) {
         let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
             return;
@@ -1147,6 +1149,7 @@ fn to_wire_ts(ts: &uhlc::Timestamp) -> Option<wire::Timestamp> {
 }
 
 /// A sample built from a received PUT or DEL.
+#[inline(always)]
 pub(crate) fn sample_of(key: OwnedKeyExpr, body: PushBody, qos: NetQos) -> Sample {
     match body {
         PushBody::Put(p) => Sample {

@@ -74,6 +74,17 @@ impl Reader {
         self.pos = pos;
     }
 
+    /// The byte `n` places ahead without consuming anything.
+    pub fn peek_at(&self, n: usize) -> Option<u8> {
+        self.buf.get(self.pos + n).copied()
+    }
+
+    /// Consumes `n` bytes already looked at with [`Reader::peek_at`].
+    pub fn skip(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.pos += n;
+    }
+
     /// The next byte without consuming it.
     pub fn peek_u8(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()

@@ -353,7 +353,19 @@ impl CommonExts {
         with_node: bool,
     ) -> DecodeResult<Self> {
         let mut c = CommonExts::default();
-        let mut exts = ExtIter::new(header & flag::Z != 0);
+        if header & flag::Z == 0 {
+            return Ok(c);
+        }
+        // The common case first: a lone QoS extension whose value fits in one byte.
+        if r.peek_u8() == Some(key::QOS)
+            && let Some(v) = r.peek_at(1)
+            && v < 0x80
+        {
+            r.skip(2);
+            c.qos = NetQos(v);
+            return Ok(c);
+        }
+        let mut exts = ExtIter::new(true);
         while let Some(e) = exts.next(r, what)? {
             if !c.take(&e, what, with_node)? {
                 e.unknown(what)?;
@@ -1526,6 +1538,40 @@ mod tests {
                 0x03, // QUERY
             ]
         );
+    }
+
+    #[test]
+    fn push_extensions_lone_qos_and_full_list() {
+        let body = PushBody::Del(Default::default());
+        let lone = Push {
+            wire_expr: WireExpr::key("a"),
+            qos: NetQos::new(Priority::Data, CongestionControl::Block, false),
+            timestamp: None,
+            node_id: 0,
+            body: body.clone(),
+        };
+        let mut out = Vec::new();
+        lone.write(&mut out);
+        // header (Z, M, N), scope 0, "a", QoS ext 0x21 alone, DEL.
+        assert_eq!(out, [0xfd, 0x00, 0x01, b'a', 0x21, 0x0d, 0x02]);
+        assert_eq!(decode(&out).unwrap(), NetworkMessage::Push(lone.clone()));
+
+        let full = Push {
+            timestamp: Some(Timestamp {
+                time: 1,
+                id: ZenohId::new(0x0a).unwrap(),
+            }),
+            node_id: 9,
+            ..lone
+        };
+        let mut out = Vec::new();
+        full.write(&mut out);
+        assert_eq!(out[4], 0xa1, "QoS with the MORE bit: the general path");
+        assert_eq!(decode(&out).unwrap(), NetworkMessage::Push(full));
+
+        // A QoS value needing two bytes is refused, whichever path reads it.
+        let err = err_text(&[0xfd, 0x00, 0x01, b'a', 0x21, 0x80, 0x02, 0x02]);
+        assert!(err.contains("exceeds 8 bits"), "{err}");
     }
 
     #[test]
