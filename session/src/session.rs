@@ -783,12 +783,8 @@ impl SessionInner {
                 }
             }
         };
-        if let Some((last, rest)) = route.local.split_last() {
-            let sample = sample_of(key, body, qos);
-            for cb in rest {
-                cb(sample.clone());
-            }
-            last(sample);
+        if !route.local.is_empty() {
+            to_local(route, sample_of(key, body, qos));
         }
     }
 
@@ -809,7 +805,7 @@ impl SessionInner {
 
     fn handle_message(self: &Arc<Self>, face: &Arc<Face>, msg: NetworkMessage) {
         match msg {
-            NetworkMessage::Push(push) => self.handle_push(face, push),
+            NetworkMessage::Push(mut push) => self.handle_push(face, &mut push),
             NetworkMessage::Declare(d) => self.handle_declare(face, d),
             NetworkMessage::Interest(i) => self.handle_interest(face, i),
             NetworkMessage::Request(req) => {
@@ -842,7 +838,7 @@ impl SessionInner {
     }
 
     #[inline(always)]
-    fn handle_push(&self, face: &Arc<Face>, push: Push) {
+    fn handle_push(&self, face: &Arc<Face>, push: &mut Push) {
         let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
             return;
         };
@@ -858,7 +854,16 @@ impl SessionInner {
                 face.zid
             );
         }
-        self.deliver(&route, key, push.body, push.qos, Reliability::Reliable);
+        if route.faces.is_empty() {
+            // Local subscribers only (a subscriber's usual case): the sample is made
+            // from the PUSH's parts where they lie.
+            if !route.local.is_empty() {
+                to_local(&route, sample_taken(key, &mut push.body, push.qos));
+            }
+            return;
+        }
+        let body = std::mem::replace(&mut push.body, PushBody::Del(Del::default()));
+        self.deliver(&route, key, body, push.qos, Reliability::Reliable);
     }
 
     /// The key a face's publication names, and where it goes (cached per face).
@@ -1150,30 +1155,51 @@ fn to_wire_ts(ts: &uhlc::Timestamp) -> Option<wire::Timestamp> {
 
 /// A sample built from a received PUT or DEL.
 #[inline(always)]
-pub(crate) fn sample_of(key: OwnedKeyExpr, body: PushBody, qos: NetQos) -> Sample {
-    match body {
-        PushBody::Put(p) => Sample {
-            key_expr: key,
-            payload: p.payload,
-            kind: SampleKind::Put,
-            encoding: Encoding::from_wire(p.encoding),
-            timestamp: p.timestamp.map(to_uhlc),
-            attachment: p.attachment,
-            priority: qos.priority(),
-            congestion_control: qos.congestion_control(),
-            express: qos.is_express(),
-        },
-        PushBody::Del(d) => Sample {
-            key_expr: key,
-            payload: Bytes::new(),
-            kind: SampleKind::Delete,
-            encoding: Encoding::default(),
-            timestamp: d.timestamp.map(to_uhlc),
-            attachment: d.attachment,
-            priority: qos.priority(),
-            congestion_control: qos.congestion_control(),
-            express: qos.is_express(),
-        },
+pub(crate) fn sample_of(key: OwnedKeyExpr, mut body: PushBody, qos: NetQos) -> Sample {
+    sample_taken(key, &mut body, qos)
+}
+
+/// The sample a PUT or DEL carries, taking its payload and attachment out of `body`.
+#[inline(always)]
+fn sample_taken(key: OwnedKeyExpr, body: &mut PushBody, qos: NetQos) -> Sample {
+    let (kind, payload, encoding, timestamp, attachment) = match body {
+        PushBody::Put(p) => (
+            SampleKind::Put,
+            std::mem::take(&mut p.payload),
+            Encoding::from_wire(std::mem::take(&mut p.encoding)),
+            p.timestamp,
+            p.attachment.take(),
+        ),
+        PushBody::Del(d) => (
+            SampleKind::Delete,
+            Bytes::new(),
+            Encoding::default(),
+            d.timestamp,
+            d.attachment.take(),
+        ),
+    };
+    Sample {
+        key_expr: key,
+        payload,
+        kind,
+        encoding,
+        timestamp: timestamp.map(to_uhlc),
+        attachment,
+        priority: qos.priority(),
+        congestion_control: qos.congestion_control(),
+        express: qos.is_express(),
+    }
+}
+
+/// Hands a sample to a route's local subscribers, in declaration order (cloned for
+/// all but the last).
+#[inline(always)]
+fn to_local(route: &Route, sample: Sample) {
+    if let Some((last, rest)) = route.local.split_last() {
+        for cb in rest {
+            cb(sample.clone());
+        }
+        last(sample);
     }
 }
 
@@ -1241,7 +1267,7 @@ impl PeerHandler for FaceHandler {
         }
     }
 
-    fn push(&self, push: Push) {
+    fn push(&self, push: &mut Push) {
         if let Some(s) = self.session.upgrade() {
             s.handle_push(&self.face, push);
         }

@@ -77,9 +77,11 @@ pub enum TransportEvent {
 pub trait PeerHandler: Send + Sync + 'static {
     /// A network message arrived.
     fn message(&self, msg: NetworkMessage);
-    /// A PUSH arrived (the hot path; by default handed to [`PeerHandler::message`]).
-    fn push(&self, push: Push) {
-        self.message(NetworkMessage::Push(push));
+    /// A PUSH arrived (the hot path). The handler may take what it needs out of
+    /// `push`, which is dropped afterwards; by default a copy goes to
+    /// [`PeerHandler::message`].
+    fn push(&self, push: &mut Push) {
+        self.message(NetworkMessage::Push(push.clone()));
     }
     /// Back-pressure: when messages this handler passed on wait in queues (their
     /// destinations are slower than this source), a future that resolves once they

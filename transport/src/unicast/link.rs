@@ -228,7 +228,9 @@ impl Transport {
         let mut pushes = 0u64;
         let result = loop {
             // The hot path: PUSHes inside a frame go straight to the handler.
-            match reader.next_push() {
+            // Matched in place: the PUSH is not moved out of the result.
+            let mut next = reader.next_push();
+            match &mut next {
                 Ok(Some(push)) => {
                     if accepting && let Some(h) = handler {
                         pushes += 1;
