@@ -738,9 +738,9 @@ impl SessionInner {
         }
     }
 
-    /// Sends a publication along `route`: to its faces first, then to the local
-    /// subscribers. The body is cloned only when more than one destination needs it,
-    /// and a sample is made only for local subscribers.
+    /// Sends a publication along `route`: to its faces first (one message for all of
+    /// them, copied only into a queue that must hold it), then to the local subscribers
+    /// (a sample is made only for them).
     #[inline(always)]
     fn deliver(
         &self,
@@ -1575,28 +1575,20 @@ impl Session {
         }
     }
 
-    /// Publishes along `route` (computed now when `None`); with `Block`, then waits
-    /// until no face it went to holds messages back, so a publisher faster than the
-    /// network is slowed down, never reordered.
+    /// Publishes on `key` (routed now); with `Block`, then waits until no face it went
+    /// to holds messages back, so a publisher faster than the network is slowed down,
+    /// never reordered.
     async fn publish(
         &self,
-        route: Option<&Route>,
         key: OwnedKeyExpr,
         kind: SampleKind,
         payload: Bytes,
         o: &PutOptions,
     ) -> Result<(), SessionError> {
-        let computed;
-        let route = match route {
-            Some(r) => r,
-            None => {
-                computed = self.inner.compute_route(Source::Local, &key, o.destination);
-                &computed
-            }
-        };
-        self.publish_now(route, key, kind, payload, o)?;
+        let route = self.inner.compute_route(Source::Local, &key, o.destination);
+        self.publish_now(&route, key, kind, payload, o)?;
         if o.congestion_control == CongestionControl::Block {
-            held_back(route).await;
+            held_back(&route).await;
         }
         Ok(())
     }
@@ -1765,7 +1757,7 @@ impl<'a> std::future::IntoFuture for PutBuilder<'a> {
         Box::pin(async move {
             let key = self.key?;
             self.session
-                .publish(None, key, self.kind, self.payload, &self.options)
+                .publish(key, self.kind, self.payload, &self.options)
                 .await
         })
     }

@@ -143,6 +143,7 @@ impl Transport {
             self.inner.remote_lease,
             Instant::now(),
         );
+        let mut received = false;
         loop {
             if streamed {
                 loop {
@@ -160,7 +161,10 @@ impl Transport {
                 // A read cancelled by the timer may have left a partial datagram behind.
                 framer.buffer_mut().clear();
             }
-            if let Some(wait) = self.inner.handler.get().and_then(|h| h.backlog()) {
+            // Only after data arrived: a silent remote's lease must still run out.
+            if std::mem::take(&mut received)
+                && let Some(wait) = self.inner.handler.get().and_then(|h| h.backlog())
+            {
                 tokio::select! {
                     biased;
                     _ = stop.changed() => return None,
@@ -192,6 +196,7 @@ impl Transport {
                     return Some(Exit::link(CloseCause::LinkFailed("closed by peer".into())));
                 }
                 Ok(n) => {
+                    received = true;
                     lease.handle_rx(Instant::now());
                     self.inner
                         .stats
