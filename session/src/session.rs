@@ -856,7 +856,8 @@ impl SessionInner {
         }
         if route.faces.is_empty() {
             // Local subscribers only (a subscriber's usual case): the sample is made
-            // from the PUSH's parts where they lie.
+            // from the PUSH's parts where they lie. (Passing `&mut PushBody` through
+            // `deliver` for every case measured about 10 % slower at 8 B.)
             if !route.local.is_empty() {
                 to_local(&route, sample_taken(key, &mut push.body, push.qos));
             }
