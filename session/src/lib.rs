@@ -13,6 +13,7 @@ pub mod error;
 pub mod ext;
 pub mod handlers;
 pub mod key_expr;
+mod linkstate;
 pub mod query;
 pub mod sample;
 mod session;

@@ -6,6 +6,7 @@
 //! bodies ([`zenoh`]).
 
 pub mod core;
+pub mod linkstate;
 pub mod network;
 pub mod transport;
 pub mod zenoh;
