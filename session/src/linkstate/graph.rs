@@ -574,6 +574,10 @@ impl Network {
         let mut new_nodes: Vec<Slot> = Vec::new();
         let mut updated: Vec<Slot> = Vec::new();
         let mut defend = false;
+        // Nodes the sender holds an older state of than we do: we answer with ours, so an
+        // old state travels back towards the node that restarted (which then outnumbers
+        // it) instead of the new one being ignored for good (beyond Zenoh).
+        let mut newer_here: Vec<Slot> = Vec::new();
         for (zid, s, links) in local {
             if zid == self.me {
                 // A copy of our own state, maybe from before we restarted: never let it
@@ -591,6 +595,9 @@ impl Network {
             let slot = match self.slot(&zid) {
                 Some(slot) => {
                     let node = self.nodes[slot as usize].as_mut().expect("slot in by_zid");
+                    if s.sn < node.sn && zid != src {
+                        newer_here.push(slot);
+                    }
                     if s.sn <= node.sn {
                         continue;
                     }
@@ -673,6 +680,13 @@ impl Network {
             }
             if defend {
                 slots.push((0, Details { links: true }));
+            }
+            if id == link {
+                for s in &newer_here {
+                    if self.node(*s).is_some() && !slots.iter().any(|(x, _)| x == s) {
+                        slots.push((*s, Details { links: true }));
+                    }
+                }
             }
             if !slots.is_empty() {
                 ch.outgoing.push(Outgoing {
