@@ -841,6 +841,53 @@ impl Network {
             .collect()
     }
 
+    /// The graph for the admin JSON: `{"zid", "nodes": [{"zid", "psid", "whatami", "sn",
+    /// "locators"}], "links": [{"src", "dst", "weight", "src_weight", "dst_weight",
+    /// "rtt_us"}]}`. Weights announced as unset are `null`; `rtt_us` comes from `rtt` (the
+    /// smoothed RTT of our own links, by neighbour) and is `null` elsewhere.
+    pub fn to_json(
+        &self,
+        rtt: impl Fn(&ZenohId) -> Option<std::time::Duration>,
+    ) -> serde_json::Value {
+        use serde_json::json;
+        let nodes: Vec<serde_json::Value> = self
+            .nodes()
+            .map(|(slot, n)| {
+                json!({
+                    "zid": n.zid.to_string(),
+                    "psid": slot,
+                    "whatami": n.whatami.map(|w| w.as_str()),
+                    "sn": n.sn,
+                    "locators": n.locators,
+                })
+            })
+            .collect();
+        let links: Vec<serde_json::Value> = self
+            .edges
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                let (a, b) = (self.node(e.a)?, self.node(e.b)?);
+                let other = if a.zid == self.me {
+                    Some(b.zid)
+                } else if b.zid == self.me {
+                    Some(a.zid)
+                } else {
+                    None
+                };
+                Some(json!({
+                    "src": a.zid.to_string(),
+                    "dst": b.zid.to_string(),
+                    "weight": e.weight,
+                    "src_weight": a.weight_to(&b.zid).filter(|w| *w != 0),
+                    "dst_weight": b.weight_to(&a.zid).filter(|w| *w != 0),
+                    "rtt_us": other.and_then(|z| rtt(&z)).map(|d| d.as_micros() as u64),
+                }))
+            })
+            .collect();
+        json!({ "zid": self.me.to_string(), "nodes": nodes, "links": links })
+    }
+
     /// Checks the graph's internal invariants; for tests.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {

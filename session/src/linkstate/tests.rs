@@ -63,8 +63,10 @@ fn sent_on(ch: &Changes, link: LinkId) -> Vec<&LinkStateList> {
 }
 
 // A chain of three Zenoh 1.10.2 routers a1 - b2 - c3 (b2 connected to a1 first, then c3
-// to b2), recorded with `shared/tools/wire-proxy.py` on both links (`docs/mesh.md`,
-// "Recordings"). The batches below are what a1 and c3 sent to b2, and what b2 sent.
+// to b2), recorded with `shared/tools/wire-proxy.py` on both links: what a1 and c3 sent
+// to b2, and what b2 sent. Records (0-based lines) of `docs/mesh-captures/chain1-x1.jsonl`
+// (b2 <-> a1): 4, 6, 11, 12, 14; of `chain1-x2.jsonl` (c3 <-> b2): 4, 5, 6, 50
+// (`captures_match_the_files` checks them).
 const A1_TO_B2_HELLO: &str = "a5a3c3c4603100df012108250207000201a10101137463702f3132372e302e302e313a3539363335010103010001b20100";
 const A1_TO_B2_ECHO: &str =
     "a5a4c3c4603100df0121081e0107010201b20101137463702f3132372e302e302e313a33333936350100";
@@ -76,6 +78,30 @@ const C3_TO_B2_HELLO: &str = "a5dfb3d76a3100df012108250207000201c30101137463702f
 const C3_TO_B2_ECHO: &str = "a5e0b3d76a3100df0121082f0307010301b20101137463702f3132372e302e302e313a333339363502020003020201a101010103020201a1010101";
 const B2_TO_C3_A1_LOST: &str =
     "a5b8c99f113100df0121081c010600040101137463702f3132372e302e302e313a33333936350102";
+
+#[test]
+fn captures_match_the_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mesh-captures");
+    let record = |file: &str, line: usize| -> String {
+        let text = std::fs::read_to_string(dir.join(file)).expect("capture file in the repo");
+        let v: serde_json::Value =
+            serde_json::from_str(text.lines().nth(line).expect("record")).expect("json");
+        v["hex"].as_str().expect("hex").to_string()
+    };
+    for (file, line, hex) in [
+        ("chain1-x1.jsonl", 4, A1_TO_B2_HELLO),
+        ("chain1-x1.jsonl", 6, A1_TO_B2_ECHO),
+        ("chain1-x1.jsonl", 11, B2_TO_A1_C3_JOINED),
+        ("chain1-x1.jsonl", 12, A1_TO_B2_C3_NEW),
+        ("chain1-x1.jsonl", 14, A1_TO_B2_C3_STATE),
+        ("chain1-x2.jsonl", 4, B2_TO_C3_DUMP),
+        ("chain1-x2.jsonl", 5, C3_TO_B2_HELLO),
+        ("chain1-x2.jsonl", 6, C3_TO_B2_ECHO),
+        ("chain1-x2.jsonl", 50, B2_TO_C3_A1_LOST),
+    ] {
+        assert_eq!(record(file, line), hex, "{file} record {line}");
+    }
+}
 
 /// What Zenoh's b2 answered on `@/b2/router/linkstate/north` in that run.
 const B2_DOT: &str = "graph {
@@ -603,6 +629,43 @@ fn square_mesh_routes_and_fails_over() {
 }
 
 #[test]
+fn admin_json_has_nodes_links_weights_and_our_rtts() {
+    let z = ids(3);
+    let mut m = Mesh::new(&z, 5);
+    m.weights.insert((z[0], z[1]), 250);
+    m.connect(z[0], z[1]);
+    m.connect(z[1], z[2]);
+    m.settle();
+    let rtt = |n: &ZenohId| (*n == z[1]).then_some(Duration::from_micros(1234));
+    let j = m.nets[&z[0]].to_json(rtt);
+    assert_eq!(j["zid"], z[0].to_string());
+    assert_eq!(j["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(j["nodes"][0]["psid"], 0);
+    assert_eq!(j["nodes"][0]["whatami"], "router");
+    let links = j["links"].as_array().unwrap();
+    assert_eq!(links.len(), 2);
+    let ours = links
+        .iter()
+        .find(|l| l["rtt_us"] == 1234)
+        .expect("our link to z[1] has its RTT");
+    let ends = [ours["src"].as_str().unwrap(), ours["dst"].as_str().unwrap()];
+    assert!(ends.contains(&z[0].to_string().as_str()) && ends.contains(&z[1].to_string().as_str()));
+    let mine_is_src = ours["src"] == z[0].to_string();
+    let my_weight = if mine_is_src {
+        &ours["src_weight"]
+    } else {
+        &ours["dst_weight"]
+    };
+    assert_eq!(my_weight, 250);
+    assert_eq!(ours["weight"], edge_weight(&z[0], 250, &z[1], 0));
+    let far = links
+        .iter()
+        .find(|l| l["rtt_us"].is_null())
+        .expect("the far link");
+    assert!(far["src_weight"].is_null() && far["dst_weight"].is_null());
+}
+
+#[test]
 fn tree_changes_report_new_children() {
     let z = ids(3);
     let mut m = Mesh::new(&z, 3);
@@ -693,7 +756,7 @@ fn churn(n: usize, seed: u64, ops: &[Op], subs_mask: u8) -> Result<(), String> {
                 }
                 // Half the time x is back before the news of its departure spread:
                 // routers further away still hold its old state, with a larger sn.
-                if seed % 2 == 0 {
+                if seed.is_multiple_of(2) {
                     m.settle();
                 }
                 m.nets.insert(x, Network::new(x, vec![]));
@@ -707,7 +770,7 @@ fn churn(n: usize, seed: u64, ops: &[Op], subs_mask: u8) -> Result<(), String> {
             _ => {}
         }
         // Sometimes let two changes overlap before settling.
-        if seed % 3 != 0 {
+        if !seed.is_multiple_of(3) {
             m.settle();
         }
     }

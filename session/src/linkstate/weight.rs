@@ -267,8 +267,8 @@ impl RttWeightConfig {
                 "hold_down_ms" => c.hold_down = Duration::from_millis(int(u32::MAX as u64)?),
                 _ => {
                     return Err(err(format!(
-                        "unknown key {k:?} (expected enabled, window, alpha, us_per_unit, min_weight, \
-                         hysteresis, min_step, hold_down_ms)"
+                        "unknown key {k:?} (expected enabled, window, alpha, us_per_unit, \
+                         min_weight, hysteresis, min_step, hold_down_ms)"
                     )));
                 }
             }
@@ -308,8 +308,8 @@ const DEV_FACTOR: f64 = 2.0;
 /// few samples ignores queueing spikes; an EWMA smooths it; the announced weight changes
 /// only when the smoothed RTT has moved away from the one last announced by more than the
 /// hysteresis (relative) and by more than twice the link's smoothed jitter (so a noisy
-/// link needs a larger move), and no sooner than the hold-down after the last change. Sans-IO: the caller
-/// passes each sample with the time it was taken.
+/// link needs a larger move), and no sooner than the hold-down after the last change.
+/// Sans-IO: the caller passes each sample with the time it was taken.
 #[derive(Debug, Clone)]
 pub struct RttWeigher {
     cfg: RttWeightConfig,
@@ -495,7 +495,8 @@ mod tests {
     #[test]
     fn rtt_config_parse_and_errors() {
         let v: Value = json5::from_str(
-            r#"{enabled: true, window: 3, alpha: 0.5, us_per_unit: 50, min_weight: 2, hysteresis: 0.1, min_step: 1, hold_down_ms: 10}"#,
+            r#"{enabled: true, window: 3, alpha: 0.5, us_per_unit: 50, min_weight: 2,
+                hysteresis: 0.1, min_step: 1, hold_down_ms: 10}"#,
         )
         .unwrap();
         let c = RttWeightConfig::from_json(&v).unwrap();

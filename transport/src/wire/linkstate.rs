@@ -320,11 +320,12 @@ mod tests {
         decode(b).expect_err("should fail").to_string()
     }
 
-    /// The OAM body of `shared/wire-captures/router-mesh.jsonl` record 5 (router B to router
-    /// A right after OPEN): B's own state (psid 0, sn 2, locator, link to psid 1) and A's
-    /// (psid 1, sn 0, no links). Hand-checked in `docs/mesh.md`.
+    /// The OAM body of `shared/wire-captures/router-mesh.jsonl` record 5, 1-based (router
+    /// B to router A right after OPEN): B's own state (psid 0, sn 2, locator, link to psid
+    /// 1) and A's (psid 1, sn 0, no links). Hand-checked in `docs/mesh.md`.
     const CAPTURED: &str = "02
-        07 00 02 10 5398e4fe2ccc3d63ee345f878e6590c1 01 01 13 7463702f3132372e302e302e313a3530383731 01 01
+        07 00 02 10 5398e4fe2ccc3d63ee345f878e6590c1 01 01
+            13 7463702f3132372e302e302e313a3530383731 01 01
         03 01 00 10 08cf271e7b0bac9a9d582eb6c7a061e2 01 00";
 
     #[test]
