@@ -13,7 +13,7 @@
 //! `docs/mesh.md` (zids always sent, our own state defended against stale copies,
 //! bounded node count).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use plexus_transport::wire::WhatAmI;
@@ -557,11 +557,11 @@ impl Network {
                 continue;
             };
             let mut links = Vec::with_capacity(s.links.len());
+            let mut seen = HashSet::with_capacity(s.links.len());
             for (i, p) in s.links.iter().enumerate() {
                 match l.psids.get(p) {
-                    Some(z) if *z != zid && !links.iter().any(|(x, _)| x == z) => {
-                        links.push((*z, s.raw_weight(i)))
-                    }
+                    // Self-links and repeated links are dropped.
+                    Some(z) if *z != zid && seen.insert(*z) => links.push((*z, s.raw_weight(i))),
                     Some(_) => {}
                     None => ch.rejected.push(format!(
                         "state of {zid} from {src} links to unknown psid {p}"
