@@ -4,9 +4,15 @@
 //! subscribe with [`Session::declare_subscriber`]. Key expressions follow Zenoh's
 //! semantics ([`key_expr`]). Sessions in peer, client and router modes interoperate with
 //! Zenoh 1.10.2 processes over the Zenoh 1.x wire protocol.
+//!
+//! Inside, the crate has two rooms with one arrow between them: `api/` (the handles users
+//! hold) is built on `routing/` (faces, the subscription/queryable/token tables, routes),
+//! which never uses the api. `runtime/` joins routing to the transports and holds the
+//! admin space; `config/`, `key_expr/`, `sample`, `reply`, `encoding` and `handlers` are
+//! shared data and helpers. The public modules below are views onto those rooms.
 #![warn(missing_docs)]
 
-pub mod admin;
+mod api;
 pub mod config;
 pub mod encoding;
 pub mod error;
@@ -14,11 +20,52 @@ pub mod ext;
 pub mod handlers;
 pub mod key_expr;
 mod linkstate;
-pub mod query;
+mod reply;
+mod routing;
+mod runtime;
 pub mod sample;
-mod session;
+
+pub mod admin {
+    //! The admin space: this session's connectivity as data.
+    //!
+    //! Resources, under two layouts (the spec's `@/session/<ZID>/…` with upper-case zids,
+    //! and Zenoh 1.x's `@/<zid>/session/…` with lower-case zids):
+    //! - `…/transport/unicast/<remote_zid>`: a [`TransportInfo`] as JSON;
+    //! - `…/transport/unicast/<remote_zid>/link/<link_id>`: a [`LinkInfo`] as JSON.
+    //!
+    //! A session-local queryable answers from the live transport table, and every
+    //! transport and link opening or closing is published to the session's own
+    //! subscribers (never on the wire). [`SessionInfo`] (from [`crate::Session::info`])
+    //! gives the same data typed, and [`ConnectivityEvent`]s as they happen.
+
+    pub use crate::api::info::SessionInfo;
+    pub use crate::runtime::admin::{
+        ConnectivityEvent, LinkInfo, PriorityRange, TransportCounters, TransportInfo,
+    };
+}
+
+pub mod query {
+    //! Queries: queryables, `get`, replies and consolidation.
+    //!
+    //! [`crate::Session::get`] sends a query to the queryables (local and remote) that
+    //! match its key and returns the replies through a handler; a [`Queryable`] receives
+    //! [`Query`]s and answers them with [`Query::reply`]. A query ends when every target
+    //! has finished, or at its timeout.
+
+    pub use crate::api::get::GetBuilder;
+    pub use crate::api::query::{Query, ReplyBuilder};
+    pub use crate::api::queryable::{Queryable, QueryableBuilder};
+    pub use crate::reply::{ConsolidationMode, QueryTarget, Reply, ReplyError};
+}
 
 pub use admin::{ConnectivityEvent, LinkInfo, SessionInfo, TransportInfo};
+pub use api::liveliness::{
+    Liveliness, LivelinessGetBuilder, LivelinessSubscriber, LivelinessSubscriberBuilder,
+    LivelinessToken,
+};
+pub use api::publisher::{Publisher, PutBuilder};
+pub use api::session::{Session, open};
+pub use api::subscriber::{Subscriber, SubscriberBuilder};
 pub use config::{Config, ConfigError};
 pub use encoding::Encoding;
 pub use error::SessionError;
@@ -27,8 +74,3 @@ pub use key_expr::OwnedKeyExpr;
 pub use plexus_transport::wire::{WhatAmI, ZenohId};
 pub use query::{ConsolidationMode, Query, QueryTarget, Queryable, Reply, ReplyError};
 pub use sample::{CongestionControl, Locality, Priority, Reliability, Sample, SampleKind};
-pub use session::liveliness::{
-    Liveliness, LivelinessGetBuilder, LivelinessSubscriber, LivelinessSubscriberBuilder,
-    LivelinessToken,
-};
-pub use session::{Publisher, PutBuilder, Session, Subscriber, SubscriberBuilder, open};

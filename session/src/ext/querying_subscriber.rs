@@ -32,16 +32,17 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::api::session::Session;
+use crate::api::subscriber::Subscriber;
 use crate::error::SessionError;
 use crate::handlers::{Callback, FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
-use crate::query::{ConsolidationMode, QueryTarget, Reply};
+use crate::reply::{ConsolidationMode, QueryTarget, Reply};
 use crate::sample::{Locality, Sample};
-use crate::session::{Session, Subscriber};
 
 mod private {
     pub trait Sealed {}
-    impl Sealed for crate::session::Session {}
+    impl Sealed for crate::api::session::Session {}
 }
 
 /// Declares [`QueryingSubscriber`]s from a [`Session`]:

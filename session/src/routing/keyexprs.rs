@@ -5,22 +5,15 @@
 //! live as long as a publisher of that key does; the last one dropped sends `U_KEYEXPR`,
 //! on the lowest priority so that it cannot overtake a publication that uses the id.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use plexus_transport::SendOptions;
 use plexus_transport::wire::Priority;
 use plexus_transport::wire::network::{DeclareBody, Mapping, WireExpr};
 
-use super::{Face, SessionInner, control, declare_msg};
+use super::dispatcher::Dispatcher;
+use super::face::{Face, control, declare_msg};
 use crate::key_expr::OwnedKeyExpr;
-
-/// The key-expression ids we declared to one face.
-#[derive(Default)]
-pub(super) struct ExprIds {
-    by_key: HashMap<OwnedKeyExpr, u16>,
-    last: u16,
-}
 
 impl Face {
     /// How to name `key` to this face: by the id we declared for it, else in full.
@@ -74,9 +67,9 @@ impl Face {
     }
 }
 
-impl SessionInner {
+impl Dispatcher {
     /// A publisher of `key` was declared.
-    pub(super) fn declare_expr(&self, key: &OwnedKeyExpr) {
+    pub(crate) fn declare_expr(&self, key: &OwnedKeyExpr) {
         let first = {
             let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
             let n = t.exprs.entry(key.clone()).or_insert(0);
@@ -93,7 +86,7 @@ impl SessionInner {
     }
 
     /// A publisher of `key` went away.
-    pub(super) fn undeclare_expr(&self, key: &OwnedKeyExpr) {
+    pub(crate) fn undeclare_expr(&self, key: &OwnedKeyExpr) {
         let last = {
             let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
             match t.exprs.get_mut(key) {

@@ -19,14 +19,13 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{CloseCause, LinkSnapshot, Transport};
 use serde::Serialize;
 
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
-use crate::query::Query;
 use crate::sample::{CongestionControl, Priority, Sample, SampleKind};
-use crate::{WhatAmI, ZenohId};
 
 fn millis_since_epoch(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -430,22 +429,22 @@ impl Admin {
         out
     }
 
-    /// Answers a query from the live transports, with the timestamps of their Puts.
-    pub(crate) fn answer(&self, query: &Query, transports: &[Transport]) {
+    /// The replies to a query on `query` (a key expression), from the live transports,
+    /// with the timestamps of their Puts. (Sent by the caller, after the lock is
+    /// released.)
+    pub(crate) fn answer(&self, query: &OwnedKeyExpr, transports: &[Transport]) -> Vec<Sample> {
         let mut replies = Vec::new();
         {
             let st = lock(&self.state);
             self.collect_answers(&st, query, transports, &mut replies);
         }
-        for s in replies {
-            query.send_sample(s);
-        }
+        replies
     }
 
     fn collect_answers(
         &self,
         st: &AdminState,
-        query: &Query,
+        query: &OwnedKeyExpr,
         transports: &[Transport],
         out: &mut Vec<Sample>,
     ) {
@@ -478,9 +477,14 @@ impl Admin {
 }
 
 /// The reply sample for a resource, if its key matches the query.
-fn matching(query: &Query, key: String, payload: Bytes, ts: uhlc::Timestamp) -> Option<Sample> {
+fn matching(
+    query: &OwnedKeyExpr,
+    key: String,
+    payload: Bytes,
+    ts: uhlc::Timestamp,
+) -> Option<Sample> {
     let k = OwnedKeyExpr::new(key).ok()?;
-    if !k.intersects(query.key_expr()) {
+    if !k.intersects(query) {
         return None;
     }
     admin_sample(k.to_string(), SampleKind::Put, payload, ts, None)
@@ -525,66 +529,5 @@ mod tests {
             "{z1}"
         );
         assert!(!spec.contains("stats"), "events carry no counters");
-    }
-}
-
-/// What a session knows of its connectivity, typed.
-#[derive(Debug)]
-pub struct SessionInfo<'a> {
-    pub(crate) session: &'a crate::Session,
-}
-
-impl SessionInfo<'_> {
-    /// This session's id.
-    pub fn zid(&self) -> ZenohId {
-        self.session.zid()
-    }
-
-    fn zids(&self, whatami: WhatAmI) -> Vec<ZenohId> {
-        self.session
-            .transports()
-            .iter()
-            .filter(|t| t.whatami() == whatami)
-            .map(|t| t.zid())
-            .collect()
-    }
-
-    /// The ids of the routers this session has a transport to.
-    pub fn routers_zid(&self) -> Vec<ZenohId> {
-        self.zids(WhatAmI::Router)
-    }
-
-    /// The ids of the peers this session has a transport to.
-    pub fn peers_zid(&self) -> Vec<ZenohId> {
-        self.zids(WhatAmI::Peer)
-    }
-
-    /// The open transports, with their counters.
-    pub fn transports(&self) -> Vec<TransportInfo> {
-        self.session
-            .transports()
-            .iter()
-            .map(|t| TransportInfo::of(t, true))
-            .collect()
-    }
-
-    /// The links of every open transport.
-    pub fn links(&self) -> Vec<LinkInfo> {
-        self.session
-            .transports()
-            .iter()
-            .flat_map(|t| {
-                t.links()
-                    .into_iter()
-                    .map(|l| LinkInfo::of(t.zid(), &l))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    /// A channel of connectivity events from now on (the same events the admin space
-    /// publishes, typed).
-    pub fn connectivity_events(&self) -> flume::Receiver<ConnectivityEvent> {
-        self.session.inner().admin.listen()
     }
 }

@@ -14,7 +14,6 @@
 //! Subscribers see a key's state, not individual tokens: two processes holding a token on
 //! the same key give one Put, and the Delete comes when both are gone.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,44 +24,15 @@ use plexus_transport::wire::network::{
 };
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
-use super::{
-    Face, FaceState, Session, SessionInner, Source, Tables, Undeclarer, control, declare_msg, lock,
-};
+use super::callbacks::{ReplyCallback, SampleCallback};
+use super::dispatcher::Dispatcher;
+use super::face::{Face, Source, control, declare_msg, lock};
+use super::query_exec::QueryExec;
+use super::tables::{LiveSub, Tables};
 use crate::encoding::Encoding;
-use crate::error::SessionError;
-use crate::handlers::{Callback, FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
-use crate::query::{ConsolidationMode, QueryExec, Reply};
+use crate::reply::{ConsolidationMode, Reply};
 use crate::sample::{CongestionControl, Priority, Sample, SampleKind};
-
-/// The session's liveliness tables.
-#[derive(Default)]
-pub(crate) struct LiveTables {
-    /// This session's tokens: id → key.
-    tokens: HashMap<u32, OwnedKeyExpr>,
-    /// Liveliness subscribers by id, which is also the id of their interest on the wire.
-    subs: BTreeMap<u32, LiveSub>,
-    /// The keys that have at least one token, as the subscribers were last told.
-    alive: HashSet<OwnedKeyExpr>,
-    /// Liveliness queries waiting for one face's `D_FINAL`: (interest id, face) → query.
-    gets: HashMap<(u32, ZenohId), Arc<QueryExec>>,
-}
-
-struct LiveSub {
-    key: OwnedKeyExpr,
-    callback: Callback<Sample>,
-}
-
-/// One face's liveliness state.
-#[derive(Default)]
-pub(crate) struct LiveFace {
-    /// Tokens the remote declared: its id → key.
-    remote: HashMap<u32, OwnedKeyExpr>,
-    /// Tokens we declared to it: key → our id.
-    declared: HashMap<OwnedKeyExpr, u32>,
-    /// Its interests in future tokens: interest id → the key they are restricted to.
-    interests: HashMap<u32, Option<OwnedKeyExpr>>,
-}
 
 fn token_sample(key: OwnedKeyExpr, kind: SampleKind) -> Sample {
     Sample {
@@ -112,14 +82,7 @@ fn asks(face: &Face) -> bool {
     face.whatami == WhatAmI::Router
 }
 
-impl FaceState {
-    fn next_token_id(&mut self) -> u32 {
-        self.next_decl_id += 1;
-        self.next_decl_id
-    }
-}
-
-impl SessionInner {
+impl Dispatcher {
     /// True if a token on `key` is held here or by a face (other than `to`) whose
     /// declarations may go to `to`.
     fn token_reaches(&self, t: &Tables, key: &OwnedKeyExpr, to: &Face) -> bool {
@@ -135,7 +98,7 @@ impl SessionInner {
     /// liveliness subscribers if the key came alive or died, and declares or
     /// undeclares the key to each face.
     fn token_changed(&self, key: &OwnedKeyExpr) {
-        let mut callbacks: Vec<(Callback<Sample>, SampleKind)> = Vec::new();
+        let mut callbacks: Vec<(SampleCallback, SampleKind)> = Vec::new();
         let mut sends: Vec<(Arc<Face>, NetworkMessage)> = Vec::new();
         {
             let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
@@ -380,7 +343,8 @@ impl SessionInner {
         }
     }
 
-    fn add_token(&self, key: OwnedKeyExpr) -> u32 {
+    /// Declares a token of this session; returns its id.
+    pub(crate) fn add_token(&self, key: OwnedKeyExpr) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.tables
             .write()
@@ -392,7 +356,8 @@ impl SessionInner {
         id
     }
 
-    fn remove_token(&self, id: u32) {
+    /// Undeclares this session's token `id`.
+    pub(crate) fn remove_token(&self, id: u32) {
         let key = self
             .tables
             .write()
@@ -405,7 +370,13 @@ impl SessionInner {
         }
     }
 
-    fn add_live_sub(&self, key: OwnedKeyExpr, history: bool, callback: Callback<Sample>) -> u32 {
+    /// Declares a liveliness subscriber of this session; returns its id.
+    pub(crate) fn add_live_sub(
+        &self,
+        key: OwnedKeyExpr,
+        history: bool,
+        callback: SampleCallback,
+    ) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let current: Vec<OwnedKeyExpr> = {
             let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
@@ -441,7 +412,8 @@ impl SessionInner {
         id
     }
 
-    fn remove_live_sub(&self, id: u32) {
+    /// Undeclares this session's liveliness subscriber `id`.
+    pub(crate) fn remove_live_sub(&self, id: u32) {
         let removed = self
             .tables
             .write()
@@ -456,7 +428,13 @@ impl SessionInner {
         }
     }
 
-    fn live_get(self: &Arc<Self>, key: OwnedKeyExpr, timeout: Duration, callback: Callback<Reply>) {
+    /// Sends a liveliness query: the tokens alive on `key`, answered to `callback`.
+    pub(crate) fn live_get(
+        self: &Arc<Self>,
+        key: OwnedKeyExpr,
+        timeout: Duration,
+        callback: ReplyCallback,
+    ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Tokens seen from several places are one answer.
         let exec = QueryExec::local(callback, ConsolidationMode::Monotonic, self.zid);
@@ -501,255 +479,5 @@ impl SessionInner {
             }
         });
         exec.done_one();
-    }
-}
-
-impl Session {
-    /// Liveliness: tokens, liveliness subscribers and liveliness queries.
-    pub fn liveliness(&self) -> Liveliness<'_> {
-        Liveliness { session: self }
-    }
-}
-
-/// Declares liveliness tokens and watches them; see [`Session::liveliness`].
-#[derive(Debug)]
-pub struct Liveliness<'a> {
-    session: &'a Session,
-}
-
-impl<'a> Liveliness<'a> {
-    /// Declares a token on `key`: other sessions see the key alive until the token is
-    /// dropped, undeclared, or this session's transport to them closes.
-    pub async fn declare_token(
-        &self,
-        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
-    ) -> Result<LivelinessToken, SessionError> {
-        let key = key.try_into().map_err(Into::into)?;
-        self.session.check_open()?;
-        let inner = self.session.inner();
-        let id = inner.add_token(key.clone());
-        Ok(LivelinessToken {
-            key,
-            handle: Undeclarer::new(inner, id, SessionInner::remove_token),
-        })
-    }
-
-    /// Subscribes to the liveliness of the keys matching `key`: a Put when a key gets
-    /// its first token, a Delete when its last one goes.
-    pub fn declare_subscriber(
-        &self,
-        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
-    ) -> LivelinessSubscriberBuilder<'a, FifoChannel> {
-        LivelinessSubscriberBuilder {
-            session: self.session,
-            key: key.try_into().map_err(Into::into),
-            history: false,
-            handler: FifoChannel::default(),
-        }
-    }
-
-    /// Asks which keys matching `key` have a token now; each answer is a Put reply.
-    pub fn get(
-        &self,
-        key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
-    ) -> LivelinessGetBuilder<'a, FifoChannel> {
-        LivelinessGetBuilder {
-            session: self.session,
-            key: key.try_into().map_err(Into::into),
-            timeout: None,
-            handler: FifoChannel::default(),
-        }
-    }
-}
-
-/// A declared liveliness token. Dropping it undeclares it.
-pub struct LivelinessToken {
-    key: OwnedKeyExpr,
-    handle: Undeclarer,
-}
-
-impl std::fmt::Debug for LivelinessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessToken")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl LivelinessToken {
-    /// The token's key.
-    pub fn key_expr(&self) -> &OwnedKeyExpr {
-        &self.key
-    }
-
-    /// Undeclares the token now.
-    pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.handle.undeclare();
-        Ok(())
-    }
-}
-
-/// A liveliness subscriber being declared; `.await` it.
-#[must_use = "a liveliness subscriber is declared only when awaited"]
-pub struct LivelinessSubscriberBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
-    history: bool,
-    handler: H,
-}
-
-impl<H> std::fmt::Debug for LivelinessSubscriberBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessSubscriberBuilder")
-            .field("key", &self.key)
-            .field("history", &self.history)
-            .finish()
-    }
-}
-
-impl<'a, H> LivelinessSubscriberBuilder<'a, H> {
-    /// Also receive a Put for each matching key alive when the subscriber is declared.
-    pub fn history(mut self, history: bool) -> Self {
-        self.history = history;
-        self
-    }
-
-    /// Receives the samples through `f`.
-    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(
-        self,
-        f: F,
-    ) -> LivelinessSubscriberBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives the samples through `handler`.
-    pub fn with<H2>(self, handler: H2) -> LivelinessSubscriberBuilder<'a, H2> {
-        LivelinessSubscriberBuilder {
-            session: self.session,
-            key: self.key,
-            history: self.history,
-            handler,
-        }
-    }
-}
-
-impl<H: IntoHandler<Sample>> std::future::IntoFuture for LivelinessSubscriberBuilder<'_, H> {
-    type Output = Result<LivelinessSubscriber<H::Handler>, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let (callback, handler) = self.handler.into_handler();
-            let inner = self.session.inner();
-            let id = inner.add_live_sub(key.clone(), self.history, callback);
-            Ok(LivelinessSubscriber {
-                key,
-                handler,
-                handle: Undeclarer::new(inner, id, SessionInner::remove_live_sub),
-            })
-        })())
-    }
-}
-
-/// A declared liveliness subscriber. Dropping it undeclares it.
-pub struct LivelinessSubscriber<H> {
-    key: OwnedKeyExpr,
-    handler: H,
-    handle: Undeclarer,
-}
-
-impl<H> std::fmt::Debug for LivelinessSubscriber<H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessSubscriber")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<H> LivelinessSubscriber<H> {
-    /// The key expression watched.
-    pub fn key_expr(&self) -> &OwnedKeyExpr {
-        &self.key
-    }
-
-    /// The receiving handle (e.g. a `flume::Receiver<Sample>`).
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// Undeclares the subscriber now.
-    pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.handle.undeclare();
-        Ok(())
-    }
-}
-
-impl<H> std::ops::Deref for LivelinessSubscriber<H> {
-    type Target = H;
-    fn deref(&self) -> &H {
-        &self.handler
-    }
-}
-
-/// A liveliness query being sent; `.await` it to get the reply handler, which closes
-/// when every face has answered or the timeout has passed.
-#[must_use = "a liveliness query is sent only when awaited"]
-pub struct LivelinessGetBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
-    timeout: Option<Duration>,
-    handler: H,
-}
-
-impl<H> std::fmt::Debug for LivelinessGetBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessGetBuilder")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<'a, H> LivelinessGetBuilder<'a, H> {
-    /// How long to wait for answers (the config's `queries_default_timeout` by default).
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-
-    /// Receives the replies through `f`.
-    pub fn callback<F: Fn(Reply) + Send + Sync + 'static>(
-        self,
-        f: F,
-    ) -> LivelinessGetBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives the replies through `handler`.
-    pub fn with<H2>(self, handler: H2) -> LivelinessGetBuilder<'a, H2> {
-        LivelinessGetBuilder {
-            session: self.session,
-            key: self.key,
-            timeout: self.timeout,
-            handler,
-        }
-    }
-}
-
-impl<H: IntoHandler<Reply>> std::future::IntoFuture for LivelinessGetBuilder<'_, H> {
-    type Output = Result<H::Handler, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let (callback, handler) = self.handler.into_handler();
-            let inner = self.session.inner();
-            let timeout = self
-                .timeout
-                .unwrap_or_else(|| inner.config.queries_default_timeout());
-            inner.live_get(key, timeout, callback);
-            Ok(handler)
-        })())
     }
 }

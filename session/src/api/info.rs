@@ -1,0 +1,76 @@
+//! What a session knows of its connectivity, typed: [`SessionInfo`] (from
+//! `Session::info`). The admin space serves the same data as JSON.
+
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::session::Session;
+use crate::runtime::admin::{ConnectivityEvent, LinkInfo, TransportInfo};
+
+impl Session {
+    /// What the session knows of its connectivity (typed; the admin space serves the
+    /// same data as JSON under `@/session/<zid>/**`).
+    pub fn info(&self) -> SessionInfo<'_> {
+        SessionInfo { session: self }
+    }
+}
+
+/// What a session knows of its connectivity, typed.
+#[derive(Debug)]
+pub struct SessionInfo<'a> {
+    session: &'a Session,
+}
+
+impl SessionInfo<'_> {
+    /// This session's id.
+    pub fn zid(&self) -> ZenohId {
+        self.session.zid()
+    }
+
+    fn zids(&self, whatami: WhatAmI) -> Vec<ZenohId> {
+        self.session
+            .transports()
+            .iter()
+            .filter(|t| t.whatami() == whatami)
+            .map(|t| t.zid())
+            .collect()
+    }
+
+    /// The ids of the routers this session has a transport to.
+    pub fn routers_zid(&self) -> Vec<ZenohId> {
+        self.zids(WhatAmI::Router)
+    }
+
+    /// The ids of the peers this session has a transport to.
+    pub fn peers_zid(&self) -> Vec<ZenohId> {
+        self.zids(WhatAmI::Peer)
+    }
+
+    /// The open transports, with their counters.
+    pub fn transports(&self) -> Vec<TransportInfo> {
+        self.session
+            .transports()
+            .iter()
+            .map(|t| TransportInfo::of(t, true))
+            .collect()
+    }
+
+    /// The links of every open transport.
+    pub fn links(&self) -> Vec<LinkInfo> {
+        self.session
+            .transports()
+            .iter()
+            .flat_map(|t| {
+                t.links()
+                    .into_iter()
+                    .map(|l| LinkInfo::of(t.zid(), &l))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A channel of connectivity events from now on (the same events the admin space
+    /// publishes, typed).
+    pub fn connectivity_events(&self) -> flume::Receiver<ConnectivityEvent> {
+        self.session.inner().admin.listen()
+    }
+}

@@ -1,0 +1,351 @@
+//! The table of supported keys, each with the setter that parses and stores its value,
+//! and how a document or an inserted value is applied to a [`Config`] key by key.
+
+use std::time::Duration;
+
+use plexus_link::Endpoint;
+use plexus_transport::wire::WhatAmI;
+
+use super::error::ConfigError;
+use super::json::J;
+use super::resolved::{Config, ModeValues};
+
+/// Every supported key, as `/`-separated paths.
+pub(super) fn names() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|(k, _)| *k)
+}
+
+impl Config {
+    /// Applies `value` at `path`, which is either a key or a section.
+    pub(super) fn apply(&mut self, path: &str, value: &J) -> Result<(), ConfigError> {
+        let mut ctx = Apply {
+            config: self,
+            lease_from: None,
+        };
+        ctx.at(path, value)
+    }
+}
+
+/// A setter for one key: parses the value found at the given path and stores it.
+type Setter = fn(&mut Apply<'_>, &str, &J) -> Result<(), ConfigError>;
+
+/// Every supported key and its setter; sections are the proper prefixes of these keys.
+const KEYS: &[(&str, Setter)] = &[
+    ("id", |a, p, v| {
+        a.config.id = match v {
+            J::Null => None,
+            J::Str(s) => Some(s.parse().map_err(|source| ConfigError::InvalidId {
+                path: p.to_string(),
+                source,
+            })?),
+            _ => return Err(invalid(p, "a hex zenoh id string", v)),
+        };
+        Ok(())
+    }),
+    ("mode", |a, p, v| {
+        const EXPECTED: &str = "\"router\", \"peer\" or \"client\"";
+        a.config.mode = match v {
+            J::Null => WhatAmI::Peer,
+            J::Str(s) => s.parse().map_err(|_| invalid(p, EXPECTED, v))?,
+            _ => return Err(invalid(p, EXPECTED, v)),
+        };
+        Ok(())
+    }),
+    ("connect/endpoints", |a, p, v| {
+        a.config.connect_endpoints = mode_values(p, v, false, endpoints)?;
+        Ok(())
+    }),
+    ("connect/timeout_ms", |a, p, v| {
+        a.config.connect_timeout_ms = mode_values(p, v, true, |p, v| {
+            as_i64(v)
+                .ok_or_else(|| invalid(p, "an integer (milliseconds; negative: retry forever)", v))
+        })?;
+        Ok(())
+    }),
+    ("connect/exit_on_failure", |a, p, v| {
+        a.config.connect_exit_on_failure = mode_values(p, v, true, boolean)?;
+        Ok(())
+    }),
+    ("connect/retry/period_init_ms", |a, p, v| {
+        a.config.retry_period_init_ms = mode_values(p, v, true, millis)?;
+        Ok(())
+    }),
+    ("connect/retry/period_max_ms", |a, p, v| {
+        a.config.retry_period_max_ms = mode_values(p, v, true, millis)?;
+        Ok(())
+    }),
+    ("connect/retry/period_increase_factor", |a, p, v| {
+        a.config.retry_factor = mode_values(p, v, true, |p, v| match v {
+            J::Int(i) if *i >= 1 => Ok(*i as f64),
+            J::Float(f) if f.is_finite() && *f >= 1.0 => Ok(*f),
+            _ => Err(invalid(p, "a number >= 1", v)),
+        })?;
+        Ok(())
+    }),
+    ("listen/endpoints", |a, p, v| {
+        a.config.listen_endpoints = mode_values(p, v, false, endpoints)?;
+        Ok(())
+    }),
+    ("scouting/multicast/enabled", |a, p, v| {
+        a.config.scouting_multicast = optional(p, v, boolean)?;
+        Ok(())
+    }),
+    ("timestamping/enabled", |a, p, v| {
+        a.config.timestamping = mode_values(p, v, true, boolean)?;
+        Ok(())
+    }),
+    ("timestamping/drop_future_timestamp", |a, p, v| {
+        a.config.drop_future_timestamp = optional(p, v, boolean)?;
+        Ok(())
+    }),
+    ("queries_default_timeout", |a, p, v| {
+        a.config.queries_default_timeout =
+            Duration::from_millis(optional(p, v, millis)?.unwrap_or(10_000));
+        Ok(())
+    }),
+    ("transport/link/tx/lease", |a, p, v| a.set_lease(p, v)),
+    ("transport/unicast/lease", |a, p, v| a.set_lease(p, v)),
+    ("transport/link/tx/keep_alive", |a, p, v| {
+        a.config.keep_alive = match as_i64(v).map(u32::try_from) {
+            Some(Ok(n)) if n > 0 => n,
+            _ => return Err(invalid(p, "a positive integer", v)),
+        };
+        Ok(())
+    }),
+    ("transport/link/tx/batch_size", |a, p, v| {
+        a.config.batch_size = match as_i64(v).map(u16::try_from) {
+            Some(Ok(n)) if n > 0 => n,
+            _ => return Err(invalid(p, "an integer from 1 to 65535 (bytes)", v)),
+        };
+        Ok(())
+    }),
+    ("transport/link/rx/max_message_size", |a, p, v| {
+        a.config.max_message_size = match as_i64(v).map(usize::try_from) {
+            Some(Ok(n)) if n > 0 => n,
+            _ => return Err(invalid(p, "a positive integer (bytes)", v)),
+        };
+        Ok(())
+    }),
+    ("transport/unicast/open_timeout", |a, p, v| {
+        a.config.open_timeout = Duration::from_millis(millis(p, v)?);
+        Ok(())
+    }),
+    ("transport/unicast/accept_timeout", |a, p, v| {
+        a.config.accept_timeout = Duration::from_millis(millis(p, v)?);
+        Ok(())
+    }),
+    ("transport/unicast/qos/enabled", |a, p, v| {
+        a.config.qos = boolean(p, v)?;
+        Ok(())
+    }),
+];
+
+/// State of one application of a document (or inserted value) to a [`Config`].
+struct Apply<'a> {
+    config: &'a mut Config,
+    /// The key and value that set the lease so far, to detect alias conflicts.
+    lease_from: Option<(String, u64)>,
+}
+
+impl Apply<'_> {
+    fn at(&mut self, path: &str, value: &J) -> Result<(), ConfigError> {
+        if let Some((_, set)) = KEYS.iter().find(|(k, _)| *k == path) {
+            return set(self, path, value);
+        }
+        if !is_section(path) {
+            return Err(unknown(path));
+        }
+        let J::Obj(entries) = value else {
+            let what = if path.is_empty() {
+                "configuration"
+            } else {
+                path
+            };
+            return Err(invalid(what, "an object", value));
+        };
+        for (k, v) in entries {
+            let child = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}/{k}")
+            };
+            self.at(&child, v)?;
+        }
+        Ok(())
+    }
+
+    fn set_lease(&mut self, path: &str, value: &J) -> Result<(), ConfigError> {
+        let ms = match as_i64(value) {
+            Some(n) if n > 0 => n as u64,
+            _ => {
+                return Err(invalid(path, "a positive integer (milliseconds)", value));
+            }
+        };
+        if let Some((first, first_ms)) = &self.lease_from
+            && first != path
+            && *first_ms != ms
+        {
+            return Err(ConfigError::Conflict {
+                first: first.clone(),
+                first_value: first_ms.to_string(),
+                second: path.to_string(),
+                second_value: ms.to_string(),
+            });
+        }
+        self.lease_from = Some((path.to_string(), ms));
+        self.config.lease = Duration::from_millis(ms);
+        Ok(())
+    }
+}
+
+/// Whether `path` is the root or a proper prefix (ending at a `/`) of a key.
+fn is_section(path: &str) -> bool {
+    path.is_empty()
+        || KEYS.iter().any(|(k, _)| {
+            k.len() > path.len() && k.starts_with(path) && k.as_bytes()[path.len()] == b'/'
+        })
+}
+
+/// The unknown-key error for `path`, with a similar sibling key if there is one.
+fn unknown(path: &str) -> ConfigError {
+    let (parent, name) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    };
+    let skip = if parent.is_empty() {
+        0
+    } else {
+        parent.len() + 1
+    };
+    let suggestion = KEYS
+        .iter()
+        .filter(|(k, _)| {
+            skip == 0 || (k.len() > skip && k.starts_with(parent) && k.as_bytes()[skip - 1] == b'/')
+        })
+        .filter_map(|(k, _)| {
+            let len = k[skip..].find('/').unwrap_or(k.len() - skip);
+            let sibling = &k[skip..skip + len];
+            let d = edit_distance(name, sibling);
+            (d <= 2 && 2 * d < sibling.len()).then_some((d, &k[..skip + len]))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| s);
+    ConfigError::UnknownKey {
+        path: path.to_string(),
+        suggestion,
+    }
+}
+
+/// Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn invalid(path: &str, expected: &'static str, got: &J) -> ConfigError {
+    ConfigError::InvalidValue {
+        path: path.to_string(),
+        expected,
+        got: got.to_string(),
+    }
+}
+
+fn as_i64(v: &J) -> Option<i64> {
+    match v {
+        J::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn boolean(path: &str, v: &J) -> Result<bool, ConfigError> {
+    match v {
+        J::Bool(b) => Ok(*b),
+        _ => Err(invalid(path, "true or false", v)),
+    }
+}
+
+fn millis(path: &str, v: &J) -> Result<u64, ConfigError> {
+    match v {
+        J::Int(i) if *i >= 0 => Ok(*i as u64),
+        _ => Err(invalid(path, "a non-negative integer (milliseconds)", v)),
+    }
+}
+
+/// Parses an optional value: `null` gives `None`.
+fn optional<T>(
+    path: &str,
+    v: &J,
+    parse: impl Fn(&str, &J) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match v {
+        J::Null => Ok(None),
+        _ => parse(path, v).map(Some),
+    }
+}
+
+fn endpoints(path: &str, v: &J) -> Result<Vec<Endpoint>, ConfigError> {
+    const EXPECTED: &str = "a list of endpoint strings";
+    let J::Arr(items) = v else {
+        return Err(invalid(path, EXPECTED, v));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            J::Str(s) => s.parse().map_err(|source| ConfigError::InvalidEndpoint {
+                path: path.to_string(),
+                index,
+                source,
+            }),
+            _ => Err(invalid(
+                &format!("{path}[{index}]"),
+                "an endpoint string such as \"tcp/127.0.0.1:7447\"",
+                item,
+            )),
+        })
+        .collect()
+}
+
+/// Parses a value given once or as `{ router, peer, client }`.
+///
+/// `nullable` accepts `null` (for Zenoh's optional fields), meaning "default in every mode".
+fn mode_values<T: Clone>(
+    path: &str,
+    v: &J,
+    nullable: bool,
+    parse: impl Fn(&str, &J) -> Result<T, ConfigError>,
+) -> Result<ModeValues<T>, ConfigError> {
+    match v {
+        J::Null if nullable => Ok(ModeValues::default()),
+        J::Obj(entries) => {
+            let mut out = ModeValues::default();
+            for (k, item) in entries {
+                let child = format!("{path}/{k}");
+                let slot = match k.as_str() {
+                    "router" => &mut out.router,
+                    "peer" => &mut out.peer,
+                    "client" => &mut out.client,
+                    _ => {
+                        return Err(ConfigError::UnknownKey {
+                            path: child,
+                            suggestion: None,
+                        });
+                    }
+                };
+                *slot = optional(&child, item, &parse)?;
+            }
+            Ok(out)
+        }
+        _ => parse(path, v).map(ModeValues::unique),
+    }
+}

@@ -1,0 +1,159 @@
+//! Session configuration, read from JSON5 with Zenoh 1.x key names.
+//!
+//! A [`Config`] is built from a JSON5 document ([`Config::from_json5`],
+//! [`Config::from_file`]), edited key by key with [`Config::insert_json5`] (keys are
+//! `/`-separated paths such as `transport/link/tx/lease`), or built in code with the
+//! `with_*` setters. Keys and defaults follow `zenoh-config` 1.10.2; the keys Plexus
+//! understands are listed by [`Config::supported_keys`]:
+//!
+//! | key | value | default |
+//! |-----|-------|---------|
+//! | `id` | hex zenoh id | random, chosen when the session opens |
+//! | `mode` | `"peer"`, `"client"` or `"router"` | `"peer"` |
+//! | `connect/endpoints` | endpoint strings (mode-dependent) | `[]` |
+//! | `connect/timeout_ms` | ms, negative = retry forever (mode-dependent) | router, peer: `-1`; client: `0` |
+//! | `connect/exit_on_failure` | bool (mode-dependent) | router, peer: `false`; client: `true` |
+//! | `connect/retry/period_init_ms` | ms (mode-dependent) | `1000` |
+//! | `connect/retry/period_max_ms` | ms (mode-dependent) | `4000` |
+//! | `connect/retry/period_increase_factor` | number ≥ 1 (mode-dependent) | `2.0` |
+//! | `listen/endpoints` | endpoint strings (mode-dependent) | router: `["tcp/[::]:7447"]`; peer: `["tcp/[::]:0"]`; client: `[]` |
+//! | `scouting/multicast/enabled` | bool (stored; Plexus does not scout) | unset |
+//! | `timestamping/enabled` | bool (mode-dependent) | router: `true`; peer, client: `false` |
+//! | `timestamping/drop_future_timestamp` | bool | `false` |
+//! | `queries_default_timeout` | ms | `10000` |
+//! | `transport/link/tx/lease` | ms, > 0 | `10000` |
+//! | `transport/link/tx/keep_alive` | integer, > 0 | `4` |
+//! | `transport/link/tx/batch_size` | 1 ..= 65535 | `65535` |
+//! | `transport/link/rx/max_message_size` | bytes, > 0 | `1073741824` (1 GiB) |
+//! | `transport/unicast/open_timeout` | ms | `10000` |
+//! | `transport/unicast/accept_timeout` | ms | `10000` |
+//! | `transport/unicast/qos/enabled` | bool | `true` |
+//! | `transport/unicast/lease` | Plexus alias of `transport/link/tx/lease` | — |
+//!
+//! *Mode-dependent* values may be given once (`true`) or per mode, as in Zenoh
+//! (`{ router: true, peer: false }`); a mode left out of the object gets its default.
+//!
+//! `transport/unicast/lease` does not exist in Zenoh 1.10.2: it is a Plexus alias for
+//! `transport/link/tx/lease`. Giving both in one document with different values is an
+//! error naming both keys.
+//!
+//! Differences from Zenoh: every key not in the table above is rejected, including Zenoh
+//! keys Plexus does not implement (the error names the full path); `null` is accepted
+//! only where Zenoh's field is optional, and resets the key to its default;
+//! [`Config::insert_json5`] on a section (e.g. `"connect"`) merges the given keys instead
+//! of replacing the whole section; endpoint groups (`{ strategy, locators }`) are not
+//! supported; retry periods must not be negative.
+
+use std::path::Path;
+use std::time::Duration;
+
+use plexus_link::Endpoint;
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+mod error;
+mod json;
+mod keys;
+mod resolved;
+
+pub use error::ConfigError;
+pub use resolved::{Config, RetryConf};
+
+use json::parse;
+use resolved::ModeValues;
+
+impl Config {
+    /// Parses a JSON5 document; keys not given keep their defaults.
+    pub fn from_json5(text: &str) -> Result<Config, ConfigError> {
+        let root = parse(text, "configuration")?;
+        let mut config = Config::default();
+        config.apply("", &root)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a JSON5 file; errors name the file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let file = path.as_ref();
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Config::from_json5(&text).map_err(|e| ConfigError::File {
+            file: file.to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Sets the key at the `/`-separated path `key` to the JSON5 `value`.
+    ///
+    /// A section path (e.g. `"transport/link"`, or `""` for the root) takes an object
+    /// whose keys are merged into the current configuration. On error the configuration
+    /// is left unchanged.
+    pub fn insert_json5(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let origin = if key.is_empty() {
+            "configuration".to_string()
+        } else {
+            format!("value of {key:?}")
+        };
+        let value = parse(value, &origin)?;
+        let mut updated = self.clone();
+        updated.apply(key, &value)?;
+        *self = updated;
+        Ok(())
+    }
+
+    /// The defaults for peer mode.
+    pub fn peer() -> Config {
+        Config::default()
+    }
+
+    /// The defaults for client mode.
+    pub fn client() -> Config {
+        Config::default().with_mode(WhatAmI::Client)
+    }
+
+    /// The defaults for router mode.
+    pub fn router() -> Config {
+        Config::default().with_mode(WhatAmI::Router)
+    }
+
+    /// Every key this configuration accepts, as `/`-separated paths.
+    pub fn supported_keys() -> impl Iterator<Item = &'static str> {
+        keys::names()
+    }
+
+    /// Returns this configuration in the given mode.
+    pub fn with_mode(mut self, mode: WhatAmI) -> Config {
+        self.mode = mode;
+        self
+    }
+
+    /// Returns this configuration with a fixed zenoh id.
+    pub fn with_id(mut self, id: ZenohId) -> Config {
+        self.id = Some(id);
+        self
+    }
+
+    /// Returns this configuration connecting to `endpoints` in every mode.
+    pub fn with_connect(mut self, endpoints: Vec<Endpoint>) -> Config {
+        self.connect_endpoints = ModeValues::unique(endpoints);
+        self
+    }
+
+    /// Returns this configuration listening on `endpoints` in every mode.
+    pub fn with_listen(mut self, endpoints: Vec<Endpoint>) -> Config {
+        self.listen_endpoints = ModeValues::unique(endpoints);
+        self
+    }
+
+    /// Returns this configuration with the given link lease (a zero lease becomes 1 ms).
+    pub fn with_lease(mut self, lease: Duration) -> Config {
+        self.lease = lease.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Returns this configuration with timestamping on or off in every mode.
+    pub fn with_timestamping(mut self, enabled: bool) -> Config {
+        self.timestamping = ModeValues::unique(enabled);
+        self
+    }
+}

@@ -1,0 +1,237 @@
+//! The configuration's values, and the settings they resolve to in the current mode
+//! (mode-dependent keys, Zenoh's defaults).
+
+use std::time::Duration;
+
+use plexus_link::Endpoint;
+use plexus_transport::TransportConfig;
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+/// Connection retry settings for `connect/endpoints`, resolved for the current mode.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryConf {
+    /// Delay before the first retry.
+    pub period_init: Duration,
+    /// Largest delay between retries (zero: no limit).
+    pub period_max: Duration,
+    /// Factor applied to the delay after each failed attempt.
+    pub factor: f64,
+    /// How long to keep trying overall; `None` retries forever.
+    pub timeout: Option<Duration>,
+    /// Whether opening the session fails when the endpoints cannot be reached in time.
+    pub exit_on_failure: bool,
+}
+
+impl RetryConf {
+    /// The delay that follows `current`: multiplied by the factor, capped at the maximum.
+    pub fn next_period(&self, current: Duration) -> Duration {
+        let next = current.mul_f64(self.factor.max(1.0));
+        if self.period_max.is_zero() {
+            next
+        } else {
+            next.min(self.period_max)
+        }
+    }
+}
+
+/// A value given once or per mode; `None` means "use the default for that mode".
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct ModeValues<T> {
+    pub(super) router: Option<T>,
+    pub(super) peer: Option<T>,
+    pub(super) client: Option<T>,
+}
+
+impl<T> Default for ModeValues<T> {
+    fn default() -> Self {
+        ModeValues {
+            router: None,
+            peer: None,
+            client: None,
+        }
+    }
+}
+
+impl<T: Clone> ModeValues<T> {
+    pub(super) fn unique(v: T) -> Self {
+        ModeValues {
+            router: Some(v.clone()),
+            peer: Some(v.clone()),
+            client: Some(v),
+        }
+    }
+
+    pub(super) fn get(&self, mode: WhatAmI) -> Option<&T> {
+        match mode {
+            WhatAmI::Router => self.router.as_ref(),
+            WhatAmI::Peer => self.peer.as_ref(),
+            WhatAmI::Client => self.client.as_ref(),
+        }
+    }
+}
+
+/// Zenoh's default retry periods and factor.
+const DEFAULT_PERIOD_INIT_MS: u64 = 1000;
+const DEFAULT_PERIOD_MAX_MS: u64 = 4000;
+const DEFAULT_PERIOD_FACTOR: f64 = 2.0;
+
+/// Session configuration; see the [module documentation](crate::config) for the keys.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(super) id: Option<ZenohId>,
+    pub(super) mode: WhatAmI,
+    pub(super) connect_endpoints: ModeValues<Vec<Endpoint>>,
+    pub(super) connect_timeout_ms: ModeValues<i64>,
+    pub(super) connect_exit_on_failure: ModeValues<bool>,
+    pub(super) retry_period_init_ms: ModeValues<u64>,
+    pub(super) retry_period_max_ms: ModeValues<u64>,
+    pub(super) retry_factor: ModeValues<f64>,
+    pub(super) listen_endpoints: ModeValues<Vec<Endpoint>>,
+    pub(super) scouting_multicast: Option<bool>,
+    pub(super) timestamping: ModeValues<bool>,
+    pub(super) drop_future_timestamp: Option<bool>,
+    pub(super) queries_default_timeout: Duration,
+    pub(super) lease: Duration,
+    pub(super) keep_alive: u32,
+    pub(super) batch_size: u16,
+    pub(super) max_message_size: usize,
+    pub(super) open_timeout: Duration,
+    pub(super) accept_timeout: Duration,
+    pub(super) qos: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            id: None,
+            mode: WhatAmI::Peer,
+            connect_endpoints: ModeValues::default(),
+            connect_timeout_ms: ModeValues::default(),
+            connect_exit_on_failure: ModeValues::default(),
+            retry_period_init_ms: ModeValues::default(),
+            retry_period_max_ms: ModeValues::default(),
+            retry_factor: ModeValues::default(),
+            listen_endpoints: ModeValues::default(),
+            scouting_multicast: None,
+            timestamping: ModeValues::default(),
+            drop_future_timestamp: None,
+            queries_default_timeout: Duration::from_millis(10_000),
+            lease: Duration::from_millis(10_000),
+            keep_alive: 4,
+            batch_size: u16::MAX,
+            max_message_size: 1 << 30,
+            open_timeout: Duration::from_millis(10_000),
+            accept_timeout: Duration::from_millis(10_000),
+            qos: true,
+        }
+    }
+}
+
+impl Config {
+    /// The mode (`peer` unless set).
+    pub fn mode(&self) -> WhatAmI {
+        self.mode
+    }
+
+    /// The configured zenoh id; `None` means a random one is chosen when the session opens.
+    pub fn id(&self) -> Option<ZenohId> {
+        self.id
+    }
+
+    /// The endpoints to connect to in the current mode.
+    pub fn connect_endpoints(&self) -> &[Endpoint] {
+        self.connect_endpoints
+            .get(self.mode)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The endpoints to listen on in the current mode, with Zenoh's mode default applied.
+    pub fn listen_endpoints(&self) -> Vec<Endpoint> {
+        if let Some(v) = self.listen_endpoints.get(self.mode) {
+            return v.clone();
+        }
+        let default = match self.mode {
+            WhatAmI::Router => "tcp/[::]:7447",
+            WhatAmI::Peer => "tcp/[::]:0",
+            WhatAmI::Client => return Vec::new(),
+        };
+        default.parse().map(|e| vec![e]).unwrap_or_default()
+    }
+
+    /// Whether multicast scouting was asked for (Plexus does not scout); `None` if unset.
+    pub fn scouting_multicast_enabled(&self) -> Option<bool> {
+        self.scouting_multicast
+    }
+
+    /// Whether data is timestamped in the current mode (default: only routers).
+    pub fn timestamping(&self) -> bool {
+        self.timestamping
+            .get(self.mode)
+            .copied()
+            .unwrap_or(self.mode == WhatAmI::Router)
+    }
+
+    /// Whether messages with timestamps in the future are dropped (default `false`).
+    pub fn drop_future_timestamp(&self) -> bool {
+        self.drop_future_timestamp.unwrap_or(false)
+    }
+
+    /// The timeout of queries that do not set one.
+    pub fn queries_default_timeout(&self) -> Duration {
+        self.queries_default_timeout
+    }
+
+    /// The link lease.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The connection retry settings for the current mode.
+    pub fn connect_retry(&self) -> RetryConf {
+        let m = self.mode;
+        let timeout_ms = self
+            .connect_timeout_ms
+            .get(m)
+            .copied()
+            .unwrap_or(if m == WhatAmI::Client { 0 } else { -1 });
+        RetryConf {
+            period_init: Duration::from_millis(
+                self.retry_period_init_ms
+                    .get(m)
+                    .copied()
+                    .unwrap_or(DEFAULT_PERIOD_INIT_MS),
+            ),
+            period_max: Duration::from_millis(
+                self.retry_period_max_ms
+                    .get(m)
+                    .copied()
+                    .unwrap_or(DEFAULT_PERIOD_MAX_MS),
+            ),
+            factor: self
+                .retry_factor
+                .get(m)
+                .copied()
+                .unwrap_or(DEFAULT_PERIOD_FACTOR),
+            timeout: u64::try_from(timeout_ms).ok().map(Duration::from_millis),
+            exit_on_failure: self
+                .connect_exit_on_failure
+                .get(m)
+                .copied()
+                .unwrap_or(m == WhatAmI::Client),
+        }
+    }
+
+    /// The transport settings for a process with id `zid`.
+    pub fn transport_config(&self, zid: ZenohId) -> TransportConfig {
+        let mut t = TransportConfig::new(zid, self.mode);
+        t.lease = self.lease;
+        t.keep_alive = self.keep_alive;
+        t.batch_size = self.batch_size;
+        t.qos = self.qos;
+        t.open_timeout = self.open_timeout;
+        t.accept_timeout = self.accept_timeout;
+        t.max_message_size = self.max_message_size;
+        t
+    }
+}

@@ -1,0 +1,368 @@
+//! The dispatcher: the routing state of one session, and what it does with the network
+//! messages that arrive from a face and with faces opening and closing.
+//!
+//! Who receives what is decided by [`Dispatcher::forwards`], from the session's mode and
+//! the kinds of the two processes (see the module documentation of `routing`). A mesh of
+//! routers will decide per destination from its trees instead; that decision belongs
+//! there and nowhere else.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use plexus_transport::wire::network::{
+    Declare, DeclareBody, Interest, InterestMode, NetQos, NetworkMessage, ResponseFinal,
+};
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::face::{Face, Source, control, lock};
+use super::query_exec::QueryExec;
+use super::tables::Tables;
+use crate::key_expr::OwnedKeyExpr;
+
+/// The routing state of one session: its tables and faces, and the routing generation.
+pub(crate) struct Dispatcher {
+    pub(crate) zid: ZenohId,
+    pub(crate) whatami: WhatAmI,
+    /// The session's clock when timestamping is on; received timestamps update it.
+    pub(crate) hlc: Option<uhlc::HLC>,
+    /// The timeout of a query that a face sent without one.
+    pub(super) queries_default_timeout: Duration,
+    pub(super) tables: RwLock<Tables>,
+    /// Ids of this session's subscribers, queryables, tokens and liveliness subscribers.
+    pub(super) next_id: AtomicU32,
+    /// Bumped whenever a subscription appears or goes, locally or remotely.
+    subs_changed: tokio::sync::watch::Sender<u64>,
+    /// The routing generation: bumped by anything that can change where a publication
+    /// goes (subscriptions, faces, key-expression ids); cached routes carry the one they
+    /// were computed in.
+    route_gen: AtomicU64,
+    /// How many faces have messages waiting in their overflow queue.
+    held_faces: Arc<AtomicUsize>,
+}
+
+impl Dispatcher {
+    /// The routing state of a session `zid` in mode `whatami`, with no faces yet.
+    pub(crate) fn new(
+        zid: ZenohId,
+        whatami: WhatAmI,
+        hlc: Option<uhlc::HLC>,
+        queries_default_timeout: Duration,
+    ) -> Self {
+        Dispatcher {
+            zid,
+            whatami,
+            hlc,
+            queries_default_timeout,
+            tables: RwLock::new(Tables::default()),
+            next_id: AtomicU32::new(1),
+            subs_changed: tokio::sync::watch::channel(0).0,
+            route_gen: AtomicU64::new(0),
+            held_faces: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The count of faces whose overflow queue holds messages (shared with their senders).
+    pub(crate) fn held_faces(&self) -> Arc<AtomicUsize> {
+        self.held_faces.clone()
+    }
+
+    /// True if some face holds messages back (one atomic load).
+    pub(crate) fn any_face_held(&self) -> bool {
+        self.held_faces.load(Ordering::Acquire) != 0
+    }
+
+    /// The face of the remote process `zid`, if it has one.
+    pub(crate) fn face(&self, zid: &ZenohId) -> Option<Arc<Face>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .faces
+            .get(zid)
+            .cloned()
+    }
+
+    /// Changes whenever a subscription appears or goes, locally or remotely.
+    pub(crate) fn subs_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.subs_changed.subscribe()
+    }
+
+    /// May a subscription or message from `src` go to face `to`?
+    pub(crate) fn forwards(&self, src: Source<'_>, to: &Face) -> bool {
+        match src {
+            Source::Local => true,
+            Source::Face(from) => {
+                if from.zid == to.zid {
+                    return false;
+                }
+                match self.whatami {
+                    WhatAmI::Router => true,
+                    WhatAmI::Peer => {
+                        from.whatami == WhatAmI::Client || to.whatami == WhatAmI::Client
+                    }
+                    WhatAmI::Client => false,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn faces(&self) -> Vec<Arc<Face>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .faces
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(super) fn subs_changed(&self) {
+        self.routes_changed();
+        self.subs_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Invalidates every cached route.
+    pub(super) fn routes_changed(&self) {
+        self.route_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn route_gen(&self) -> u64 {
+        self.route_gen.load(Ordering::Acquire)
+    }
+
+    /// A network message (other than a PUSH read in place) arrived from `face`.
+    pub(crate) fn handle_message(self: &Arc<Self>, face: &Arc<Face>, msg: NetworkMessage) {
+        match msg {
+            NetworkMessage::Push(mut push) => self.handle_push(face, &mut push),
+            NetworkMessage::Declare(d) => self.handle_declare(face, d),
+            NetworkMessage::Interest(i) => self.handle_interest(face, i),
+            NetworkMessage::Request(req) => {
+                match face.resolve(&req.wire_expr).map(OwnedKeyExpr::autocanonize) {
+                    Some(Ok(key)) => self.handle_request(face, req, key),
+                    _ => {
+                        tracing::debug!(
+                            "from {}: request {} with an unusable key",
+                            face.zid,
+                            req.id
+                        );
+                        // Still answer, so the querier does not wait for its timeout.
+                        face.send(
+                            NetworkMessage::ResponseFinal(ResponseFinal {
+                                request_id: req.id,
+                                qos: NetQos::RESPONSE,
+                                timestamp: None,
+                            }),
+                            control(),
+                        );
+                    }
+                }
+            }
+            NetworkMessage::Response(resp) => self.handle_response(face, resp),
+            NetworkMessage::ResponseFinal(rf) => self.handle_response_final(rf),
+            NetworkMessage::Oam(_) => {}
+        }
+    }
+
+    fn handle_declare(&self, face: &Arc<Face>, d: Declare) {
+        let interest = d.interest_id;
+        match d.body {
+            DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
+                Some(full) => {
+                    lock(&face.state).remote_exprs.insert(id, full);
+                    self.routes_changed();
+                }
+                None => tracing::debug!(
+                    "from {}: key-expression id {id} refers to an unknown id",
+                    face.zid
+                ),
+            },
+            DeclareBody::UndeclareKeyExpr { id } => {
+                lock(&face.state).remote_exprs.remove(&id);
+                self.routes_changed();
+            }
+            DeclareBody::Subscriber { id, wire_expr } => {
+                let Some(key) = face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                else {
+                    tracing::debug!("from {}: subscriber {id} with an unusable key", face.zid);
+                    return;
+                };
+                let old = lock(&face.state).remote_subs.insert(id, key.clone());
+                if let Some(old) = old {
+                    self.propagate_undeclare(Source::Face(face), &old);
+                }
+                self.propagate_declare(Source::Face(face), &key);
+                self.subs_changed();
+            }
+            DeclareBody::UndeclareSubscriber { id, .. } => {
+                let old = lock(&face.state).remote_subs.remove(&id);
+                if let Some(old) = old {
+                    self.propagate_undeclare(Source::Face(face), &old);
+                    self.subs_changed();
+                }
+            }
+            DeclareBody::Queryable {
+                id,
+                wire_expr,
+                complete,
+                ..
+            } => {
+                let Some(key) = face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                else {
+                    tracing::debug!("from {}: queryable {id} with an unusable key", face.zid);
+                    return;
+                };
+                let old = lock(&face.state)
+                    .remote_qbls
+                    .insert(id, (key.clone(), complete));
+                if let Some((old, c)) = old {
+                    self.propagate_queryable(Source::Face(face), &old, c, false);
+                }
+                self.propagate_queryable(Source::Face(face), &key, complete, true);
+            }
+            DeclareBody::UndeclareQueryable { id, .. } => {
+                let old = lock(&face.state).remote_qbls.remove(&id);
+                if let Some((old, c)) = old {
+                    self.propagate_queryable(Source::Face(face), &old, c, false);
+                }
+            }
+            DeclareBody::Token { id, wire_expr } => {
+                match face
+                    .resolve(&wire_expr)
+                    .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
+                {
+                    Some(key) => self.remote_token_declared(face, interest, id, key),
+                    None => tracing::debug!("from {}: token {id} with an unusable key", face.zid),
+                }
+            }
+            DeclareBody::UndeclareToken { id, .. } => self.remote_token_undeclared(face, id),
+            DeclareBody::Final => match interest {
+                Some(0) => {
+                    face.initial_declarations.send_replace(true);
+                }
+                Some(id) => self.interest_final(face, id),
+                None => {}
+            },
+        }
+    }
+
+    fn handle_interest(&self, face: &Arc<Face>, i: Interest) {
+        self.token_interest(face, &i);
+        // Every subscription this face may see was declared to it when it appeared or
+        // when it was made, so the current state is already there: close the interest.
+        if matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
+            face.send(
+                NetworkMessage::Declare(Declare {
+                    interest_id: Some(i.id),
+                    qos: NetQos::DECLARE,
+                    timestamp: None,
+                    node_id: 0,
+                    body: DeclareBody::Final,
+                }),
+                control(),
+            );
+        }
+    }
+
+    /// A transport opened: `face` joins the tables and is told what it should know.
+    pub(crate) fn face_opened(&self, face: Arc<Face>) {
+        // Declare what this face should know, before anything else is sent to it.
+        let (keys, qbls) = {
+            let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            tables.faces.insert(face.zid, face.clone());
+            self.routes_changed();
+            let mut keys: Vec<OwnedKeyExpr> = tables
+                .subs
+                .values()
+                .filter(|s| s.origin.allows_remote())
+                .map(|s| s.key.clone())
+                .collect();
+            for other in tables.faces.values() {
+                if other.zid != face.zid && self.forwards(Source::Face(other), &face) {
+                    keys.extend(lock(&other.state).remote_subs.values().cloned());
+                }
+            }
+            let mut qbls: Vec<(OwnedKeyExpr, bool)> = tables
+                .qbls
+                .values()
+                .filter(|q| q.origin.allows_remote())
+                .map(|q| (q.key.clone(), q.complete))
+                .collect();
+            for other in tables.faces.values() {
+                if other.zid != face.zid && self.forwards(Source::Face(other), &face) {
+                    qbls.extend(lock(&other.state).remote_qbls.values().cloned());
+                }
+            }
+            (keys, qbls)
+        };
+        for k in &keys {
+            face.declare(k);
+        }
+        for (k, complete) in &qbls {
+            face.declare_queryable(k, *complete);
+        }
+        self.exprs_to_new_face(&face);
+        self.liveliness_to_new_face(&face);
+        if self.whatami != WhatAmI::Client && face.whatami != WhatAmI::Client {
+            // Peers expect the end of the initial declarations (interest 0).
+            face.send(
+                NetworkMessage::Declare(Declare {
+                    interest_id: Some(0),
+                    qos: NetQos::DECLARE,
+                    timestamp: None,
+                    node_id: 0,
+                    body: DeclareBody::Final,
+                }),
+                control(),
+            );
+        }
+    }
+
+    /// A transport closed: what its face declared is withdrawn everywhere.
+    pub(crate) fn face_closed(&self, zid: ZenohId) {
+        let face = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .faces
+            .remove(&zid);
+        if let Some(face) = face {
+            self.routes_changed();
+            let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
+                let mut st = lock(&face.state);
+                (
+                    st.remote_subs.drain().map(|(_, k)| k).collect(),
+                    st.remote_qbls.drain().map(|(_, q)| q).collect(),
+                )
+            };
+            for k in &subs {
+                self.propagate_undeclare(Source::Face(&face), k);
+            }
+            self.subs_changed();
+            for (k, c) in &qbls {
+                self.propagate_queryable(Source::Face(&face), k, *c, false);
+            }
+            self.liveliness_face_closed(&face);
+            // Requests that face will never answer now.
+            let stranded: Vec<Arc<QueryExec>> = {
+                let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+                let rids: Vec<u32> = t
+                    .pending
+                    .iter()
+                    .filter(|(_, (z, _))| *z == zid)
+                    .map(|(r, _)| *r)
+                    .collect();
+                rids.iter()
+                    .filter_map(|r| t.pending.remove(r))
+                    .map(|(_, e)| e)
+                    .collect()
+            };
+            for exec in stranded {
+                exec.done_one();
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! A face: one remote process this session has a transport to, as routing sees it —
+//! what it declared to us, what we declared to it, the key-expression ids on both
+//! sides, and the cache of where its publications go. It sends through its
+//! [`FaceTx`] (see `sender.rs`).
+//!
+//! Also here: [`Route`] (where publications on one key go), [`Source`] (where a
+//! declaration or message came from), and the helpers that build control messages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use plexus_transport::SendOptions;
+use plexus_transport::wire::network::{
+    Declare, DeclareBody, Mapping, NetQos, NetworkMessage, WireExpr,
+};
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::callbacks::SampleCallback;
+use super::sender::{FaceSender, FaceTx};
+use crate::key_expr::OwnedKeyExpr;
+use crate::reply::QueryTarget;
+use crate::sample::{CongestionControl, Locality, Priority, Reliability};
+
+/// A remote process this session has a transport to.
+pub(crate) struct Face {
+    pub(crate) zid: ZenohId,
+    pub(crate) whatami: WhatAmI,
+    /// Where its messages go (the transport, or a test's recorder).
+    pub(super) tx: FaceTx,
+    pub(super) state: Mutex<FaceState>,
+    /// Set when the remote has sent its initial declarations (DECLARE(I=0) D_FINAL).
+    pub(crate) initial_declarations: tokio::sync::watch::Sender<bool>,
+    /// Key-expression ids we declared to this face: key → id (read on every publication).
+    pub(super) exprs: RwLock<ExprIds>,
+    /// Routes of the publications this face sent, by wire expression.
+    pub(super) rx_routes: Mutex<RxRoutes>,
+}
+
+/// A face's cache of where its publications go: (scope, sender's mapping) → suffix →
+/// (full key, route), plus the last one looked up (a stream of publications on one key
+/// hits it without hashing). Bounded; entries are checked against the routing generation.
+#[derive(Default)]
+pub(super) struct RxRoutes {
+    pub(super) last: Option<(WireExpr, Routed)>,
+    pub(super) by_expr: HashMap<(u16, bool), HashMap<String, Routed>>,
+}
+
+/// A publication's full key and its route.
+pub(super) type Routed = (OwnedKeyExpr, Arc<Route>);
+
+/// How many wire expressions a face's route cache holds before it starts afresh.
+pub(super) const RX_ROUTES_MAX: usize = 256;
+
+#[derive(Default)]
+pub(super) struct FaceState {
+    /// Subscribers the remote declared: its id → key.
+    pub(super) remote_subs: HashMap<u32, OwnedKeyExpr>,
+    /// Key-expression ids the remote declared.
+    pub(super) remote_exprs: HashMap<u16, String>,
+    /// Subscriptions we declared to it: key → (our id, how many sources).
+    declared: HashMap<OwnedKeyExpr, (u32, usize)>,
+    /// Queryables the remote declared: its id → (key, complete).
+    pub(super) remote_qbls: HashMap<u32, (OwnedKeyExpr, bool)>,
+    /// Queryables we declared to it: (key, complete) → (our id, how many sources).
+    declared_qbls: HashMap<(OwnedKeyExpr, bool), (u32, usize)>,
+    next_decl_id: u32,
+    /// The face's liveliness state: its tokens, ours declared to it, its interests.
+    pub(super) live: LiveFace,
+}
+
+/// The key-expression ids we declared to one face (see `keyexprs.rs`).
+#[derive(Default)]
+pub(super) struct ExprIds {
+    pub(super) by_key: HashMap<OwnedKeyExpr, u16>,
+    pub(super) last: u16,
+}
+
+/// One face's liveliness state.
+#[derive(Default)]
+pub(super) struct LiveFace {
+    /// Tokens the remote declared: its id → key.
+    pub(super) remote: HashMap<u32, OwnedKeyExpr>,
+    /// Tokens we declared to it: key → our id.
+    pub(super) declared: HashMap<OwnedKeyExpr, u32>,
+    /// Its interests in future tokens: interest id → the key they are restricted to.
+    pub(super) interests: HashMap<u32, Option<OwnedKeyExpr>>,
+}
+
+impl FaceState {
+    pub(super) fn next_token_id(&mut self) -> u32 {
+        self.next_decl_id += 1;
+        self.next_decl_id
+    }
+}
+
+/// Where publications on one key go; valid while the session's routing generation is
+/// `gen_`.
+pub(crate) struct Route {
+    pub(super) gen_: u64,
+    pub(crate) destination: Locality,
+    pub(super) local: Vec<SampleCallback>,
+    /// Each face with the wire expression that names the key to it.
+    pub(super) faces: Vec<(Arc<Face>, WireExpr)>,
+}
+
+/// Where a subscription or a message came from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// This session.
+    Local,
+    /// A remote process, through its face.
+    Face(&'a Face),
+}
+
+/// Locks `m`, ignoring poisoning (a panicking callback must not stop routing).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Face {
+    /// A face for the remote process `zid` (a `whatami`), sending through `tx`.
+    pub(crate) fn new(zid: ZenohId, whatami: WhatAmI, tx: FaceTx) -> Self {
+        Face {
+            zid,
+            whatami,
+            tx,
+            state: Mutex::new(FaceState::default()),
+            initial_declarations: tokio::sync::watch::channel(false).0,
+            exprs: RwLock::new(ExprIds::default()),
+            rx_routes: Mutex::new(RxRoutes::default()),
+        }
+    }
+
+    pub(crate) fn zid(&self) -> ZenohId {
+        self.zid
+    }
+
+    /// Queues a message for this face, in order (see [`FaceSender::send`]).
+    #[inline]
+    pub(crate) fn send(&self, msg: NetworkMessage, opts: SendOptions) {
+        self.tx.send(msg, opts);
+    }
+
+    /// [`Face::send`] for a borrowed message, cloned only if it must wait.
+    #[inline]
+    pub(crate) fn send_ref(&self, msg: &NetworkMessage, opts: SendOptions) {
+        self.tx.send_ref(msg, opts);
+    }
+
+    /// True while messages to this face wait behind its full transport queue.
+    #[inline]
+    pub(crate) fn holds_back(&self) -> bool {
+        self.tx.holds_back()
+    }
+
+    /// Waits until messages queued behind a full transport have been handed to it.
+    pub(crate) async fn drained(&self) {
+        self.tx.drained().await
+    }
+
+    pub(super) fn declare(&self, key: &OwnedKeyExpr) {
+        let msg = {
+            let mut st = lock(&self.state);
+            if let Some(entry) = st.declared.get_mut(key) {
+                entry.1 += 1;
+                return;
+            }
+            st.next_decl_id += 1;
+            let id = st.next_decl_id;
+            st.declared.insert(key.clone(), (id, 1));
+            declare_msg(DeclareBody::Subscriber {
+                id,
+                wire_expr: WireExpr::key(key.as_str()),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    pub(super) fn undeclare(&self, key: &OwnedKeyExpr) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let Some(entry) = st.declared.get_mut(key) else {
+                return;
+            };
+            entry.1 -= 1;
+            if entry.1 > 0 {
+                return;
+            }
+            let id = entry.0;
+            st.declared.remove(key);
+            declare_msg(DeclareBody::UndeclareSubscriber {
+                id,
+                wire_expr: Some(WireExpr::key(key.as_str())),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    pub(super) fn has_subscriber_for(&self, key: &OwnedKeyExpr) -> bool {
+        lock(&self.state)
+            .remote_subs
+            .values()
+            .any(|k| k.intersects(key))
+    }
+
+    pub(super) fn declare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let k = (key.clone(), complete);
+            if let Some(entry) = st.declared_qbls.get_mut(&k) {
+                entry.1 += 1;
+                return;
+            }
+            st.next_decl_id += 1;
+            let id = st.next_decl_id;
+            st.declared_qbls.insert(k, (id, 1));
+            declare_msg(DeclareBody::Queryable {
+                id,
+                wire_expr: WireExpr::key(key.as_str()),
+                complete,
+                distance: 0,
+            })
+        };
+        self.send(msg, control());
+    }
+
+    pub(super) fn undeclare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
+        let msg = {
+            let mut st = lock(&self.state);
+            let k = (key.clone(), complete);
+            let Some(entry) = st.declared_qbls.get_mut(&k) else {
+                return;
+            };
+            entry.1 -= 1;
+            if entry.1 > 0 {
+                return;
+            }
+            let id = entry.0;
+            st.declared_qbls.remove(&k);
+            declare_msg(DeclareBody::UndeclareQueryable {
+                id,
+                wire_expr: Some(WireExpr::key(key.as_str())),
+            })
+        };
+        self.send(msg, control());
+    }
+
+    pub(super) fn has_queryable_for(&self, key: &OwnedKeyExpr, target: QueryTarget) -> bool {
+        lock(&self.state)
+            .remote_qbls
+            .values()
+            .any(|(k, complete)| match target {
+                QueryTarget::AllComplete => *complete && k.includes(key),
+                _ => k.intersects(key),
+            })
+    }
+
+    pub(crate) fn has_complete_queryable_for(&self, key: &OwnedKeyExpr) -> bool {
+        self.has_queryable_for(key, QueryTarget::AllComplete)
+    }
+
+    /// The full key of a wire expression sent by this face.
+    pub(crate) fn resolve(&self, we: &WireExpr) -> Option<String> {
+        if we.scope == 0 {
+            return Some(we.suffix.clone());
+        }
+        match we.mapping {
+            Mapping::Sender => lock(&self.state)
+                .remote_exprs
+                .get(&we.scope)
+                .map(|prefix| format!("{prefix}{}", we.suffix)),
+            // We never declare key-expression ids, so the remote cannot refer to ours.
+            Mapping::Receiver => None,
+        }
+    }
+}
+
+/// A DECLARE carrying `body`, not answering an interest.
+pub(crate) fn declare_msg(body: DeclareBody) -> NetworkMessage {
+    NetworkMessage::Declare(Declare {
+        interest_id: None,
+        qos: NetQos::DECLARE,
+        timestamp: None,
+        node_id: 0,
+        body,
+    })
+}
+
+/// Options for control traffic and query messages: Control priority, reliable, blocking.
+pub(crate) fn control_reliable() -> SendOptions {
+    control()
+}
+
+/// Options for declarations: Control priority, reliable, blocking.
+pub(crate) fn control() -> SendOptions {
+    SendOptions {
+        priority: Priority::Control,
+        reliability: Reliability::Reliable,
+        congestion: CongestionControl::Block,
+        express: false,
+    }
+}

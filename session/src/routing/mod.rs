@@ -1,0 +1,64 @@
+//! Routing: where declarations, publications and queries go between this session and
+//! the processes it has transports to.
+//!
+//! Every transport gets a *face*. Subscriptions are declared to faces (as `D_SUBSCRIBER`
+//! with the full key) according to the mode:
+//! - client: only this session's subscribers, to its router or peer;
+//! - peer: this session's subscribers and those of attached clients, to every face;
+//! - router: every subscriber, to every face other than the one it came from.
+//!
+//! Data follows the same rule in reverse: a publication goes to the local subscribers
+//! it matches (in-process, no serialisation) and to the faces whose declared
+//! subscribers intersect its key; a client sends every publication to its router.
+//! Queryables and liveliness tokens are declared along the same lines, and queries go
+//! to the queryables (local, or behind faces) that match.
+//!
+//! This layer knows faces, key expressions and network messages, and nothing of the
+//! handles users hold: `crate::api` is built on it, never the reverse. It reaches the
+//! application through callbacks it defines (`SampleCallback`, `ReplyCallback`,
+//! `QueryCallback`) and the remote processes through their faces, which send through a
+//! `FaceSender`: the transport in production, a recording fake in the unit tests, so
+//! that routing is tested without sockets (`tests.rs`).
+//!
+//! Rooms (each file uses only those above it in this list):
+//! - `callbacks.rs`, `convert.rs`: callback types; samples ⇄ PUT/DEL bodies and timestamps;
+//! - `transport.rs`, `sender.rs`: the transport-backed sender (with its overflow queue)
+//!   and the `FaceSender` trait the routing layer sends through;
+//! - `face.rs`: a face, what was declared over it, `Route`, `Source`;
+//! - `query_exec.rs`: a query in flight and where its replies go;
+//! - `tables.rs`: the subscriber, queryable and liveliness tables;
+//! - `dispatcher.rs`: the `Dispatcher` (tables, faces, routing generation), who forwards
+//!   to whom, network messages from faces, faces opening and closing;
+//! - `pubsub.rs`, `queries.rs`, `liveliness.rs`, `keyexprs.rs`: each kind of declaration,
+//!   and the routes of publications (computed, cached, invalidated, delivered).
+//!
+//! Router-to-router routing (a mesh of routers with a linkstate graph) is not done yet:
+//! `Dispatcher::forwards` is the one place that decides whether something from one face
+//! goes to another, and is where trees will be consulted.
+
+mod callbacks;
+mod convert;
+mod dispatcher;
+mod face;
+#[cfg(test)]
+mod fake;
+mod keyexprs;
+mod liveliness;
+mod pubsub;
+mod queries;
+mod query_exec;
+mod sender;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod transport;
+
+pub(crate) use convert::to_wire_ts;
+pub(crate) use dispatcher::Dispatcher;
+pub(crate) use face::{Face, Route, Source, lock};
+pub(crate) use pubsub::held_back;
+pub(crate) use queries::Dispatch;
+pub(crate) use query_exec::{QueryExec, QueryInner};
+pub(crate) use sender::FaceTx;
+pub(crate) use tables::LocalQueryable;
+pub(crate) use transport::TransportTx;

@@ -1,0 +1,320 @@
+//! Publication and subscription: this session's subscribers, declaring subscriptions to
+//! the faces, and where a publication goes — its [`Route`], computed from the tables,
+//! cached (by publishers, and per face for what a face sends) and invalidated by the
+//! routing generation — and delivering it there.
+//!
+//! The per-message paths are here: [`Dispatcher::handle_push`] for a PUSH read from a
+//! face, [`Dispatcher::deliver`] for a publication of this session's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use plexus_transport::SendOptions;
+use plexus_transport::wire::WhatAmI;
+use plexus_transport::wire::network::{Mapping, NetQos, NetworkMessage, Push, PushBody, WireExpr};
+use plexus_transport::wire::zenoh::Del;
+
+use super::callbacks::SampleCallback;
+use super::convert::{push_body_of, sample_of, sample_taken, to_uhlc};
+use super::dispatcher::Dispatcher;
+use super::face::{Face, RX_ROUTES_MAX, Route, Source, lock};
+use super::tables::LocalSub;
+use crate::key_expr::OwnedKeyExpr;
+use crate::sample::{Locality, Reliability, Sample};
+
+impl Route {
+    /// True while nothing changed where publications go since it was computed.
+    pub(crate) fn is_current(&self, inner: &Dispatcher) -> bool {
+        self.gen_ == inner.route_gen()
+    }
+}
+
+impl Dispatcher {
+    /// Declares a subscriber of this session; returns its id.
+    pub(crate) fn add_subscriber(
+        &self,
+        key: OwnedKeyExpr,
+        callback: SampleCallback,
+        origin: Locality,
+    ) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .subs
+            .insert(
+                id,
+                LocalSub {
+                    key: key.clone(),
+                    callback,
+                    origin,
+                },
+            );
+        if origin.allows_remote() {
+            self.propagate_declare(Source::Local, &key);
+        }
+        self.subs_changed();
+        id
+    }
+
+    /// Undeclares this session's subscriber `id`.
+    pub(crate) fn remove_subscriber(&self, id: u32) {
+        let removed = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .subs
+            .remove(&id);
+        if let Some(sub) = removed
+            && sub.origin.allows_remote()
+        {
+            self.propagate_undeclare(Source::Local, &sub.key);
+        }
+        self.subs_changed();
+    }
+
+    /// True if a subscriber that `destination` allows matches `key`.
+    pub(crate) fn has_matching_subscriber(
+        &self,
+        key: &OwnedKeyExpr,
+        destination: Locality,
+    ) -> bool {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let local = destination.allows_local()
+            && tables
+                .subs
+                .values()
+                .any(|s| s.origin.allows_local() && s.key.intersects(key));
+        let remote = destination.allows_remote()
+            && tables.faces.values().any(|f| {
+                self.forwards(Source::Local, f)
+                    && (self.whatami == WhatAmI::Client || f.has_subscriber_for(key))
+            });
+        local || remote
+    }
+
+    pub(super) fn propagate_declare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                face.declare(key);
+            }
+        }
+    }
+
+    pub(super) fn propagate_undeclare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                face.undeclare(key);
+            }
+        }
+    }
+
+    /// Where a publication on `key` from `src` goes: the local subscribers (in
+    /// declaration order) and the faces whose subscriptions match.
+    pub(crate) fn compute_route(
+        &self,
+        src: Source<'_>,
+        key: &OwnedKeyExpr,
+        destination: Locality,
+    ) -> Route {
+        // Read first: a change while computing makes this route stale at once.
+        let gen_ = self.route_gen();
+        let from_remote = matches!(src, Source::Face(_));
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let local = if destination.allows_local() {
+            tables
+                .subs
+                .values()
+                .filter(|sub| sub.origin.admits(from_remote) && sub.key.intersects(key))
+                .map(|sub| sub.callback.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let faces = if destination.allows_remote() {
+            tables
+                .faces
+                .values()
+                .filter(|f| {
+                    self.forwards(src, f)
+                        && (self.whatami == WhatAmI::Client && !from_remote
+                            || f.has_subscriber_for(key))
+                })
+                .map(|f| (f.clone(), f.wire_expr_for(key)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Route {
+            gen_,
+            destination,
+            local,
+            faces,
+        }
+    }
+
+    /// Sends a publication along `route`: to its faces first (one message for all of
+    /// them, copied only into a queue that must hold it), then to the local subscribers
+    /// (a sample is made only for them).
+    #[inline(always)]
+    pub(crate) fn deliver(
+        &self,
+        route: &Route,
+        key: OwnedKeyExpr,
+        body: PushBody,
+        qos: NetQos,
+        reliability: Reliability,
+    ) {
+        let opts = SendOptions {
+            priority: qos.priority(),
+            reliability,
+            congestion: qos.congestion_control(),
+            express: qos.is_express(),
+        };
+        let body = match route.faces.split_first() {
+            None => body,
+            Some(((first, first_expr), rest)) => {
+                // One message serves every face: only its wire expression changes.
+                let mut push = NetworkMessage::Push(Push {
+                    wire_expr: first_expr.clone(),
+                    qos,
+                    timestamp: None,
+                    node_id: 0,
+                    body,
+                });
+                first.send_ref(&push, opts);
+                for (f, wire_expr) in rest {
+                    if let NetworkMessage::Push(p) = &mut push {
+                        p.wire_expr.clone_from(wire_expr);
+                    }
+                    f.send_ref(&push, opts);
+                }
+                if route.local.is_empty() {
+                    return;
+                }
+                match push {
+                    NetworkMessage::Push(p) => p.body,
+                    _ => return,
+                }
+            }
+        };
+        if !route.local.is_empty() {
+            to_local(route, sample_of(key, body, qos));
+        }
+    }
+
+    /// Delivers a publication locally and forwards it to the faces that want it
+    /// (uncached: for occasional publications such as the admin space's).
+    pub(crate) fn route(
+        &self,
+        src: Source<'_>,
+        sample: Sample,
+        destination: Locality,
+        reliability: Reliability,
+    ) {
+        let route = self.compute_route(src, &sample.key_expr, destination);
+        let qos = NetQos::new(sample.priority, sample.congestion_control, sample.express);
+        let body = push_body_of(&sample);
+        self.deliver(&route, sample.key_expr, body, qos, reliability);
+    }
+
+    #[inline(always)]
+    pub(crate) fn handle_push(&self, face: &Arc<Face>, push: &mut Push) {
+        let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
+            return;
+        };
+        let ts = match &push.body {
+            PushBody::Put(p) => p.timestamp,
+            PushBody::Del(d) => d.timestamp,
+        };
+        if let (Some(hlc), Some(ts)) = (&self.hlc, ts)
+            && let Err(e) = hlc.update_with_timestamp(&to_uhlc(ts))
+        {
+            tracing::debug!(
+                "from {}: timestamp not accepted by the clock: {e}",
+                face.zid
+            );
+        }
+        if route.faces.is_empty() {
+            // Local subscribers only (a subscriber's usual case): the sample is made
+            // from the PUSH's parts where they lie. (Passing `&mut PushBody` through
+            // `deliver` for every case measured about 10 % slower at 8 B.)
+            if !route.local.is_empty() {
+                to_local(&route, sample_taken(key, &mut push.body, push.qos));
+            }
+            return;
+        }
+        let body = std::mem::replace(&mut push.body, PushBody::Del(Del::default()));
+        self.deliver(&route, key, body, push.qos, Reliability::Reliable);
+    }
+
+    /// The key a face's publication names, and where it goes (cached per face).
+    fn rx_route(&self, face: &Arc<Face>, we: &WireExpr) -> Option<(OwnedKeyExpr, Arc<Route>)> {
+        let slot = (we.scope, we.mapping == Mapping::Sender);
+        {
+            let mut cache = lock(&face.rx_routes);
+            if let Some((last, (key, route))) = &cache.last
+                && last == we
+                && route.is_current(self)
+            {
+                return Some((key.clone(), route.clone()));
+            }
+            if let Some((key, route)) = cache
+                .by_expr
+                .get(&slot)
+                .and_then(|m| m.get(we.suffix.as_str()))
+                && route.is_current(self)
+            {
+                let found = (key.clone(), route.clone());
+                cache.last = Some((we.clone(), found.clone()));
+                return Some(found);
+            }
+        }
+        let Some(full) = face.resolve(we) else {
+            tracing::debug!("from {}: unknown key-expression id {}", face.zid, we.scope);
+            return None;
+        };
+        let key = match OwnedKeyExpr::new(full) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::debug!("from {}: dropped a publication: {e}", face.zid);
+                return None;
+            }
+        };
+        let route = Arc::new(self.compute_route(Source::Face(face), &key, Locality::Any));
+        let mut cache = lock(&face.rx_routes);
+        if cache.by_expr.values().map(HashMap::len).sum::<usize>() >= RX_ROUTES_MAX {
+            cache.by_expr.clear();
+        }
+        cache.last = Some((we.clone(), (key.clone(), route.clone())));
+        cache
+            .by_expr
+            .entry(slot)
+            .or_default()
+            .insert(we.suffix.clone(), (key.clone(), route.clone()));
+        Some((key, route))
+    }
+}
+
+/// Hands a sample to a route's local subscribers, in declaration order (cloned for
+/// all but the last).
+#[inline(always)]
+fn to_local(route: &Route, sample: Sample) {
+    if let Some((last, rest)) = route.local.split_last() {
+        for cb in rest {
+            cb(sample.clone());
+        }
+        last(sample);
+    }
+}
+
+/// Waits while any face of `route` holds messages back in its overflow queue (the
+/// usual case, none does, costs one atomic load per face and no waiting).
+pub(crate) async fn held_back(route: &Route) {
+    for (f, _) in &route.faces {
+        if f.holds_back() {
+            f.drained().await;
+        }
+    }
+}

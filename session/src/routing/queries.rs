@@ -1,0 +1,322 @@
+//! Queries: this session's queryables and declaring them to the faces, and carrying a
+//! query to its targets — local queryables and faces — and the replies back (see
+//! `query_exec.rs` for a query in flight). A face's REQUEST is carried the same way,
+//! its replies going back to that face.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use plexus_transport::wire::network::{
+    NetQos, NetworkMessage, Request, Response, ResponseBody, ResponseFinal, WireExpr,
+};
+use plexus_transport::wire::zenoh as wz;
+use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::convert::sample_of;
+use super::dispatcher::Dispatcher;
+use super::face::{Face, Source, control_reliable};
+use super::query_exec::{QueryExec, QueryInner, Sink};
+use super::tables::LocalQueryable;
+use crate::encoding::Encoding;
+use crate::key_expr::OwnedKeyExpr;
+use crate::reply::{
+    ConsolidationMode, QueryTarget, Reply, ReplyError, target_from_wire, target_to_wire,
+};
+use crate::sample::Locality;
+
+/// Everything needed to dispatch one query to its targets.
+pub(crate) struct Dispatch {
+    pub(crate) key: OwnedKeyExpr,
+    pub(crate) parameters: String,
+    pub(crate) target: QueryTarget,
+    pub(crate) consolidation: ConsolidationMode,
+    pub(crate) payload: Option<Bytes>,
+    pub(crate) encoding: Encoding,
+    pub(crate) attachment: Option<Bytes>,
+    pub(crate) timeout: Duration,
+    pub(crate) destination: Locality,
+}
+
+impl Dispatcher {
+    /// Declares a queryable of this session; returns its id.
+    pub(crate) fn add_queryable(&self, q: LocalQueryable) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let remote = q.origin.allows_remote();
+        let (key, complete) = (q.key.clone(), q.complete);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .qbls
+            .insert(id, Arc::new(q));
+        if remote {
+            self.propagate_queryable(Source::Local, &key, complete, true);
+        }
+        id
+    }
+
+    /// Undeclares this session's queryable `id`.
+    pub(crate) fn remove_queryable(&self, id: u32) {
+        let q = self
+            .tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .qbls
+            .remove(&id);
+        if let Some(q) = q
+            && q.origin.allows_remote()
+        {
+            self.propagate_queryable(Source::Local, &q.key, q.complete, false);
+        }
+    }
+
+    pub(super) fn propagate_queryable(
+        &self,
+        src: Source<'_>,
+        key: &OwnedKeyExpr,
+        complete: bool,
+        declare: bool,
+    ) {
+        for face in self.faces() {
+            if self.forwards(src, &face) {
+                if declare {
+                    face.declare_queryable(key, complete);
+                } else {
+                    face.undeclare_queryable(key, complete);
+                }
+            }
+        }
+    }
+
+    /// The local queryables and faces a query from `src` goes to.
+    pub(super) fn query_targets(
+        &self,
+        src: Source<'_>,
+        key: &OwnedKeyExpr,
+        target: QueryTarget,
+        destination: Locality,
+        from_remote: bool,
+    ) -> (Vec<Arc<LocalQueryable>>, Vec<Arc<Face>>) {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let matches = |k: &OwnedKeyExpr, complete: bool| match target {
+            QueryTarget::AllComplete => complete && k.includes(key),
+            _ => k.intersects(key),
+        };
+        let locals = if destination.allows_local() {
+            tables
+                .qbls
+                .values()
+                .filter(|q| q.origin.admits(from_remote) && matches(&q.key, q.complete))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let faces = if destination.allows_remote() {
+            tables
+                .faces
+                .values()
+                .filter(|f| {
+                    self.forwards(src, f)
+                        && (self.whatami == WhatAmI::Client && !from_remote
+                            || f.has_queryable_for(key, target))
+                })
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (locals, faces)
+    }
+
+    pub(super) fn next_request_id(&self) -> u32 {
+        let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        t.next_request_id = t.next_request_id.wrapping_add(1).max(1);
+        t.next_request_id
+    }
+
+    pub(super) fn pending_insert(&self, rid: u32, face: ZenohId, exec: Arc<QueryExec>) {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .insert(rid, (face, exec));
+    }
+
+    pub(super) fn pending_get(&self, rid: u32) -> Option<Arc<QueryExec>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .get(&rid)
+            .map(|(_, e)| e.clone())
+    }
+
+    pub(super) fn pending_remove(&self, rid: u32) -> Option<Arc<QueryExec>> {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .remove(&rid)
+            .map(|(_, e)| e)
+    }
+
+    /// Forgets every request of a query that ended (timed out).
+    pub(super) fn pending_forget(&self, exec: &Arc<QueryExec>) {
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .retain(|_, (_, e)| !Arc::ptr_eq(e, exec));
+    }
+
+    /// Sends a query to the local queryables and faces it targets.
+    pub(crate) fn dispatch(self: &Arc<Self>, src: Source<'_>, d: Dispatch, exec: Arc<QueryExec>) {
+        let from_remote = matches!(src, Source::Face(_));
+        let (mut locals, mut faces) =
+            self.query_targets(src, &d.key, d.target, d.destination, from_remote);
+        if d.target == QueryTarget::BestMatching {
+            // One complete queryable that covers the key answers alone, if there is one.
+            if let Some(pos) = locals
+                .iter()
+                .position(|q| q.complete && q.key.includes(&d.key))
+            {
+                locals = vec![locals.swap_remove(pos)];
+                faces.clear();
+            } else if let Some(pos) = faces
+                .iter()
+                .position(|f| f.has_complete_queryable_for(&d.key))
+            {
+                faces = vec![faces.swap_remove(pos)];
+                locals.clear();
+            }
+        }
+        exec.add_outstanding(locals.len() + faces.len());
+        for face in faces {
+            let rid = self.next_request_id();
+            self.pending_insert(rid, face.zid(), exec.clone());
+            face.send(
+                NetworkMessage::Request(Request {
+                    id: rid,
+                    wire_expr: WireExpr::key(d.key.as_str()),
+                    qos: NetQos::REQUEST,
+                    timestamp: None,
+                    target: target_to_wire(d.target),
+                    budget: None,
+                    timeout_ms: Some(d.timeout.as_millis() as u64),
+                    node_id: 0,
+                    body: wz::Query {
+                        consolidation: Some(d.consolidation.to_wire()),
+                        parameters: d.parameters.clone(),
+                        source_info: None,
+                        body: d.payload.clone().map(|payload| wz::QueryBody {
+                            encoding: d.encoding.to_wire(),
+                            payload,
+                        }),
+                        attachment: d.attachment.clone(),
+                    },
+                }),
+                control_reliable(),
+            );
+        }
+        for q in locals {
+            let query = Arc::new(QueryInner {
+                key_expr: d.key.clone(),
+                parameters: d.parameters.clone(),
+                payload: d.payload.clone(),
+                encoding: d.encoding.clone(),
+                attachment: d.attachment.clone(),
+                exec: exec.clone(),
+                responder: self.zid,
+            });
+            (q.callback)(query);
+        }
+        // Bounded: the query ends at its timeout whatever the targets do.
+        let weak = Arc::downgrade(self);
+        let timed = exec.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d.timeout).await;
+            if !timed.is_finished() {
+                timed.finish();
+                if let Some(s) = weak.upgrade() {
+                    s.pending_forget(&timed);
+                }
+            }
+        });
+        exec.done_one();
+    }
+
+    /// A REQUEST arrived from a face.
+    pub(crate) fn handle_request(
+        self: &Arc<Self>,
+        face: &Arc<Face>,
+        req: Request,
+        key: OwnedKeyExpr,
+    ) {
+        let timeout = req
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.queries_default_timeout);
+        let exec = QueryExec::new(
+            Sink::Remote {
+                face: face.clone(),
+                request_id: req.id,
+            },
+            self.zid,
+        );
+        let (payload, encoding) = match req.body.body {
+            Some(b) => (Some(b.payload), Encoding::from_wire(b.encoding)),
+            None => (None, Encoding::default()),
+        };
+        let d = Dispatch {
+            key,
+            parameters: req.body.parameters,
+            target: target_from_wire(req.target),
+            consolidation: ConsolidationMode::None,
+            payload,
+            encoding,
+            attachment: req.body.attachment,
+            timeout,
+            destination: Locality::Any,
+        };
+        self.dispatch(Source::Face(face), d, exec);
+    }
+
+    /// A RESPONSE arrived for one of our requests.
+    pub(crate) fn handle_response(&self, face: &Arc<Face>, resp: Response) {
+        let Some(exec) = self.pending_get(resp.request_id) else {
+            tracing::debug!(
+                "from {}: response to unknown request {}",
+                face.zid(),
+                resp.request_id
+            );
+            return;
+        };
+        let replier_id = resp.responder.map(|r| r.zid);
+        let result = match resp.body {
+            ResponseBody::Reply(r) => {
+                let key = face
+                    .resolve(&resp.wire_expr)
+                    .and_then(|k| OwnedKeyExpr::new(k).ok());
+                let Some(key) = key else {
+                    tracing::debug!("from {}: reply with an unusable key", face.zid());
+                    return;
+                };
+                Ok(sample_of(key, r.body, NetQos::RESPONSE))
+            }
+            ResponseBody::Err(e) => Err(ReplyError {
+                payload: e.payload,
+                encoding: Encoding::from_wire(e.encoding),
+            }),
+        };
+        exec.reply(Reply { result, replier_id });
+    }
+
+    /// RESPONSE_FINAL arrived for one of our requests.
+    pub(crate) fn handle_response_final(&self, rf: ResponseFinal) {
+        if let Some(exec) = self.pending_remove(rf.request_id) {
+            exec.done_one();
+        }
+    }
+}

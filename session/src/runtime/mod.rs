@@ -1,0 +1,281 @@
+//! The runtime: what joins a session's routing to its transports and its admin space.
+//!
+//! [`Runtime::start`] makes the [`Dispatcher`], listens and connects (retrying in the
+//! background), and registers the admin space's queryable. The transport manager calls
+//! back into `Handler` for every transport that opens; each gets a face, and its
+//! `FaceHandler` hands the transport's messages to the dispatcher and turns its events
+//! (links added or removed, transport closed) into admin-space samples.
+
+pub(crate) mod admin;
+
+use std::num::NonZeroU128;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use plexus_transport::wire::network::{NetworkMessage, Push};
+use plexus_transport::wire::{WhatAmI, ZenohId};
+use plexus_transport::{
+    Backlog, PeerHandler, Transport, TransportEvent, TransportHandler, TransportManager,
+};
+
+use crate::config::Config;
+use crate::error::SessionError;
+use crate::key_expr::OwnedKeyExpr;
+use crate::routing::{Dispatcher, Face, FaceTx, LocalQueryable, QueryInner, Source, TransportTx};
+use crate::sample::{Locality, Reliability, Sample};
+use admin::Admin;
+
+/// The state of one open session, shared by its handles.
+pub(crate) struct Runtime {
+    pub(crate) zid: ZenohId,
+    pub(crate) whatami: WhatAmI,
+    pub(crate) config: Config,
+    manager: OnceLock<TransportManager>,
+    pub(crate) closed: AtomicBool,
+    /// Faces, tables and routes.
+    pub(crate) routing: Arc<Dispatcher>,
+    pub(crate) admin: Admin,
+}
+
+impl Runtime {
+    pub(crate) fn manager(&self) -> Option<&TransportManager> {
+        self.manager.get()
+    }
+
+    /// Delivers admin-space samples to this session's subscribers only.
+    fn publish_admin(&self, samples: Vec<Sample>) {
+        for sample in samples {
+            self.routing.route(
+                Source::Local,
+                sample,
+                Locality::SessionLocal,
+                Reliability::Reliable,
+            );
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(m) = self.manager() {
+            m.close().await;
+        }
+    }
+
+    /// Opens a session with `config`: listens, connects (retrying in the background),
+    /// and returns once the peers it connected to have sent their declarations.
+    pub(crate) async fn start(config: Config) -> Result<Arc<Runtime>, SessionError> {
+        let zid = config.id().unwrap_or_else(ZenohId::random);
+        let whatami = config.mode();
+        let hlc = config.timestamping().then(|| {
+            let id = NonZeroU128::new(zid.to_u128()).map(uhlc::ID::from);
+            let mut b = uhlc::HLCBuilder::new();
+            if let Some(id) = id {
+                b = b.with_id(id);
+            }
+            b.build()
+        });
+        if config.scouting_multicast_enabled() == Some(true) {
+            tracing::warn!("multicast scouting is not supported by Plexus; use connect/endpoints");
+        }
+        let inner = Arc::new(Runtime {
+            zid,
+            whatami,
+            manager: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            routing: Arc::new(Dispatcher::new(
+                zid,
+                whatami,
+                hlc,
+                config.queries_default_timeout(),
+            )),
+            admin: Admin::new(zid),
+            config: config.clone(),
+        });
+        // The admin space answers this session only.
+        for key in admin::queryable_keys(&zid) {
+            let weak = Arc::downgrade(&inner);
+            let key = OwnedKeyExpr::new(key)?;
+            inner.routing.add_queryable(LocalQueryable {
+                key,
+                complete: true,
+                callback: Arc::new(move |q: Arc<QueryInner>| {
+                    if let Some(s) = weak.upgrade() {
+                        let transports = s.manager().map(|m| m.transports()).unwrap_or_default();
+                        for sample in s.admin.answer(&q.key_expr, &transports) {
+                            q.send(Ok(sample));
+                        }
+                    }
+                }),
+                origin: Locality::SessionLocal,
+            });
+        }
+        let manager = TransportManager::new(
+            config.transport_config(zid),
+            Arc::new(Handler(Arc::downgrade(&inner))),
+        );
+        let _ = inner.manager.set(manager.clone());
+        for ep in config.listen_endpoints() {
+            manager.listen(&ep).await?;
+        }
+        let retry = config.connect_retry();
+        let mut connected = Vec::new();
+        for ep in config.connect_endpoints() {
+            match manager.connect(ep).await {
+                Ok(t) => connected.push(t),
+                Err(e) if retry.exit_on_failure => {
+                    manager.close().await;
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    tracing::info!("connect to {ep} failed ({e}); retrying in the background");
+                    let m = manager.clone();
+                    let ep = ep.clone();
+                    let weak = Arc::downgrade(&inner);
+                    tokio::spawn(async move {
+                        let mut period = retry.period_init;
+                        let started = tokio::time::Instant::now();
+                        loop {
+                            tokio::time::sleep(period).await;
+                            if weak
+                                .upgrade()
+                                .is_none_or(|s| s.closed.load(Ordering::Acquire))
+                            {
+                                return;
+                            }
+                            match m.connect(&ep).await {
+                                Ok(_) => return,
+                                Err(e) => tracing::debug!("connect to {ep}: {e}"),
+                            }
+                            if retry.timeout.is_some_and(|t| started.elapsed() >= t) {
+                                tracing::warn!("giving up connecting to {ep}");
+                                return;
+                            }
+                            period = retry.next_period(period);
+                        }
+                    });
+                }
+            }
+        }
+        // Like Zenoh, return once the peers we connected to have told us what they
+        // declared, so that a put or get right after open reaches them.
+        if whatami != WhatAmI::Client {
+            let waits: Vec<_> = connected
+                .iter()
+                .filter(|t| t.whatami() != WhatAmI::Client)
+                .filter_map(|t| {
+                    inner
+                        .routing
+                        .face(&t.zid())
+                        .map(|f| f.initial_declarations.subscribe())
+                })
+                .collect();
+            let all = async {
+                for mut w in waits {
+                    let _ = w.wait_for(|done| *done).await;
+                }
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(1), all)
+                .await
+                .is_err()
+            {
+                tracing::debug!("some peers did not finish their initial declarations within 1 s");
+            }
+        }
+        Ok(inner)
+    }
+}
+
+/// Receives new transports for a session.
+struct Handler(Weak<Runtime>);
+
+/// Receives one face's messages and events.
+struct FaceHandler {
+    session: Weak<Runtime>,
+    /// The session's routing, reached without going through the runtime on the
+    /// per-message path.
+    routing: Weak<Dispatcher>,
+    face: Arc<Face>,
+}
+
+impl TransportHandler for Handler {
+    fn opened(&self, transport: &Transport) -> Arc<dyn PeerHandler> {
+        let session = self.0.upgrade();
+        let held = session
+            .as_ref()
+            .map(|s| s.routing.held_faces())
+            .unwrap_or_default();
+        let face = Arc::new(Face::new(
+            transport.zid(),
+            transport.whatami(),
+            FaceTx::Transport(TransportTx::new(transport.clone(), held)),
+        ));
+        if let Some(s) = &session {
+            s.routing.face_opened(face.clone());
+            let samples = s.admin.transport_opened(transport);
+            s.publish_admin(samples);
+        }
+        Arc::new(FaceHandler {
+            session: self.0.clone(),
+            routing: session
+                .as_ref()
+                .map(|s| Arc::downgrade(&s.routing))
+                .unwrap_or_default(),
+            face,
+        })
+    }
+}
+
+impl PeerHandler for FaceHandler {
+    fn message(&self, msg: NetworkMessage) {
+        if let Some(r) = self.routing.upgrade() {
+            r.handle_message(&self.face, msg);
+        }
+    }
+
+    fn push(&self, push: &mut Push) {
+        if let Some(r) = self.routing.upgrade() {
+            r.handle_push(&self.face, push);
+        }
+    }
+
+    /// The other faces whose queues hold messages back: reading more from this face
+    /// waits for them (a router passes its slowest subscriber's pace back upstream).
+    fn backlog(&self) -> Option<Backlog> {
+        let r = self.routing.upgrade()?;
+        if !r.any_face_held() {
+            return None;
+        }
+        let held: Vec<Arc<Face>> = r
+            .faces()
+            .into_iter()
+            .filter(|f| f.zid != self.face.zid && f.holds_back())
+            .collect();
+        if held.is_empty() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            for f in held {
+                f.drained().await;
+            }
+        }))
+    }
+
+    fn event(&self, event: TransportEvent) {
+        let Some(s) = self.session.upgrade() else {
+            return;
+        };
+        let zid = self.face.zid;
+        let samples = match event {
+            TransportEvent::LinkAdded(link) => s.admin.link_added(zid, &link),
+            TransportEvent::LinkRemoved { link, cause } => s.admin.link_removed(zid, &link, &cause),
+            TransportEvent::Closed { cause } => {
+                s.routing.face_closed(zid);
+                s.admin.transport_closed(zid, &cause)
+            }
+            _ => Vec::new(),
+        };
+        s.publish_admin(samples);
+    }
+}
