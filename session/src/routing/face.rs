@@ -1,10 +1,14 @@
 //! A face: one remote process this session has a transport to, as routing sees it —
 //! what it declared to us, what we declared to it, the key-expression ids on both
-//! sides, and the cache of where its publications go. It sends through its
-//! [`FaceTx`] (see `sender.rs`).
+//! sides, and the cache of where its publications go.
 //!
-//! Also here: [`Route`] (where publications on one key go), [`Source`] (where a
-//! declaration or message came from), and the helpers that build control messages.
+//! Also here: [`FaceTx`], the senders a face can have; [`Route`] (where publications
+//! on one key go); [`Source`] (where a declaration or message came from); and the
+//! helpers that build control messages.
+//!
+//! `FaceTx` is an enum rather than a `dyn FaceSender` so that the per-message path
+//! (`Face::send_ref` for every publication) stays a direct, inlinable call: outside
+//! `cfg(test)` it has one variant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,7 +20,8 @@ use plexus_transport::wire::network::{
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::callbacks::SampleCallback;
-use super::sender::{FaceSender, FaceTx};
+use super::sender::FaceSender;
+use super::transport::TransportTx;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::QueryTarget;
 use crate::sample::{CongestionControl, Locality, Priority, Reliability};
@@ -34,6 +39,56 @@ pub(crate) struct Face {
     pub(super) exprs: RwLock<ExprIds>,
     /// Routes of the publications this face sent, by wire expression.
     pub(super) rx_routes: Mutex<RxRoutes>,
+}
+
+/// The sender of one face.
+pub(crate) enum FaceTx {
+    /// A transport to a remote process.
+    Transport(TransportTx),
+    /// Records what is sent (routing unit tests).
+    #[cfg(test)]
+    Fake(std::sync::Arc<super::fake::Recorder>),
+}
+
+impl FaceSender for FaceTx {
+    #[inline]
+    fn send(&self, msg: NetworkMessage, opts: SendOptions) {
+        match self {
+            FaceTx::Transport(t) => t.send(msg, opts),
+            #[cfg(test)]
+            FaceTx::Fake(f) => f.send(msg, opts),
+        }
+    }
+
+    #[inline]
+    fn send_ref(&self, msg: &NetworkMessage, opts: SendOptions) {
+        match self {
+            FaceTx::Transport(t) => t.send_ref(msg, opts),
+            #[cfg(test)]
+            FaceTx::Fake(f) => f.send_ref(msg, opts),
+        }
+    }
+}
+
+impl FaceTx {
+    /// True while messages wait behind a full transport.
+    #[inline]
+    pub(crate) fn holds_back(&self) -> bool {
+        match self {
+            FaceTx::Transport(t) => t.holds_back(),
+            #[cfg(test)]
+            FaceTx::Fake(_) => false,
+        }
+    }
+
+    /// Waits until messages that waited behind a full transport have been handed to it.
+    pub(crate) async fn drained(&self) {
+        match self {
+            FaceTx::Transport(t) => t.drained().await,
+            #[cfg(test)]
+            FaceTx::Fake(_) => {}
+        }
+    }
 }
 
 /// A face's cache of where its publications go: (scope, sender's mapping) → suffix →

@@ -22,9 +22,10 @@
 //!
 //! Rooms (each file uses only those above it in this list):
 //! - `callbacks.rs`, `convert.rs`: callback types; samples ⇄ PUT/DEL bodies and timestamps;
-//! - `transport.rs`, `sender.rs`: the transport-backed sender (with its overflow queue)
-//!   and the `FaceSender` trait the routing layer sends through;
-//! - `face.rs`: a face, what was declared over it, `Route`, `Source`;
+//! - `sender.rs`: the `FaceSender` trait the routing layer sends through;
+//!   `transport.rs`: the transport-backed sender, with its overflow queue;
+//!   `fake.rs` (tests only): a sender that records;
+//! - `face.rs`: a face, what was declared over it, its sender (`FaceTx`), `Route`, `Source`;
 //! - `query_exec.rs`: a query in flight and where its replies go;
 //! - `tables.rs`: the subscriber, queryable and liveliness tables;
 //! - `dispatcher.rs`: the `Dispatcher` (tables, faces, routing generation), who forwards
@@ -55,10 +56,9 @@ mod transport;
 
 pub(crate) use convert::to_wire_ts;
 pub(crate) use dispatcher::Dispatcher;
-pub(crate) use face::{Face, Route, Source, lock};
+pub(crate) use face::{Face, FaceTx, Route, Source, lock};
 pub(crate) use pubsub::held_back;
 pub(crate) use queries::Dispatch;
 pub(crate) use query_exec::{QueryExec, QueryInner};
-pub(crate) use sender::FaceTx;
 pub(crate) use tables::LocalQueryable;
 pub(crate) use transport::TransportTx;

@@ -13,9 +13,8 @@ use plexus_transport::wire::zenoh::{self as wz, Put};
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::dispatcher::Dispatcher;
-use super::face::{Face, Source, declare_msg};
+use super::face::{Face, FaceTx, Source, declare_msg};
 use super::fake::Recorder;
-use super::sender::FaceTx;
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Reliability, Sample, SampleKind};
 
