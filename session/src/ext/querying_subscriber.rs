@@ -435,7 +435,7 @@ where
 
 /// A subscriber that, when declared and on [`QueryingSubscriber::query`], also queries
 /// for past samples and merges them with the live ones (see the [module
-/// documentation](self)).
+/// documentation](crate::ext)).
 ///
 /// It dereferences to its handler (a `flume::Receiver<Sample>` by default). Dropping it
 /// undeclares the subscriber and stops delivery; queries still in flight are ignored.
