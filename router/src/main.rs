@@ -4,6 +4,11 @@
 //! between the clients and peers attached to it, and logs every transport and link as
 //! it opens and closes. Configuration comes from a JSON5 file (`-c`), overridden by the
 //! command-line flags; with neither it listens on `tcp/[::]:7447`.
+//!
+//! As `zenohd` does, it always serves the admin space (`@/<zid>/router`, readable by
+//! other processes unless `adminspace/permissions/read` is false), and it starts the
+//! REST plugin (HTTP API, live page, `/metrics`) when `--rest-http-port` or
+//! `plugins/rest/http_port` is given.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +33,13 @@ struct Args {
     /// The router's zid (hex); random when absent.
     #[arg(short = 'i', long = "id")]
     id: Option<ZenohId>,
+    /// Starts the REST plugin on this port, or `<ip>:<port>` (`none`: not started even
+    /// if the config file asks for it).
+    #[arg(long = "rest-http-port", value_name = "SOCKET")]
+    rest_http_port: Option<String>,
+    /// Permissions of remote sessions on the admin space: r, w, rw or none (default r).
+    #[arg(long = "adminspace-permissions", value_name = "r|w|rw|none", value_parser = ["r", "w", "rw", "none"])]
+    adminspace_permissions: Option<String>,
 }
 
 async fn shutdown_signal() {
@@ -66,7 +78,49 @@ fn config(args: &Args) -> Result<Config, plexus::ConfigError> {
     if let Some(id) = args.id {
         config = config.with_id(id);
     }
+    // As zenohd: the admin space is always on, and the flags override the file.
+    config.insert_json5("adminspace/enabled", "true")?;
+    if let Some(p) = &args.adminspace_permissions {
+        let (read, write) = (p.contains('r'), p.contains('w'));
+        config.insert_json5(
+            "adminspace/permissions",
+            &format!("{{ read: {read}, write: {write} }}"),
+        )?;
+    }
+    match args.rest_http_port.as_deref() {
+        Some(p) if p.eq_ignore_ascii_case("none") => {
+            config.insert_json5("plugins/rest", "null")?;
+        }
+        Some(p) => {
+            let value = serde_json::Value::String(p.to_string()).to_string();
+            config.insert_json5("plugins/rest/http_port", &value)?;
+            config.insert_json5("plugins/rest/__required__", "true")?;
+        }
+        None => {}
+    }
     Ok(config)
+}
+
+/// Refuses plugin sections for plugins plexusd does not have when they are required,
+/// and warns about the others (Zenoh would look for a library to load).
+fn check_plugins(config: &Config) -> Result<(), String> {
+    for name in config.plugin_names() {
+        if name == "rest" {
+            continue;
+        }
+        let required = config
+            .plugin(name)
+            .and_then(|p| p.get("__required__"))
+            .and_then(|r| r.as_bool())
+            .unwrap_or(false);
+        if required {
+            return Err(format!(
+                "plugins/{name}: plexusd has no plugin {name:?} (it has: rest)"
+            ));
+        }
+        tracing::warn!("plugins/{name}: plexusd has no plugin {name:?}; ignoring its section");
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -86,6 +140,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = check_plugins(&config) {
+        tracing::error!("bad configuration: {e}");
+        return ExitCode::FAILURE;
+    }
     let session = match plexus::open(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -97,8 +155,20 @@ async fn main() -> ExitCode {
     for locator in session.locators() {
         tracing::info!(%locator, "listening");
     }
+    let monitoring = match plexus_plugin_rest::start(&session).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            session.close().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(admin) = monitoring.admin_space() {
+        tracing::info!(prefix = admin.prefix(), "admin space served");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    drop(monitoring);
     if tokio::time::timeout(Duration::from_secs(5), session.close())
         .await
         .is_err()

@@ -60,7 +60,10 @@ fn bounded_queue() -> (
     let (tx, rx) = flume::bounded(PENDING_QUERIES);
     let callback = move |q: Query| {
         if let Err(flume::TrySendError::Full(q)) = tx.try_send(q) {
-            tracing::warn!("admin space: too many queries waiting; dropped {}", q.key_expr());
+            tracing::warn!(
+                "admin space: too many queries waiting; dropped {}",
+                q.key_expr()
+            );
         }
     };
     (callback, rx)
@@ -69,7 +72,10 @@ fn bounded_queue() -> (
 impl AdminSpace {
     /// Declares the admin space's queryables on `monitor`'s session. `plugins` is the
     /// `plugins` value of `@/<zid>/<mode>` (Zenoh's: plugin id → `{name, path}`).
-    pub async fn serve(monitor: &Monitor, plugins: Value) -> Result<AdminSpace, plexus::SessionError> {
+    pub async fn serve(
+        monitor: &Monitor,
+        plugins: Value,
+    ) -> Result<AdminSpace, plexus::SessionError> {
         let session = monitor.session();
         let conf = session.config().adminspace();
         let prefix = format!("@/{}/{}", session.zid(), session.mode().as_str());
@@ -173,7 +179,13 @@ impl Context {
         let sub = |suffix: &str| OwnedKeyExpr::new(format!("{}/{suffix}", self.prefix));
         if self.prefix.intersects(key) {
             let body = router_json(&self.monitor, &self.plugins).to_string();
-            reply(q, self.prefix.clone(), body.into_bytes(), Encoding::APPLICATION_JSON).await;
+            reply(
+                q,
+                self.prefix.clone(),
+                body.into_bytes(),
+                Encoding::APPLICATION_JSON,
+            )
+            .await;
         }
         if let Ok(k) = sub("metrics")
             && k.intersects(key)

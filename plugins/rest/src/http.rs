@@ -65,7 +65,10 @@ impl RestConfig {
         };
         for k in map.keys() {
             if k != "http_port" && !IGNORED_KEYS.contains(&k.as_str()) {
-                return Err(bad(k, "unknown key (Zenoh's REST plugin has no such key)".into()));
+                return Err(bad(
+                    k,
+                    "unknown key (Zenoh's REST plugin has no such key)".into(),
+                ));
             }
         }
         let port = map
@@ -337,7 +340,9 @@ async fn query_or_subscribe(
         };
         let ctype = encoding.to_string();
         return match HeaderValue::from_str(&ctype) {
-            Ok(v) if looks_like_mime(&ctype) => ([(header::CONTENT_TYPE, v)], payload).into_response(),
+            Ok(v) if looks_like_mime(&ctype) => {
+                ([(header::CONTENT_TYPE, v)], payload).into_response()
+            }
             _ => payload.into_response(),
         };
     }
@@ -355,11 +360,7 @@ async fn query_or_subscribe(
             ));
         }
         html.push_str("</dl>\n");
-        return (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response();
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     }
     let mut out = Vec::new();
     while let Ok(reply) = replies.recv_async().await {
@@ -396,7 +397,11 @@ fn looks_like_mime(s: &str) -> bool {
 
 /// Subscribes on `key` and streams the samples as Server-Sent Events (`event: PUT` or
 /// `DELETE`, `data:` the JSON sample) until the client goes or the server stops.
-async fn subscribe(session: &Session, key: OwnedKeyExpr, shutdown: watch::Receiver<bool>) -> Response {
+async fn subscribe(
+    session: &Session,
+    key: OwnedKeyExpr,
+    shutdown: watch::Receiver<bool>,
+) -> Response {
     let (tx, rx) = flume::bounded::<Sample>(SSE_QUEUE);
     // A client too slow to take its samples loses its stream rather than holding
     // samples without bound or slowing the session down.
@@ -430,7 +435,9 @@ async fn subscribe(session: &Session, key: OwnedKeyExpr, shutdown: watch::Receiv
             Some((Ok::<_, Infallible>(event), (rx, sub, shutdown)))
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 async fn publish(
@@ -494,7 +501,9 @@ mod tests {
     #[test]
     fn content_types() {
         assert!(looks_like_mime("text/plain"));
-        assert!(looks_like_mime("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+        assert!(looks_like_mime(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        ));
         assert!(looks_like_mime("zenoh/bytes"));
         assert!(!looks_like_mime("text/plain;utf-8"));
         assert!(!looks_like_mime("unknown(99)"));

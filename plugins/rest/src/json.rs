@@ -105,7 +105,10 @@ mod tests {
             payload_to_json(br#"{"a":1}"#, &json),
             serde_json::json!({"a": 1})
         );
-        assert_eq!(payload_to_json(b"{oops", &json), Value::String("e29vcHM=".into()));
+        assert_eq!(
+            payload_to_json(b"{oops", &json),
+            Value::String("e29vcHM=".into())
+        );
         assert_eq!(
             payload_to_json(b"hi", &Encoding::TEXT_PLAIN),
             Value::String("hi".into())

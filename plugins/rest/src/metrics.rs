@@ -182,14 +182,31 @@ impl Collector for Live {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(links.len() as i64).encode(m.encode_family(&Vec::<(&str, &str)>::new())?)?;
+        ConstGauge::new(links.len() as i64)
+            .encode(m.encode_family(&Vec::<(&str, &str)>::new())?)?;
 
         type Get = fn(&plexus::admin::TransportCounters) -> u64;
         let per_transport: [(&str, &str, Get); 5] = [
-            ("plexus_transport_tx_bytes", "Bytes written to a transport's links", |s| s.tx_bytes),
-            ("plexus_transport_rx_bytes", "Bytes read from a transport's links", |s| s.rx_bytes),
-            ("plexus_transport_tx_messages", "Network messages sent on a transport", |s| s.tx_msgs),
-            ("plexus_transport_rx_messages", "Network messages received on a transport", |s| s.rx_msgs),
+            (
+                "plexus_transport_tx_bytes",
+                "Bytes written to a transport's links",
+                |s| s.tx_bytes,
+            ),
+            (
+                "plexus_transport_rx_bytes",
+                "Bytes read from a transport's links",
+                |s| s.rx_bytes,
+            ),
+            (
+                "plexus_transport_tx_messages",
+                "Network messages sent on a transport",
+                |s| s.tx_msgs,
+            ),
+            (
+                "plexus_transport_rx_messages",
+                "Network messages received on a transport",
+                |s| s.rx_msgs,
+            ),
             (
                 "plexus_transport_dropped_messages",
                 "Messages dropped by congestion control on a transport",
