@@ -273,15 +273,16 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The key expression of a request path, with `@/local` standing for `@/<zid>`.
-fn key_of(session: &Session, path: &str) -> Result<OwnedKeyExpr, Response> {
+/// The key expression of a request path, with `@/local` standing for `@/<zid>`; a
+/// `400` naming it when it is not valid.
+fn key_of(session: &Session, path: &str) -> Result<OwnedKeyExpr, Box<Response>> {
     let path = match path.strip_prefix("@/local") {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             format!("@/{}{rest}", session.zid())
         }
         _ => path.to_string(),
     };
-    OwnedKeyExpr::new(path).map_err(|e| text(StatusCode::BAD_REQUEST, e.to_string()))
+    OwnedKeyExpr::new(path).map_err(|e| Box::new(text(StatusCode::BAD_REQUEST, e.to_string())))
 }
 
 /// The request's encoding: its `Content-Type`, `zenoh/bytes` without one.
@@ -309,7 +310,7 @@ async fn query_or_subscribe(
     let session = st.monitor.session().clone();
     let key = match key_of(&session, &path) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let accept = first_accept(&headers);
     if accept.as_deref() == Some("text/event-stream") {
@@ -450,7 +451,7 @@ async fn publish(
     let session = st.monitor.session();
     let key = match key_of(session, &path) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let res = if method == Method::DELETE {
         session.delete(key).await
