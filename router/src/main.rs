@@ -42,19 +42,27 @@ struct Args {
     adminspace_permissions: Option<String>,
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM, with the handlers installed when this is called (so a signal
+/// that arrives while the daemon is still starting is not lost).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            return futures_util::future::Either::Left(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    futures_util::future::Either::Right(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn config(args: &Args) -> Result<Config, plexus::ConfigError> {
@@ -132,6 +140,7 @@ async fn main() -> ExitCode {
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    let shutdown = shutdown_signal();
     let args = Args::parse();
     let config = match config(&args) {
         Ok(c) => c,
@@ -166,7 +175,7 @@ async fn main() -> ExitCode {
     if let Some(admin) = monitoring.admin_space() {
         tracing::info!(prefix = admin.prefix(), "admin space served");
     }
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     drop(monitoring);
     if tokio::time::timeout(Duration::from_secs(5), session.close())
