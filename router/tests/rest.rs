@@ -776,3 +776,25 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     );
     assert!(r.text().ends_with("# EOF\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_http_port_is_refused_naming_the_key() {
+    let out = timeout(
+        WAIT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_plexusd"))
+            .args(["-l", "tcp/127.0.0.1:0", "--rest-http-port", "eighty"])
+            .output(),
+    )
+    .await
+    .expect("plexusd did not exit")
+    .expect("run plexusd");
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            r#"plugins/rest/http_port: expected a port number or "<ip>:<port>", got "eighty""#
+        ),
+        "{text}"
+    );
+}
