@@ -66,7 +66,7 @@ pub use api::liveliness::{
 pub use api::publisher::{Publisher, PutBuilder};
 pub use api::session::{Session, open};
 pub use api::subscriber::{Subscriber, SubscriberBuilder};
-pub use config::{Config, ConfigError};
+pub use config::{AdminSpaceConf, Config, ConfigError};
 pub use encoding::Encoding;
 pub use error::SessionError;
 pub use handlers::{FifoChannel, IntoHandler, RingChannel};

@@ -249,8 +249,8 @@ fn unknown_key_names_full_path() {
         r#"unknown configuration key "transport/link/tx/leese" (did you mean "transport/link/tx/lease"?)"#
     );
     assert_eq!(
-        err("{ plugins: {} }"),
-        r#"unknown configuration key "plugins""#
+        err("{ plugins_loading: {} }"),
+        r#"unknown configuration key "plugins_loading""#
     );
     assert_eq!(
         err("{ scouting: { multicast: { address: '224.0.0.224:7446' } } }"),
@@ -498,7 +498,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 21);
+    assert_eq!(keys.len(), 27);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
@@ -564,4 +564,57 @@ fn never_panics_on_garbage() {
             },
         )
         .unwrap();
+}
+
+#[test]
+fn adminspace_keys_follow_zenoh_defaults() {
+    let d = Config::default().adminspace();
+    assert!(!d.enabled, "off unless asked, as in Zenoh");
+    assert!(d.read && !d.write, "Zenoh's permission defaults");
+    assert_eq!(d.max_closed_transports, 1000);
+    let c = Config::from_json5(
+        "{ adminspace: { enabled: true, permissions: { read: false, write: true }, max_closed_transports: 5 } }",
+    )
+    .unwrap();
+    let a = c.adminspace();
+    assert!(a.enabled && !a.read && a.write);
+    assert_eq!(a.max_closed_transports, 5);
+    let e = err("{ adminspace: { permissions: { read: 'yes' } } }");
+    assert!(e.contains("adminspace/permissions/read"), "{e}");
+    let e = err("{ adminspace: { max_closed_transports: -1 } }");
+    assert!(e.contains("adminspace/max_closed_transports"), "{e}");
+    let e = err("{ adminspace: { enable: true } }");
+    assert!(e.contains(r#"did you mean "adminspace/enabled""#), "{e}");
+}
+
+#[test]
+fn metadata_and_plugin_sections_are_free_form() {
+    let mut c = Config::from_json5(
+        "{ metadata: { name: 'edge-1', tags: [1, 2] }, plugins: { rest: { http_port: 8000 }, storage_manager: { volumes: {} } } }",
+    )
+    .unwrap();
+    assert_eq!(c.metadata()["name"], "edge-1");
+    assert_eq!(c.plugin("rest").unwrap()["http_port"], 8000);
+    let mut names: Vec<_> = c.plugin_names().collect();
+    names.sort();
+    assert_eq!(names, ["rest", "storage_manager"]);
+    // Zenoh's way of setting one plugin key, as `zenohd --rest-http-port` does.
+    c.insert_json5("plugins/rest/http_port", r#""127.0.0.1:0""#)
+        .unwrap();
+    c.insert_json5("plugins/rest/__required__", "true").unwrap();
+    let rest = c.plugin("rest").unwrap();
+    assert_eq!(rest["http_port"], "127.0.0.1:0");
+    assert_eq!(rest["__required__"], true);
+    c.insert_json5("plugins/x/a/b", "1").unwrap();
+    assert_eq!(c.plugin("x").unwrap()["a"]["b"], 1);
+    c.insert_json5("plugins/x", "null").unwrap();
+    assert!(c.plugin("x").is_none());
+    // A plugin section must be an object; a value inside it cannot be walked through.
+    let e = c.insert_json5("plugins/rest", "8000").unwrap_err();
+    assert_eq!(e.path(), Some("plugins/rest"), "{e}");
+    let e = c
+        .insert_json5("plugins/rest/http_port/deeper", "1")
+        .unwrap_err();
+    assert_eq!(e.path(), Some("plugins/rest/http_port"), "{e}");
+    assert_eq!(c.plugin("rest").unwrap()["http_port"], "127.0.0.1:0");
 }

@@ -90,6 +90,22 @@ pub(super) enum J {
     Obj(Vec<(String, J)>),
 }
 
+impl J {
+    /// The same value as `serde_json` (non-finite numbers become `null`).
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as V;
+        match self {
+            J::Null => V::Null,
+            J::Bool(b) => V::Bool(*b),
+            J::Int(i) => V::from(*i),
+            J::Float(x) => serde_json::Number::from_f64(*x).map_or(V::Null, V::Number),
+            J::Str(s) => V::String(s.clone()),
+            J::Arr(a) => V::Array(a.iter().map(J::to_json).collect()),
+            J::Obj(o) => V::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+        }
+    }
+}
+
 impl fmt::Display for J {
     /// A short rendering for error messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

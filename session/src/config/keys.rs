@@ -138,6 +138,30 @@ const KEYS: &[(&str, Setter)] = &[
         a.config.qos = boolean(p, v)?;
         Ok(())
     }),
+    ("metadata", |a, _, v| {
+        a.config.metadata = v.to_json();
+        Ok(())
+    }),
+    ("adminspace/enabled", |a, p, v| {
+        a.config.adminspace.enabled = boolean(p, v)?;
+        Ok(())
+    }),
+    ("adminspace/permissions/read", |a, p, v| {
+        a.config.adminspace.read = boolean(p, v)?;
+        Ok(())
+    }),
+    ("adminspace/permissions/write", |a, p, v| {
+        a.config.adminspace.write = boolean(p, v)?;
+        Ok(())
+    }),
+    ("adminspace/max_closed_transports", |a, p, v| {
+        a.config.adminspace.max_closed_transports = match as_i64(v).map(usize::try_from) {
+            Some(Ok(n)) => n,
+            _ => return Err(invalid(p, "a non-negative integer", v)),
+        };
+        Ok(())
+    }),
+    ("plugins", |a, p, v| a.set_plugin(p, v)),
 ];
 
 /// State of one application of a document (or inserted value) to a [`Config`].
@@ -151,6 +175,9 @@ impl Apply<'_> {
     fn at(&mut self, path: &str, value: &J) -> Result<(), ConfigError> {
         if let Some((_, set)) = KEYS.iter().find(|(k, _)| *k == path) {
             return set(self, path, value);
+        }
+        if path.starts_with("plugins/") {
+            return self.set_plugin(path, value);
         }
         if !is_section(path) {
             return Err(unknown(path));
@@ -170,6 +197,58 @@ impl Apply<'_> {
                 format!("{path}/{k}")
             };
             self.at(&child, v)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `plugins` (an object of plugin sections) or a value inside one plugin's
+    /// free-form section (`plugins/<name>/…`); `null` removes the key.
+    fn set_plugin(&mut self, path: &str, value: &J) -> Result<(), ConfigError> {
+        let rest = path.strip_prefix("plugins").unwrap_or(path);
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let Some((last, parents)) = parts.split_last() else {
+            // The whole section.
+            match value {
+                J::Null => self.config.plugins.clear(),
+                J::Obj(entries) => {
+                    for (name, v) in entries {
+                        self.set_plugin(&format!("plugins/{name}"), v)?;
+                    }
+                }
+                _ => return Err(invalid(path, "an object of plugin sections", value)),
+            }
+            return Ok(());
+        };
+        if parents.is_empty() && !matches!(value, J::Obj(_) | J::Null) {
+            return Err(invalid(
+                path,
+                "an object (the plugin's configuration)",
+                value,
+            ));
+        }
+        let mut map = &mut self.config.plugins;
+        for (i, part) in parents.iter().enumerate() {
+            let slot = map
+                .entry(part.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            map = match slot {
+                serde_json::Value::Object(m) => m,
+                other => {
+                    return Err(ConfigError::InvalidValue {
+                        path: format!("plugins/{}", parents[..=i].join("/")),
+                        expected: "an object",
+                        got: other.to_string(),
+                    });
+                }
+            };
+        }
+        match value {
+            J::Null => {
+                map.remove(*last);
+            }
+            v => {
+                map.insert(last.to_string(), v.to_json());
+            }
         }
         Ok(())
     }

@@ -29,13 +29,25 @@
 //! | `transport/unicast/accept_timeout` | ms | `10000` |
 //! | `transport/unicast/qos/enabled` | bool | `true` |
 //! | `transport/unicast/lease` | Plexus alias of `transport/link/tx/lease` | — |
+//! | `metadata` | any JSON value, shown in the admin space (`@/<zid>/<mode>`) | `null` |
+//! | `adminspace/enabled` | bool: serve the admin space (`@/<zid>/<mode>/**`) | `false` (`plexusd` forces `true`, as `zenohd` does) |
+//! | `adminspace/permissions/read` | bool: remote sessions may query it | `true` |
+//! | `adminspace/permissions/write` | bool (stored; Plexus changes no configuration at runtime) | `false` |
+//! | `adminspace/max_closed_transports` | integer ≥ 0: closed transports remembered (Plexus extension) | `1000` |
+//! | `plugins/<name>/…` | any JSON: the configuration of plugin `<name>` (e.g. `plugins/rest/http_port`) | none |
 //!
 //! *Mode-dependent* values may be given once (`true`) or per mode, as in Zenoh
 //! (`{ router: true, peer: false }`); a mode left out of the object gets its default.
 //!
 //! `transport/unicast/lease` does not exist in Zenoh 1.10.2: it is a Plexus alias for
 //! `transport/link/tx/lease`. Giving both in one document with different values is an
-//! error naming both keys.
+//! error naming both keys. `adminspace/max_closed_transports` does not exist in Zenoh
+//! either: it bounds the history of closed transports that
+//! [`crate::SessionInfo::closed_transports`] and the admin space give (0 keeps none). The
+//! `adminspace` and `plugins` keys are read by whatever serves them (`plexusd`, or the
+//! `plexus-plugin-rest` library in an application): opening a session does not start an
+//! admin space or a plugin by itself. Plugin sections are free-form, as in Zenoh; each
+//! plugin checks its own.
 //!
 //! Differences from Zenoh: every key not in the table above is rejected, including Zenoh
 //! keys Plexus does not implement (the error names the full path); `null` is accepted
@@ -56,7 +68,7 @@ mod keys;
 mod resolved;
 
 pub use error::ConfigError;
-pub use resolved::{Config, RetryConf};
+pub use resolved::{AdminSpaceConf, Config, RetryConf};
 
 use json::parse;
 use resolved::ModeValues;

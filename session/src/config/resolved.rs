@@ -98,6 +98,35 @@ pub struct Config {
     pub(super) open_timeout: Duration,
     pub(super) accept_timeout: Duration,
     pub(super) qos: bool,
+    pub(super) metadata: serde_json::Value,
+    pub(super) adminspace: AdminSpaceConf,
+    pub(super) plugins: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `adminspace` settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminSpaceConf {
+    /// Serve the admin space (`adminspace/enabled`, default `false`).
+    pub enabled: bool,
+    /// Remote sessions may query it (`adminspace/permissions/read`, default `true`).
+    pub read: bool,
+    /// Configuration changes through the admin space are accepted
+    /// (`adminspace/permissions/write`, default `false`; Plexus applies none).
+    pub write: bool,
+    /// How many closed transports are remembered (`adminspace/max_closed_transports`,
+    /// default 1000; a Plexus extension).
+    pub max_closed_transports: usize,
+}
+
+impl Default for AdminSpaceConf {
+    fn default() -> Self {
+        AdminSpaceConf {
+            enabled: false,
+            read: true,
+            write: false,
+            max_closed_transports: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -123,6 +152,9 @@ impl Default for Config {
             open_timeout: Duration::from_millis(10_000),
             accept_timeout: Duration::from_millis(10_000),
             qos: true,
+            metadata: serde_json::Value::Null,
+            adminspace: AdminSpaceConf::default(),
+            plugins: serde_json::Map::new(),
         }
     }
 }
@@ -220,6 +252,26 @@ impl Config {
                 .copied()
                 .unwrap_or(m == WhatAmI::Client),
         }
+    }
+
+    /// The `metadata` value (`null` unless set), shown in the admin space.
+    pub fn metadata(&self) -> &serde_json::Value {
+        &self.metadata
+    }
+
+    /// The `adminspace` settings.
+    pub fn adminspace(&self) -> AdminSpaceConf {
+        self.adminspace
+    }
+
+    /// The configuration of plugin `name` (the `plugins/<name>` section), if given.
+    pub fn plugin(&self, name: &str) -> Option<&serde_json::Value> {
+        self.plugins.get(name)
+    }
+
+    /// The names of the plugins that have a `plugins/<name>` section.
+    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
     }
 
     /// The transport settings for a process with id `zid`.
