@@ -464,3 +464,115 @@ async fn querying_subscriber_merges_history_and_live_events_exactly_once() {
         "not in timestamp order"
     );
 }
+
+/// Waits for the typed event that says `zid`'s transport closed.
+async fn closed_event(rx: &flume::Receiver<plexus::ConnectivityEvent>, zid: plexus::ZenohId) {
+    timeout(WAIT, async {
+        while let Ok(ev) = rx.recv_async().await {
+            if matches!(ev, plexus::ConnectivityEvent::TransportClosed { zid: z, .. } if z == zid) {
+                return;
+            }
+        }
+        panic!("event channel closed");
+    })
+    .await
+    .expect("no TransportClosed within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_transports_are_remembered_with_reason_links_and_counters_up_to_the_bound() {
+    let mut config = Config::default().with_listen(vec![ep("tcp/127.0.0.1:0")]);
+    config
+        .insert_json5("adminspace/max_closed_transports", "2")
+        .expect("config");
+    let a = plexus::open(config).await.expect("open");
+    let loc = a.locators().first().expect("listener").to_string();
+    let typed = a.info().connectivity_events();
+    assert!(a.info().closed_transports().is_empty());
+    let mut zids = Vec::new();
+    for i in 0..3 {
+        let b = peer_of(&loc).await;
+        let sub = a.declare_subscriber("count/**").await.expect("subscribe");
+        // Traffic in both directions, so the counters are not zero.
+        timeout(WAIT, async {
+            loop {
+                b.put("count/x", vec![i as u8; 100]).await.expect("put");
+                if let Ok(Ok(_)) = timeout(Duration::from_millis(50), sub.recv_async()).await {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("no publication went through");
+        zids.push(b.zid());
+        b.close().await;
+        closed_event(&typed, b.zid()).await;
+    }
+    let closed = a.info().closed_transports();
+    assert_eq!(closed.len(), 2, "the history keeps the configured number");
+    assert_eq!(
+        closed.iter().map(|c| (c.seq, c.zid)).collect::<Vec<_>>(),
+        vec![(2, zids[1]), (3, zids[2])],
+        "oldest first, the oldest dropped"
+    );
+    let c = &closed[1];
+    assert_eq!(c.whatami, plexus::WhatAmI::Peer);
+    assert!(c.reason.contains("closed by peer"), "{}", c.reason);
+    assert_eq!(c.links.len(), 1);
+    assert!(
+        c.links[0].src.starts_with("tcp/127.0.0.1:"),
+        "{:?}",
+        c.links
+    );
+    assert_eq!(c.links[0].src, loc, "A accepted the link on its listener");
+    assert!(c.created_at <= c.closed_at && c.created_at > 0);
+    assert!(
+        c.stats.rx_msgs > 0 && c.stats.rx_bytes > 100,
+        "{:?}",
+        c.stats
+    );
+    let v = serde_json::to_value(c).expect("serializes");
+    assert_eq!(v["zid"], Value::String(zids[2].to_string()));
+    assert_eq!(v["whatami"], "peer");
+    assert!(v["stats"]["tx_bytes"].is_u64() && v["links"][0]["dst"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declarations_are_counted_here_and_remotely() {
+    let (a, loc) = listening().await;
+    let before = a.info().declarations();
+    let b = peer_of(&loc).await;
+    let _s = b.declare_subscriber("decl/**").await.expect("subscribe");
+    let _q = b.declare_queryable("decl/q").await.expect("queryable");
+    let _t = b
+        .liveliness()
+        .declare_token("decl/token")
+        .await
+        .expect("token");
+    let _local = a.declare_subscriber("decl/local").await.expect("subscribe");
+    let d = timeout(WAIT, async {
+        loop {
+            let d = a.info().declarations();
+            if d.remote_subscribers >= 1 && d.remote_queryables >= 1 && d.remote_tokens >= 1 {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("B's declarations never reached A");
+    assert_eq!(d.local_subscribers, before.local_subscribers + 1);
+    assert_eq!(d.local_queryables, before.local_queryables);
+    assert_eq!(
+        (d.remote_subscribers, d.remote_queryables, d.remote_tokens),
+        (1, 1, 1)
+    );
+    drop(_s);
+    timeout(WAIT, async {
+        while a.info().declarations().remote_subscribers != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the undeclaration never reached A");
+}

@@ -39,8 +39,10 @@ pub mod admin {
     //! gives the same data typed, and [`ConnectivityEvent`]s as they happen.
 
     pub use crate::api::info::SessionInfo;
+    pub use crate::routing::Declarations;
     pub use crate::runtime::admin::{
-        ConnectivityEvent, LinkInfo, PriorityRange, TransportCounters, TransportInfo,
+        ClosedTransportInfo, ConnectivityEvent, LinkEnds, LinkInfo, MAX_REMEMBERED_LINKS,
+        PriorityRange, TransportCounters, TransportInfo,
     };
 }
 
@@ -58,7 +60,7 @@ pub mod query {
     pub use crate::reply::{ConsolidationMode, QueryTarget, Reply, ReplyError};
 }
 
-pub use admin::{ConnectivityEvent, LinkInfo, SessionInfo, TransportInfo};
+pub use admin::{ClosedTransportInfo, ConnectivityEvent, LinkInfo, SessionInfo, TransportInfo};
 pub use api::liveliness::{
     Liveliness, LivelinessGetBuilder, LivelinessSubscriber, LivelinessSubscriberBuilder,
     LivelinessToken,

@@ -4,7 +4,8 @@
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::session::Session;
-use crate::runtime::admin::{ConnectivityEvent, LinkInfo, TransportInfo};
+use crate::routing::Declarations;
+use crate::runtime::admin::{ClosedTransportInfo, ConnectivityEvent, LinkInfo, TransportInfo};
 
 impl Session {
     /// What the session knows of its connectivity (typed; the admin space serves the
@@ -66,6 +67,18 @@ impl SessionInfo<'_> {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// How many subscribers, queryables, tokens and publishers are declared, here and
+    /// by the remote processes.
+    pub fn declarations(&self) -> Declarations {
+        self.session.inner().routing.declarations()
+    }
+
+    /// The last closed transports (up to `adminspace/max_closed_transports`, 1000 by
+    /// default), oldest first, with their links, times, reason and final counters.
+    pub fn closed_transports(&self) -> Vec<ClosedTransportInfo> {
+        self.session.inner().admin.closed_transports()
     }
 
     /// A channel of connectivity events from now on (the same events the admin space

@@ -68,6 +68,11 @@ impl Session {
         self.inner.whatami
     }
 
+    /// The configuration the session was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
     /// The locators the session listens on (ports resolved).
     pub fn locators(&self) -> Vec<plexus_link::Locator> {
         self.inner

@@ -31,7 +31,8 @@
 //! - `dispatcher.rs`: the `Dispatcher` (tables, faces, routing generation), who forwards
 //!   to whom, network messages from faces, faces opening and closing;
 //! - `pubsub.rs`, `queries.rs`, `liveliness.rs`, `keyexprs.rs`: each kind of declaration,
-//!   and the routes of publications (computed, cached, invalidated, delivered).
+//!   and the routes of publications (computed, cached, invalidated, delivered);
+//! - `counts.rs`: counts of the declarations, for monitoring.
 //!
 //! Router-to-router routing (a mesh of routers with a linkstate graph) is not done yet:
 //! `Dispatcher::forwards` is the one place that decides whether something from one face
@@ -39,6 +40,7 @@
 
 mod callbacks;
 mod convert;
+mod counts;
 mod dispatcher;
 mod face;
 #[cfg(test)]
@@ -55,6 +57,7 @@ mod tests;
 mod transport;
 
 pub(crate) use convert::to_wire_ts;
+pub use counts::Declarations;
 pub(crate) use dispatcher::Dispatcher;
 pub(crate) use face::{Face, FaceTx, Route, Source, lock};
 pub(crate) use pubsub::held_back;

@@ -13,7 +13,7 @@
 //! history and live events without duplicates. The JSON is the serde form of the typed
 //! values that [`crate::Session::info`] returns, so the two views cannot drift.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU128;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +35,10 @@ fn millis_since_epoch(t: SystemTime) -> u64 {
 
 fn serialize_upper_zid<S: serde::Serializer>(zid: &ZenohId, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&upper(zid))
+}
+
+fn serialize_zid<S: serde::Serializer>(zid: &ZenohId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(zid)
 }
 
 fn serialize_whatami<S: serde::Serializer>(w: &WhatAmI, s: S) -> Result<S::Ok, S::Error> {
@@ -85,20 +89,23 @@ pub struct TransportInfo {
     pub stats: Option<TransportCounters>,
 }
 
+impl TransportCounters {
+    fn of(t: &Transport) -> Self {
+        let s = t.stats();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        TransportCounters {
+            tx_msgs: get(&s.tx_msgs),
+            tx_bytes: get(&s.tx_bytes),
+            rx_msgs: get(&s.rx_msgs),
+            rx_bytes: get(&s.rx_bytes),
+            dropped: get(&s.dropped),
+        }
+    }
+}
+
 impl TransportInfo {
     pub(crate) fn of(t: &Transport, with_stats: bool) -> Self {
-        let stats = with_stats.then(|| {
-            let s = t.stats();
-            let get =
-                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            TransportCounters {
-                tx_msgs: get(&s.tx_msgs),
-                tx_bytes: get(&s.tx_bytes),
-                rx_msgs: get(&s.rx_msgs),
-                rx_bytes: get(&s.rx_bytes),
-                dropped: get(&s.dropped),
-            }
-        });
+        let stats = with_stats.then(|| TransportCounters::of(t));
         TransportInfo {
             zid: t.zid(),
             whatami: t.whatami(),
@@ -185,6 +192,42 @@ impl LinkInfo {
     }
 }
 
+/// The two ends of a link of a closed transport.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkEnds {
+    /// The local end.
+    pub src: String,
+    /// The remote end.
+    pub dst: String,
+}
+
+/// A transport that closed, as the session remembers it (the last
+/// `adminspace/max_closed_transports` of them): what NATS's `/connz?state=closed` gives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClosedTransportInfo {
+    /// Its rank among the transports this session saw close, from 1.
+    pub seq: u64,
+    /// The remote process's id (lower-case hex, as in Zenoh 1.x's keys).
+    #[serde(serialize_with = "serialize_zid")]
+    pub zid: ZenohId,
+    /// The remote process's kind.
+    #[serde(serialize_with = "serialize_whatami")]
+    pub whatami: WhatAmI,
+    /// The links it had (at most [`MAX_REMEMBERED_LINKS`]), in the order they joined.
+    pub links: Vec<LinkEnds>,
+    /// When it opened, in milliseconds since the UNIX epoch.
+    pub created_at: u64,
+    /// When it closed, in milliseconds since the UNIX epoch.
+    pub closed_at: u64,
+    /// Why it closed.
+    pub reason: String,
+    /// Its counters when it closed.
+    pub stats: TransportCounters,
+}
+
+/// How many links of one transport the closed-transport history keeps.
+pub const MAX_REMEMBERED_LINKS: usize = 16;
+
 /// A connectivity change, for typed listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -265,12 +308,17 @@ pub(crate) fn queryable_keys(own: &ZenohId) -> [String; 2] {
     ]
 }
 
-/// Timestamps of the Puts of live resources, and the typed listeners.
+/// Timestamps of the Puts of live resources, the typed listeners, and the history of
+/// closed transports.
 #[derive(Default)]
 pub(crate) struct AdminState {
     transport_ts: HashMap<ZenohId, uhlc::Timestamp>,
     link_ts: HashMap<(ZenohId, u64), uhlc::Timestamp>,
     listeners: Vec<flume::Sender<ConnectivityEvent>>,
+    /// The open transports (for their final counters) and the ends of their links.
+    open: HashMap<ZenohId, (Transport, Vec<LinkEnds>)>,
+    closed: VecDeque<ClosedTransportInfo>,
+    closed_seq: u64,
 }
 
 /// The admin space of one session.
@@ -278,6 +326,7 @@ pub(crate) struct Admin {
     own: ZenohId,
     hlc: uhlc::HLC,
     state: Mutex<AdminState>,
+    max_closed: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -317,7 +366,8 @@ fn admin_sample(
 }
 
 impl Admin {
-    pub(crate) fn new(own: ZenohId) -> Self {
+    /// The admin space of session `own`, remembering up to `max_closed` closed transports.
+    pub(crate) fn new(own: ZenohId, max_closed: usize) -> Self {
         let mut b = uhlc::HLCBuilder::new();
         if let Some(id) = NonZeroU128::new(own.to_u128()) {
             b = b.with_id(uhlc::ID::from(id));
@@ -326,7 +376,13 @@ impl Admin {
             own,
             hlc: b.build(),
             state: Mutex::new(AdminState::default()),
+            max_closed,
         }
+    }
+
+    /// The closed transports remembered, oldest first.
+    pub(crate) fn closed_transports(&self) -> Vec<ClosedTransportInfo> {
+        lock(&self.state).closed.iter().cloned().collect()
     }
 
     fn notify(state: &mut AdminState, ev: ConnectivityEvent) {
@@ -348,6 +404,7 @@ impl Admin {
         let mut st = lock(&self.state);
         let ts = self.hlc.new_timestamp();
         st.transport_ts.insert(info.zid, ts);
+        st.open.insert(info.zid, (t.clone(), Vec::new()));
         let out = LAYOUTS
             .iter()
             .filter_map(|l| {
@@ -371,6 +428,14 @@ impl Admin {
         let mut st = lock(&self.state);
         let ts = self.hlc.new_timestamp();
         st.link_ts.insert((zid, l.id), ts);
+        if let Some((_, ends)) = st.open.get_mut(&zid)
+            && ends.len() < MAX_REMEMBERED_LINKS
+        {
+            ends.push(LinkEnds {
+                src: info.src.clone(),
+                dst: info.dst.clone(),
+            });
+        }
         let out = LAYOUTS
             .iter()
             .filter_map(|lay| {
@@ -417,6 +482,9 @@ impl Admin {
         if st.transport_ts.remove(&zid).is_none() {
             return Vec::new();
         }
+        if let Some((t, links)) = st.open.remove(&zid) {
+            self.remember_closed(&mut st, &t, links, &reason);
+        }
         let ts = self.hlc.new_timestamp();
         let out = LAYOUTS
             .iter()
@@ -427,6 +495,33 @@ impl Admin {
             .collect();
         Self::notify(&mut st, ConnectivityEvent::TransportClosed { zid, reason });
         out
+    }
+
+    /// Adds a closed transport to the bounded history.
+    fn remember_closed(
+        &self,
+        st: &mut AdminState,
+        t: &Transport,
+        links: Vec<LinkEnds>,
+        reason: &str,
+    ) {
+        st.closed_seq += 1;
+        if self.max_closed == 0 {
+            return;
+        }
+        while st.closed.len() >= self.max_closed {
+            st.closed.pop_front();
+        }
+        st.closed.push_back(ClosedTransportInfo {
+            seq: st.closed_seq,
+            zid: t.zid(),
+            whatami: t.whatami(),
+            links,
+            created_at: millis_since_epoch(t.created_at()),
+            closed_at: millis_since_epoch(SystemTime::now()),
+            reason: reason.to_string(),
+            stats: TransportCounters::of(t),
+        });
     }
 
     /// The replies to a query on `query` (a key expression), from the live transports,

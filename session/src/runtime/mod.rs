@@ -90,7 +90,7 @@ impl Runtime {
                 hlc,
                 config.queries_default_timeout(),
             )),
-            admin: Admin::new(zid),
+            admin: Admin::new(zid, config.adminspace().max_closed_transports),
             config: config.clone(),
         });
         // The admin space answers this session only.
