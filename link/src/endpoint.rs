@@ -10,8 +10,10 @@
 //! - a section is a `;`-separated list of `key=value` entries; empty chunks (`a=1;;b=2`,
 //!   trailing `;`) are skipped as Zenoh does; keys are non-empty and are kept sorted
 //!   alphabetically, as Zenoh does;
-//! - stricter than Zenoh: an entry without `=` and a repeated key are errors, and `?`/`#`
-//!   may not appear inside a section;
+//! - stricter than Zenoh: an entry without `=` and a repeated key are errors, `?`/`#`
+//!   may not appear inside a section, and a metadata value may not hold `=` (a config
+//!   value may, as in Zenoh: everything after the first `=` is the value, e.g. base64
+//!   padding);
 //! - the locator part (protocol, address, metadata) is at most 255 bytes once printed, as
 //!   it travels on the wire behind a one-byte length.
 
@@ -216,7 +218,9 @@ impl Parameters {
             if entry.contains([METADATA_SEPARATOR, CONFIG_SEPARATOR]) {
                 return Err(bad("`?` and `#` are reserved"));
             }
-            if value.contains(FIELD_SEPARATOR) {
+            // Config values may hold `=` (base64 padding of `*_base64` TLS keys), as in
+            // Zenoh; metadata travels in locators and keeps the stricter rule.
+            if section == Section::Metadata && value.contains(FIELD_SEPARATOR) {
                 return Err(bad("more than one `=`"));
             }
             entries.push((key.to_owned(), value.to_owned()));
@@ -469,6 +473,17 @@ mod tests {
         let e: Endpoint = "udp/1.2.3.4:5?a=1;;b=;".parse().expect("valid");
         assert_eq!(e.to_string(), "udp/1.2.3.4:5?a=1;b=");
         assert_eq!(e.metadata().get("b"), Some(""));
+    }
+
+    #[test]
+    fn config_values_may_hold_equal_signs_but_metadata_values_may_not() {
+        let e: Endpoint = "tls/localhost:7447#root_ca_certificate_base64=LS0tLQ=="
+            .parse()
+            .expect("valid");
+        assert_eq!(e.config().get("root_ca_certificate_base64"), Some("LS0tLQ=="));
+        assert_eq!(e.to_string().parse::<Endpoint>().expect("round trip"), e);
+        let err = "tls/localhost:7447?a=b=c".parse::<Endpoint>().expect_err("metadata");
+        assert!(err.to_string().contains("more than one `=`"), "{err}");
     }
 
     #[test]

@@ -60,6 +60,23 @@ pub enum LinkError {
         /// MTU of the link.
         mtu: u16,
     },
+    /// The TLS layer failed or refused the peer (bad certificate, unknown CA, alert
+    /// from the peer, protocol error).
+    #[error("TLS with `{endpoint}` failed: {reason}")]
+    Tls {
+        /// The endpoint or remote locator concerned.
+        endpoint: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// The TLS configuration (certificates, keys, options) cannot be used.
+    #[error("bad TLS configuration for `{endpoint}`: {reason}")]
+    TlsConfig {
+        /// The endpoint being opened or listened on.
+        endpoint: String,
+        /// What is wrong, naming the configuration key.
+        reason: String,
+    },
     /// Any other I/O failure, with the operation and endpoint it concerns.
     #[error("{operation} `{endpoint}` failed: {source}")]
     Io {

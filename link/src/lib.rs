@@ -3,13 +3,15 @@
 //! This crate parses endpoints and locators in Zenoh's `proto/address[?metadata][#config]`
 //! form, opens links with [`connect`], accepts them with [`listen`] and [`Listener::accept`],
 //! and reports per-link facts ([`LinkInfo`]: source and destination locators, MTU,
-//! reliability, streaming) for an admin space. Supported protocols are `tcp`, `udp` and
-//! `unixsock-stream`, each behind a cargo feature of the same name.
+//! reliability, streaming, the peer's certificate name) for an admin space. Supported
+//! protocols are `tcp`, `udp`, `unixsock-stream` and `tls` (TLS over TCP, with
+//! certificates and mTLS as configured in [`TlsConfig`]), each behind a cargo feature of the
+//! same name.
 //!
 //! It does not frame, batch, encode or interpret messages: a streamed link is a byte pipe
 //! and a datagram link carries opaque datagrams of at most [`Link::mtu`] bytes. It does not
-//! retry, reconnect, authenticate, encrypt, do multicast or scout; those belong to the
-//! transport and session layers above.
+//! retry, reconnect, do multicast or scout, and authenticates peers only by their TLS
+//! certificates; the rest belongs to the transport and session layers above.
 #![warn(missing_docs)]
 
 mod config;
@@ -20,6 +22,8 @@ mod link;
 mod net;
 #[cfg(feature = "tcp")]
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "udp")]
 mod udp;
 #[cfg(all(unix, feature = "unixsock-stream"))]
@@ -27,12 +31,14 @@ mod unix;
 
 use std::fmt;
 
-pub use config::{LinkConfig, SO_RCVBUF, SO_SNDBUF};
+pub use config::{LinkConfig, Pem, SO_RCVBUF, SO_SNDBUF, TlsConfig};
 pub use endpoint::{Endpoint, EndpointError, Locator, Parameters};
 pub use error::LinkError;
 pub use link::{Link, LinkInfo, LinkReader, LinkWriter};
 #[cfg(feature = "tcp")]
 pub use tcp::TCP_PROTOCOL;
+#[cfg(feature = "tls")]
+pub use tls::{MAX_PENDING_HANDSHAKES, TLS_PROTOCOL};
 #[cfg(feature = "udp")]
 pub use udp::{UDP_MTU, UDP_PROTOCOL};
 #[cfg(all(unix, feature = "unixsock-stream"))]
@@ -47,6 +53,8 @@ enum Proto {
     Udp,
     #[cfg(all(unix, feature = "unixsock-stream"))]
     Unix,
+    #[cfg(feature = "tls")]
+    Tls,
 }
 
 /// Lists the protocols compiled in.
@@ -58,6 +66,8 @@ fn supported() -> String {
         "udp",
         #[cfg(all(unix, feature = "unixsock-stream"))]
         "unixsock-stream",
+        #[cfg(feature = "tls")]
+        "tls",
     ];
     all.join(", ")
 }
@@ -71,6 +81,8 @@ fn protocol_of(endpoint: &Endpoint) -> Result<Proto, LinkError> {
         "udp" => Proto::Udp,
         #[cfg(all(unix, feature = "unixsock-stream"))]
         "unixsock-stream" => Proto::Unix,
+        #[cfg(feature = "tls")]
+        "tls" => Proto::Tls,
         other => {
             return Err(LinkError::UnsupportedProtocol {
                 endpoint: endpoint.to_string(),
@@ -86,6 +98,8 @@ fn protocol_of(endpoint: &Endpoint) -> Result<Proto, LinkError> {
         Proto::Udp => net::validate(endpoint)?,
         #[cfg(all(unix, feature = "unixsock-stream"))]
         Proto::Unix => unix::validate(endpoint)?,
+        #[cfg(feature = "tls")]
+        Proto::Tls => tls::validate(endpoint)?,
     }
     Ok(proto)
 }
@@ -101,6 +115,8 @@ pub async fn connect(endpoint: &Endpoint, config: &LinkConfig) -> Result<Link, L
             Proto::Udp => udp::connect(endpoint).await,
             #[cfg(all(unix, feature = "unixsock-stream"))]
             Proto::Unix => unix::connect(endpoint).await,
+            #[cfg(feature = "tls")]
+            Proto::Tls => tls::connect(endpoint, config).await,
         }
     };
     match tokio::time::timeout(config.connect_timeout, open).await {
@@ -116,8 +132,6 @@ pub async fn connect(endpoint: &Endpoint, config: &LinkConfig) -> Result<Link, L
 /// Binds a listener on `endpoint` (port 0 picks a free port, see [`Listener::locator`]).
 pub async fn listen(endpoint: &Endpoint, config: &LinkConfig) -> Result<Listener, LinkError> {
     let proto = protocol_of(endpoint)?;
-    // Only TCP has listener options today.
-    let _ = config;
     let bound = |address: String| {
         let locator: Locator = Locator::from_parts(endpoint.protocol(), address)
             .with_metadata(endpoint.metadata().clone());
@@ -142,6 +156,11 @@ pub async fn listen(endpoint: &Endpoint, config: &LinkConfig) -> Result<Listener
                 bound(endpoint.address().to_owned()),
             )
         }
+        #[cfg(feature = "tls")]
+        Proto::Tls => {
+            let (acceptor, addr) = tls::listen(endpoint, config).await?;
+            (ListenerKind::Tls(acceptor), bound(addr.to_string()))
+        }
     };
     Ok(Listener { endpoint, kind })
 }
@@ -155,6 +174,8 @@ enum ListenerKind {
     Udp(udp::UdpAcceptor),
     #[cfg(all(unix, feature = "unixsock-stream"))]
     Unix(unix::UnixAcceptor),
+    #[cfg(feature = "tls")]
+    Tls(tls::TlsAcceptor),
 }
 
 /// A bound listener; dropping it stops accepting while accepted links keep working.
@@ -184,7 +205,9 @@ impl Listener {
 
     /// Waits for the next incoming link; for UDP, the first datagram from a new address.
     ///
-    /// Errors (e.g. too many open files) concern one attempt: the listener stays usable.
+    /// Errors (e.g. too many open files, a refused TLS handshake) concern one attempt: the
+    /// listener stays usable. On TLS listeners, the links come out once their TLS
+    /// handshake completed (handshakes run concurrently, see [`MAX_PENDING_HANDSHAKES`]).
     pub async fn accept(&mut self) -> Result<Link, LinkError> {
         match &mut self.kind {
             #[cfg(feature = "tcp")]
@@ -193,6 +216,8 @@ impl Listener {
             ListenerKind::Udp(a) => a.accept().await,
             #[cfg(all(unix, feature = "unixsock-stream"))]
             ListenerKind::Unix(a) => a.accept().await,
+            #[cfg(feature = "tls")]
+            ListenerKind::Tls(a) => a.accept().await,
         }
     }
 }

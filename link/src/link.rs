@@ -17,6 +17,7 @@ pub struct LinkInfo {
     pub(crate) mtu: u16,
     pub(crate) is_reliable: bool,
     pub(crate) is_streamed: bool,
+    pub(crate) auth_identifier: Option<String>,
 }
 
 impl LinkInfo {
@@ -49,6 +50,13 @@ impl LinkInfo {
     pub fn is_streamed(&self) -> bool {
         self.is_streamed
     }
+
+    /// Returns the identity the link layer proved for the peer: on TLS links, the common
+    /// name of the certificate the peer presented (`None` when it presented none, and on
+    /// every other protocol).
+    pub fn auth_identifier(&self) -> Option<&str> {
+        self.auth_identifier.as_deref()
+    }
 }
 
 /// The reading side of a link, per protocol.
@@ -60,6 +68,8 @@ pub(crate) enum ReaderKind {
     Udp(crate::udp::UdpReader),
     #[cfg(all(unix, feature = "unixsock-stream"))]
     Unix(tokio::net::unix::OwnedReadHalf),
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::ReadHalf<crate::tls::Stream>),
 }
 
 /// The writing side of a link, per protocol.
@@ -71,6 +81,8 @@ pub(crate) enum WriterKind {
     Udp(crate::udp::UdpWriter),
     #[cfg(all(unix, feature = "unixsock-stream"))]
     Unix(tokio::net::unix::OwnedWriteHalf),
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::WriteHalf<crate::tls::Stream>),
 }
 
 /// The receiving half of a link.
@@ -194,6 +206,10 @@ impl LinkReader {
     }
 
     fn err(&self, operation: &'static str, e: std::io::Error) -> LinkError {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = crate::tls::io_error(&self.info.dst, &e) {
+            return tls;
+        }
         LinkError::io(operation, &self.info.dst, e)
     }
 
@@ -207,6 +223,8 @@ impl LinkReader {
             ReaderKind::Udp(r) => r.recv(buf).await,
             #[cfg(all(unix, feature = "unixsock-stream"))]
             ReaderKind::Unix(r) => r.read(buf).await,
+            #[cfg(feature = "tls")]
+            ReaderKind::Tls(r) => r.read(buf).await,
         };
         res.map_err(|e| self.err("read from", e))
     }
@@ -232,6 +250,8 @@ impl LinkReader {
             }
             #[cfg(all(unix, feature = "unixsock-stream"))]
             ReaderKind::Unix(r) => r.read_buf(buf).await,
+            #[cfg(feature = "tls")]
+            ReaderKind::Tls(r) => r.read_buf(buf).await,
         };
         res.map_err(|e| self.err("read from", e))
     }
@@ -251,6 +271,8 @@ impl LinkReader {
             )),
             #[cfg(all(unix, feature = "unixsock-stream"))]
             ReaderKind::Unix(r) => r.read_exact(buf).await.map(|_| ()),
+            #[cfg(feature = "tls")]
+            ReaderKind::Tls(r) => r.read_exact(buf).await.map(|_| ()),
         };
         res.map_err(|e| self.err("read_exact from", e))
     }
@@ -263,6 +285,10 @@ impl LinkWriter {
     }
 
     fn err(&self, operation: &'static str, e: std::io::Error) -> LinkError {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = crate::tls::io_error(&self.info.dst, &e) {
+            return tls;
+        }
         LinkError::io(operation, &self.info.dst, e)
     }
 
@@ -287,6 +313,12 @@ impl LinkWriter {
             WriterKind::Udp(w) => w.send(buf).await,
             #[cfg(all(unix, feature = "unixsock-stream"))]
             WriterKind::Unix(w) => w.write_all(buf).await,
+            // rustls may keep encrypted records back when the socket is full: flush them.
+            #[cfg(feature = "tls")]
+            WriterKind::Tls(w) => match w.write_all(buf).await {
+                Ok(()) => w.flush().await,
+                Err(e) => Err(e),
+            },
         };
         res.map_err(|e| self.err("write to", e))
     }
@@ -303,6 +335,11 @@ impl LinkWriter {
             WriterKind::Udp(w) => w.send(&bufs.concat()).await,
             #[cfg(all(unix, feature = "unixsock-stream"))]
             WriterKind::Unix(w) => write_vectored_stream(w, bufs).await,
+            #[cfg(feature = "tls")]
+            WriterKind::Tls(w) => match write_vectored_stream(w, bufs).await {
+                Ok(()) => w.flush().await,
+                Err(e) => Err(e),
+            },
         };
         res.map_err(|e| self.err("write to", e))
     }
@@ -320,6 +357,9 @@ impl LinkWriter {
             }
             #[cfg(all(unix, feature = "unixsock-stream"))]
             WriterKind::Unix(w) => w.shutdown().await,
+            // Sends TLS close_notify, then shuts the TCP sending direction down.
+            #[cfg(feature = "tls")]
+            WriterKind::Tls(w) => w.shutdown().await,
         };
         match res {
             // The peer may already have gone: closing is then done.

@@ -6,7 +6,7 @@ use crate::endpoint::{Endpoint, EndpointError};
 use crate::error::LinkError;
 
 /// Host part of an IP endpoint, before resolution.
-enum Host<'a> {
+pub(crate) enum Host<'a> {
     Ip(IpAddr),
     Name(&'a str),
 }
@@ -20,7 +20,7 @@ fn invalid(endpoint: &Endpoint, reason: String) -> EndpointError {
 }
 
 /// Splits `host:port` / `[v6]:port` and validates both parts.
-fn parse(endpoint: &Endpoint) -> Result<(Host<'_>, u16), EndpointError> {
+pub(crate) fn parse(endpoint: &Endpoint) -> Result<(Host<'_>, u16), EndpointError> {
     let address = endpoint.address();
     let (host, port) = if let Some(rest) = address.strip_prefix('[') {
         let Some((v6, after)) = rest.split_once(']') else {

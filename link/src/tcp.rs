@@ -36,7 +36,7 @@ fn new_socket(addr: SocketAddr, opts: &SocketOptions) -> std::io::Result<Socket>
 /// Zenoh starts from `u16::MAX` minus the IP+TCP header size (40 bytes for IPv4, 60 for
 /// IPv6, per RFC 6691) and, on unix, lowers it to the largest multiple of half the TCP MSS
 /// below that, so batches fill whole segments.
-fn mtu(stream: &TcpStream, local: SocketAddr) -> u16 {
+pub(crate) fn mtu(stream: &TcpStream, local: SocketAddr) -> u16 {
     let header: u16 = if local.is_ipv4() { 40 } else { 60 };
     let max = u16::MAX - header;
     #[cfg(unix)]
@@ -55,9 +55,13 @@ fn mtu(stream: &TcpStream, local: SocketAddr) -> u16 {
     max
 }
 
-/// Wraps an established stream into a [`Link`], enforcing `TCP_NODELAY`.
-fn into_link(stream: TcpStream, opts: &SocketOptions, endpoint: &str) -> Result<Link, LinkError> {
-    let sock = SockRef::from(&stream);
+/// Applies `TCP_NODELAY` to an established stream and returns its local and peer addresses.
+pub(crate) fn prepare(
+    stream: &TcpStream,
+    opts: &SocketOptions,
+    endpoint: &str,
+) -> Result<(SocketAddr, SocketAddr), LinkError> {
+    let sock = SockRef::from(stream);
     sock.set_tcp_nodelay(opts.nodelay)
         .map_err(|e| LinkError::io("set TCP_NODELAY on", endpoint, e))?;
     let local = stream
@@ -66,6 +70,12 @@ fn into_link(stream: TcpStream, opts: &SocketOptions, endpoint: &str) -> Result<
     let peer = stream
         .peer_addr()
         .map_err(|e| LinkError::io("get peer address of", endpoint, e))?;
+    Ok((local, peer))
+}
+
+/// Wraps an established stream into a [`Link`], enforcing `TCP_NODELAY`.
+fn into_link(stream: TcpStream, opts: &SocketOptions, endpoint: &str) -> Result<Link, LinkError> {
+    let (local, peer) = prepare(&stream, opts, endpoint)?;
     let info = LinkInfo {
         src: Locator::from_parts(TCP_PROTOCOL, local.to_string()),
         dst: Locator::from_parts(TCP_PROTOCOL, peer.to_string()),
@@ -73,6 +83,7 @@ fn into_link(stream: TcpStream, opts: &SocketOptions, endpoint: &str) -> Result<
         mtu: mtu(&stream, local),
         is_reliable: true,
         is_streamed: true,
+        auth_identifier: None,
     };
     let (r, w) = stream.into_split();
     Ok(Link::new(info, ReaderKind::Tcp(r), WriterKind::Tcp(w)))
@@ -81,17 +92,26 @@ fn into_link(stream: TcpStream, opts: &SocketOptions, endpoint: &str) -> Result<
 /// Connects to the first reachable address of `endpoint`.
 pub(crate) async fn connect(endpoint: &Endpoint, config: &LinkConfig) -> Result<Link, LinkError> {
     let opts = SocketOptions::resolve(config, endpoint)?;
+    let stream = connect_stream(endpoint, &opts).await?;
+    into_link(stream, &opts, &endpoint.to_string())
+}
+
+/// Opens a TCP connection to the first reachable address of `endpoint`.
+pub(crate) async fn connect_stream(
+    endpoint: &Endpoint,
+    opts: &SocketOptions,
+) -> Result<TcpStream, LinkError> {
     let addrs = net::resolve(endpoint).await?;
     let mut last = None;
     for addr in addrs {
         let attempt = async {
-            let socket = new_socket(addr, &opts)?;
+            let socket = new_socket(addr, opts)?;
             TcpSocket::from_std_stream(socket.into())
                 .connect(addr)
                 .await
         };
         match attempt.await {
-            Ok(stream) => return into_link(stream, &opts, &endpoint.to_string()),
+            Ok(stream) => return Ok(stream),
             Err(e) => {
                 tracing::debug!(%endpoint, %addr, error = %e, "tcp connect attempt failed");
                 last = Some(e);
@@ -116,6 +136,20 @@ pub(crate) async fn listen(
     config: &LinkConfig,
 ) -> Result<(TcpAcceptor, SocketAddr), LinkError> {
     let opts = SocketOptions::resolve(config, endpoint)?;
+    let (listener, bound) = bind(endpoint, &opts).await?;
+    let acceptor = TcpAcceptor {
+        listener,
+        opts,
+        locator: format!("{TCP_PROTOCOL}/{bound}"),
+    };
+    Ok((acceptor, bound))
+}
+
+/// Binds a TCP listener on the first address of `endpoint`; returns it with its bound address.
+pub(crate) async fn bind(
+    endpoint: &Endpoint,
+    opts: &SocketOptions,
+) -> Result<(TcpListener, SocketAddr), LinkError> {
     let addrs = net::resolve(endpoint).await?;
     let Some(&addr) = addrs.first() else {
         return Err(LinkError::io(
@@ -125,7 +159,7 @@ pub(crate) async fn listen(
         ));
     };
     let bind = || -> std::io::Result<TcpListener> {
-        let socket = new_socket(addr, &opts)?;
+        let socket = new_socket(addr, opts)?;
         #[cfg(unix)]
         socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;
@@ -136,12 +170,7 @@ pub(crate) async fn listen(
     let bound = listener
         .local_addr()
         .map_err(|e| LinkError::io("get local address of", endpoint, e))?;
-    let acceptor = TcpAcceptor {
-        listener,
-        opts,
-        locator: format!("{TCP_PROTOCOL}/{bound}"),
-    };
-    Ok((acceptor, bound))
+    Ok((listener, bound))
 }
 
 impl TcpAcceptor {

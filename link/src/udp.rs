@@ -126,6 +126,7 @@ fn info(src: SocketAddr, dst: SocketAddr) -> LinkInfo {
         mtu: UDP_MTU,
         is_reliable: false,
         is_streamed: false,
+        auth_identifier: None,
     }
 }
 

@@ -101,6 +101,7 @@ fn into_link(stream: UnixStream, src: Locator, dst: Locator) -> Link {
         mtu: UNIXSOCK_STREAM_MTU,
         is_reliable: true,
         is_streamed: true,
+        auth_identifier: None,
     };
     let (r, w) = stream.into_split();
     Link::new(info, ReaderKind::Unix(r), WriterKind::Unix(w))
