@@ -130,7 +130,12 @@ pub(crate) struct SocketOptions {
 impl SocketOptions {
     /// Merges the link config with the endpoint's `#config` entries.
     pub fn resolve(config: &LinkConfig, endpoint: &Endpoint) -> Result<Self, EndpointError> {
-        Self::resolve_with(config.tcp_nodelay, config.so_sndbuf, config.so_rcvbuf, endpoint)
+        Self::resolve_with(
+            config.tcp_nodelay,
+            config.so_sndbuf,
+            config.so_rcvbuf,
+            endpoint,
+        )
     }
 
     /// Merges the given defaults with the endpoint's `#config` entries.

@@ -480,9 +480,14 @@ mod tests {
         let e: Endpoint = "tls/localhost:7447#root_ca_certificate_base64=LS0tLQ=="
             .parse()
             .expect("valid");
-        assert_eq!(e.config().get("root_ca_certificate_base64"), Some("LS0tLQ=="));
+        assert_eq!(
+            e.config().get("root_ca_certificate_base64"),
+            Some("LS0tLQ==")
+        );
         assert_eq!(e.to_string().parse::<Endpoint>().expect("round trip"), e);
-        let err = "tls/localhost:7447?a=b=c".parse::<Endpoint>().expect_err("metadata");
+        let err = "tls/localhost:7447?a=b=c"
+            .parse::<Endpoint>()
+            .expect_err("metadata");
         assert!(err.to_string().contains("more than one `=`"), "{err}");
     }
 

@@ -702,8 +702,12 @@ pub(crate) fn common_name(cert: &[u8]) -> Option<String> {
                 0x0c | 0x13 | 0x14 | 0x16 => std::str::from_utf8(text).ok().map(str::to_owned),
                 // BMPString: UTF-16 big-endian
                 0x1e if text.len() % 2 == 0 => {
-                    let units = text.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-                    char::decode_utf16(units).collect::<Result<String, _>>().ok()
+                    let units = text
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+                    char::decode_utf16(units)
+                        .collect::<Result<String, _>>()
+                        .ok()
                 }
                 _ => None,
             };
@@ -730,7 +734,10 @@ mod tests {
     fn common_name_is_read_from_the_subject() {
         use rcgen::{DnType, DnValue};
         let der = cert_with(&[
-            (DnType::OrganizationName, DnValue::Utf8String("Plexus".into())),
+            (
+                DnType::OrganizationName,
+                DnValue::Utf8String("Plexus".into()),
+            ),
             (DnType::CommonName, DnValue::Utf8String("router-1".into())),
         ]);
         assert_eq!(common_name(&der).as_deref(), Some("router-1"));
