@@ -47,4 +47,17 @@ pub enum TransportError {
     /// The manager was shut down.
     #[error("the transport manager is closed")]
     ManagerClosed,
+    /// A new link to a live transport authenticated as another user than the transport.
+    #[error(
+        "a link from {zid} authenticated as `{link_user}`, but its transport belongs to \
+         `{transport_user}`: refused"
+    )]
+    AuthMismatch {
+        /// The remote process.
+        zid: ZenohId,
+        /// The user the new link proved.
+        link_user: String,
+        /// The user of the live transport.
+        transport_user: String,
+    },
 }

@@ -49,6 +49,9 @@ pub struct LinkSnapshot {
     pub created_at: SystemTime,
     /// Last measured round-trip time in microseconds, if known.
     pub rtt_us: Option<u64>,
+    /// Who the peer proved to be on this link: the common name of its TLS certificate,
+    /// else the user the transport's peer proved with usrpwd ([`Transport::auth_user`]).
+    pub auth_identifier: Option<String>,
 }
 
 /// A change in a transport's life, in the order they happen.

@@ -18,15 +18,22 @@
 //! Negotiation follows Zenoh 1.10.2 (`unicast/establishment/{open,accept}.rs`): the
 //! acceptor answers the per-field minimum SN and request-id resolution, the minimum
 //! batch size, QoS only when both sides want it and Patch `min(1, offered)`; it declines
-//! every other extension (LowLatency, Compression, Auth, Shm, MultiLink) by leaving it
-//! out of its INIT ack. The opener refuses an ack whose resolution exceeds its offer.
-//! Like Zenoh, neither OPEN carries extensions: QoS is settled by the INIT exchange.
+//! every other extension (LowLatency, Compression, Shm, MultiLink) by leaving it out of
+//! its INIT ack. The opener refuses an ack whose resolution exceeds its offer. QoS is
+//! settled by the INIT exchange.
+//!
+//! With [`HandshakeConfig::auth`] set, the Auth extension of all four messages carries
+//! usrpwd authentication (see [`crate::auth`] for the exchange): the opener proves its
+//! credentials, the acceptor checks them against its dictionary and refuses with
+//! CLOSE(GENERIC), and [`Established::auth_user`] names the user the opener proved.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::auth::{self, AuthError, UsrPwd};
 use crate::seq;
 use crate::wire::transport::{Close, CloseReason, Init, Open, QosExt, TransportMessage, VERSION};
 use crate::wire::{DecodeError, WhatAmI, ZenohId};
@@ -59,6 +66,10 @@ pub struct HandshakeConfig {
     pub timeout: Duration,
     /// A fixed initial SN (reduced to the agreed mask) instead of a random one, for tests.
     pub initial_sn: Option<u32>,
+    /// usrpwd authentication: our credentials and the users we let in (none by default).
+    pub auth: Option<Arc<UsrPwd>>,
+    /// A fixed usrpwd nonce instead of a random one, for tests.
+    pub nonce: Option<u64>,
 }
 
 impl HandshakeConfig {
@@ -75,6 +86,8 @@ impl HandshakeConfig {
             patch: PATCH_CURRENT,
             timeout: DEFAULT_TIMEOUT,
             initial_sn: None,
+            auth: None,
+            nonce: None,
         }
     }
 
@@ -110,6 +123,9 @@ pub struct Established {
     pub local_lease: Duration,
     /// The lease the peer announced: we drop the link after this long without input.
     pub remote_lease: Duration,
+    /// The user the peer proved with usrpwd authentication (acceptor side; `None` when
+    /// usrpwd is off, and on the opener side).
+    pub auth_user: Option<String>,
 }
 
 /// Why a handshake failed.
@@ -161,6 +177,9 @@ pub enum HandshakeError {
     /// The peer's bytes could not be decoded, or carried an impossible value.
     #[error("malformed handshake input: {0}")]
     Malformed(DecodeError),
+    /// usrpwd authentication failed (refused here, or our credentials refused there).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// Parameters settled by the INIT exchange.
@@ -174,6 +193,7 @@ struct Agreed {
     qos: bool,
     patch: u64,
     local_initial_sn: u32,
+    auth_user: Option<String>,
 }
 
 impl Agreed {
@@ -190,6 +210,7 @@ impl Agreed {
             remote_initial_sn: remote.initial_sn,
             local_lease,
             remote_lease: remote.lease,
+            auth_user: self.auth_user,
         }
     }
 }
@@ -202,8 +223,13 @@ enum State {
     WaitOpenAck(Agreed),
     /// Acceptor: waiting for the INIT syn.
     WaitInitSyn,
-    /// Acceptor: INIT ack queued, waiting for the OPEN syn echoing `cookie`.
-    WaitOpenSyn { agreed: Agreed, cookie: Bytes },
+    /// Acceptor: INIT ack queued, waiting for the OPEN syn echoing `cookie` (and
+    /// answering `nonce` when usrpwd is on).
+    WaitOpenSyn {
+        agreed: Agreed,
+        cookie: Bytes,
+        nonce: Option<u64>,
+    },
     /// Done.
     Established(Established),
     /// Failed; later input gets this error again.
@@ -241,6 +267,9 @@ impl Handshake {
         syn.batch_size = hs.cfg.batch_size;
         syn.qos = hs.cfg.qos.then_some(QosExt::Plain);
         syn.patch = hs.cfg.patch;
+        if hs.credentials().is_some() {
+            syn.auth = Some(auth::init_syn());
+        }
         hs.outbox.push_back(TransportMessage::Init(syn));
         hs
     }
@@ -275,15 +304,29 @@ impl Handshake {
             return self.handle_timeout(now);
         }
         if let TransportMessage::Close(Close { reason, .. }) = msg {
-            return Err(self.fail(HandshakeError::ClosedByPeer { reason }, None));
+            // A CLOSE in answer to our OPEN with credentials is the refusal of those.
+            let err = match (&self.state, self.credentials()) {
+                (State::WaitOpenAck(_), Some(user)) => AuthError::Refused {
+                    user: user.to_owned(),
+                    reason,
+                }
+                .into(),
+                _ => HandshakeError::ClosedByPeer { reason },
+            };
+            return Err(self.fail(err, None));
         }
         let state = std::mem::replace(&mut self.state, State::WaitInitSyn);
         match (state, msg) {
             (State::WaitInitSyn, TransportMessage::Init(m)) if !m.ack => self.on_init_syn(m),
             (State::WaitInitAck, TransportMessage::Init(m)) if m.ack => self.on_init_ack(m),
-            (State::WaitOpenSyn { agreed, cookie }, TransportMessage::Open(m)) if !m.ack => {
-                self.on_open_syn(agreed, cookie, m)
-            }
+            (
+                State::WaitOpenSyn {
+                    agreed,
+                    cookie,
+                    nonce,
+                },
+                TransportMessage::Open(m),
+            ) if !m.ack => self.on_open_syn(agreed, cookie, nonce, m),
             (State::WaitOpenAck(agreed), TransportMessage::Open(m)) if m.ack => {
                 self.on_open_ack(agreed, m)
             }
@@ -375,6 +418,16 @@ impl Handshake {
         err
     }
 
+    /// Our usrpwd user name, when we authenticate on links we open.
+    fn credentials(&self) -> Option<&str> {
+        self.cfg.auth.as_ref().and_then(|a| a.user())
+    }
+
+    /// Fails with an authentication error, sending CLOSE(GENERIC) as Zenoh does.
+    fn fail_auth(&mut self, err: AuthError) -> HandshakeError {
+        self.fail(err.into(), Some(CloseReason::Generic))
+    }
+
     fn initial_sn(&self, mask: u32) -> u32 {
         let v = self
             .cfg
@@ -431,6 +484,20 @@ impl Handshake {
         let sn_mask = seq::sn_mask(resolution);
         let qos = self.cfg.qos && syn.qos.is_some();
         let patch = self.cfg.patch.min(syn.patch);
+        // With usrpwd configured, every opener must authenticate (as in Zenoh).
+        let nonce = if self.cfg.auth.as_ref().is_some_and(|a| a.is_enabled()) {
+            match auth::offered(syn.auth.as_ref()) {
+                Ok(true) => {}
+                Ok(false) => return Err(self.fail_auth(AuthError::Missing)),
+                Err(e) => return Err(self.fail_auth(e)),
+            }
+            match self.cfg.nonce.map_or_else(auth::nonce, Ok) {
+                Ok(n) => Some(n),
+                Err(e) => return Err(self.fail_auth(e)),
+            }
+        } else {
+            None
+        };
         let agreed = Agreed {
             remote_zid: syn.zid,
             remote_whatami: syn.whatami,
@@ -440,6 +507,7 @@ impl Handshake {
             qos,
             patch,
             local_initial_sn: self.initial_sn(sn_mask),
+            auth_user: None,
         };
         let cookie = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         let mut ack = Init::syn(self.cfg.whatami, self.cfg.zid);
@@ -449,8 +517,13 @@ impl Handshake {
         ack.cookie = cookie.clone();
         ack.qos = qos.then_some(QosExt::Plain);
         ack.patch = patch;
+        ack.auth = nonce.map(auth::init_ack);
         self.outbox.push_back(TransportMessage::Init(ack));
-        self.state = State::WaitOpenSyn { agreed, cookie };
+        self.state = State::WaitOpenSyn {
+            agreed,
+            cookie,
+            nonce,
+        };
         Ok(())
     }
 
@@ -479,8 +552,22 @@ impl Handshake {
             // Zenoh refuses an ack patch above its own; taking the minimum is as safe.
             patch: self.cfg.patch.min(ack.patch),
             local_initial_sn: self.initial_sn(sn_mask),
+            auth_user: None,
         };
-        let open = Open::new(false, self.cfg.lease, agreed.local_initial_sn, ack.cookie);
+        let mut open = Open::new(false, self.cfg.lease, agreed.local_initial_sn, ack.cookie);
+        if let Some(usrpwd) = self.cfg.auth.clone()
+            && let Some(user) = usrpwd.user()
+        {
+            let nonce = match auth::read_nonce(ack.auth.as_ref()) {
+                Ok(Some(nonce)) => nonce,
+                Ok(None) => {
+                    let user = user.to_owned();
+                    return Err(self.fail_auth(AuthError::NotOffered { user }));
+                }
+                Err(e) => return Err(self.fail_auth(e)),
+            };
+            open.auth = usrpwd.answer(nonce).as_ref().map(auth::open_syn);
+        }
         self.outbox.push_back(TransportMessage::Open(open));
         self.state = State::WaitOpenAck(agreed);
         Ok(())
@@ -488,15 +575,28 @@ impl Handshake {
 
     fn on_open_syn(
         &mut self,
-        agreed: Agreed,
+        mut agreed: Agreed,
         cookie: Bytes,
+        nonce: Option<u64>,
         syn: Open,
     ) -> Result<(), HandshakeError> {
         if syn.cookie != cookie {
             return Err(self.fail(HandshakeError::CookieMismatch, Some(CloseReason::Invalid)));
         }
         self.check_initial_sn(syn.initial_sn, agreed.sn_mask)?;
-        let ack = Open::new(true, self.cfg.lease, agreed.local_initial_sn, Bytes::new());
+        let mut ack = Open::new(true, self.cfg.lease, agreed.local_initial_sn, Bytes::new());
+        if let (Some(nonce), Some(usrpwd)) = (nonce, self.cfg.auth.clone()) {
+            let answer = match auth::read_open_syn(syn.auth.as_ref()) {
+                Ok(Some(answer)) => answer,
+                Ok(None) => return Err(self.fail_auth(AuthError::Missing)),
+                Err(e) => return Err(self.fail_auth(e)),
+            };
+            match usrpwd.check(nonce, &answer) {
+                Ok(user) => agreed.auth_user = Some(user),
+                Err(e) => return Err(self.fail_auth(e)),
+            }
+            ack.auth = Some(auth::open_ack());
+        }
         self.outbox.push_back(TransportMessage::Open(ack));
         self.state = State::Established(agreed.establish(self.cfg.lease, &syn));
         Ok(())
@@ -504,6 +604,16 @@ impl Handshake {
 
     fn on_open_ack(&mut self, agreed: Agreed, ack: Open) -> Result<(), HandshakeError> {
         self.check_initial_sn(ack.initial_sn, agreed.sn_mask)?;
+        if let Some(user) = self.credentials() {
+            match auth::confirmed(ack.auth.as_ref()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let user = user.to_owned();
+                    return Err(self.fail_auth(AuthError::NotConfirmed { user }));
+                }
+                Err(e) => return Err(self.fail_auth(e)),
+            }
+        }
         self.state = State::Established(agreed.establish(self.cfg.lease, &ack));
         Ok(())
     }

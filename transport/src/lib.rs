@@ -2,7 +2,8 @@
 //!
 //! - [`wire`]: message types and their sans-IO codec (bytes in, typed messages out).
 //! - [`handshake`], [`seq`], [`defrag`]: protocol logic as plain state machines, driven
-//!   with explicit inputs and times, tested without sockets.
+//!   with explicit inputs and times, tested without sockets; [`auth`]: usrpwd
+//!   authentication inside the handshake.
 //! - [`pipeline`]: the TX pipeline that packs messages into batches.
 //! - [`unicast`]: transports to remote processes over one or more links, with lease,
 //!   keep-alive and RTT probes; they report to a [`TransportHandler`].
@@ -10,6 +11,7 @@
 //! This crate knows nothing of key expressions or routing: it moves network messages.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod defrag;
 pub mod error;
 pub mod event;

@@ -4,11 +4,18 @@
 //! either opens a new [`Transport`] or joins the link to the transport that already
 //! exists for the remote zid. Events and messages go to the [`TransportHandler`] given
 //! at construction.
+//!
+//! A link whose handshake fails (TLS or INIT/OPEN, e.g. refused credentials) never
+//! reaches the handler: it is closed and logged once with its reason, at INFO while fewer
+//! than [`REFUSALS_PER_INTERVAL`] were logged in the last [`REFUSAL_INTERVAL`], at DEBUG
+//! beyond (the next INFO line says how many went to DEBUG), so strangers cannot fill the
+//! log.
 
 mod link;
 mod transport;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +25,7 @@ use plexus_link::{Endpoint, LinkConfig, LinkReader, LinkWriter, Locator};
 use tokio::task::JoinHandle;
 
 pub use self::transport::{Transport, TransportStats};
+use crate::auth::UsrPwd;
 use crate::error::TransportError;
 use crate::event::TransportHandler;
 use crate::handshake::{Established, Handshake, HandshakeConfig, HandshakeError};
@@ -50,7 +58,9 @@ pub struct TransportConfig {
     pub queue_batches: usize,
     /// Measure each link's round-trip time with OAM probes (answered by Plexus peers).
     pub rtt_probes: bool,
-    /// Link-layer settings.
+    /// usrpwd authentication (Zenoh's `transport/auth/usrpwd`): off by default.
+    pub auth: Option<Arc<UsrPwd>>,
+    /// Link-layer settings (TLS certificates included).
     pub link: LinkConfig,
 }
 
@@ -69,6 +79,7 @@ impl TransportConfig {
             max_message_size: 1 << 30,
             queue_batches: 16,
             rtt_probes: true,
+            auth: None,
             link: LinkConfig::default(),
         }
     }
@@ -88,6 +99,8 @@ impl TransportConfig {
             // side of the transport with that link (e.g. when both sides connect at once).
             // Zenoh likewise derives its initial SN from the zids (`compute_sn`).
             initial_sn: Some(stable_initial_sn(self.zid)),
+            auth: self.auth.clone(),
+            nonce: None,
         }
     }
 }
@@ -105,6 +118,7 @@ pub(crate) struct ManagerInner {
     pub(crate) handler: Arc<dyn TransportHandler>,
     transports: Mutex<HashMap<ZenohId, Transport>>,
     listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
+    refusals: Mutex<RefusalLog>,
     next_link_id: AtomicU64,
     closed: AtomicBool,
 }
@@ -135,6 +149,7 @@ impl TransportManager {
                 handler,
                 transports: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(Vec::new()),
+                refusals: Mutex::new(RefusalLog::default()),
                 next_link_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
             }),
@@ -160,6 +175,15 @@ impl TransportManager {
             loop {
                 let link = match listener.accept().await {
                     Ok(link) => link,
+                    // A TLS handshake that failed or timed out: one refused connection.
+                    Err(
+                        e @ (plexus_link::LinkError::Tls { .. }
+                        | plexus_link::LinkError::TimedOut { .. }),
+                    ) => {
+                        let Some(inner) = weak.upgrade() else { return };
+                        refused(&inner, listener.locator(), &e);
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!("accept on {} failed: {e}", listener.locator());
                         if weak.strong_count() == 0 {
@@ -169,10 +193,10 @@ impl TransportManager {
                     }
                 };
                 let Some(inner) = weak.upgrade() else { return };
+                let on = listener.locator().clone();
                 tokio::spawn(async move {
-                    let dst = link.dst().to_string();
                     if let Err(e) = accept_link(&inner, link).await {
-                        tracing::info!("rejected link from {dst}: {e}");
+                        refused(&inner, &on, &e);
                     }
                 });
             }
@@ -397,10 +421,20 @@ fn add_link(
     }
     if let Some(existing) = table.get(&est.remote_zid).cloned() {
         drop(table);
+        // A link that authenticated as another user cannot join this user's transport.
+        if let (Some(theirs), Some(ours)) = (est.auth_user.as_deref(), existing.auth_user())
+            && theirs != ours
+        {
+            return Err(TransportError::AuthMismatch {
+                zid: est.remote_zid,
+                link_user: theirs.to_owned(),
+                transport_user: ours.to_owned(),
+            });
+        }
         existing.join_link(link_id, reader, writer, framer);
         return Ok(existing);
     }
-    let transport = Transport::new(Arc::downgrade(inner), &est);
+    let transport = Transport::new(Arc::downgrade(inner), &est, reader.info().auth_identifier());
     table.insert(est.remote_zid, transport.clone());
     drop(table);
     let handler = inner.handler.opened(&transport);
@@ -411,6 +445,69 @@ fn add_link(
         est.remote_whatami
     );
     Ok(transport)
+}
+
+/// How many refused links are logged at INFO per [`REFUSAL_INTERVAL`].
+pub const REFUSALS_PER_INTERVAL: u32 = 10;
+/// The window of [`REFUSALS_PER_INTERVAL`].
+pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Decides the level of each refused link's log line (sans-IO: the time is an input).
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    window_start: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+/// How to log one refusal.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RefusalLevel {
+    /// At INFO, saying how many refusals since the last INFO line went to DEBUG.
+    Info {
+        /// Refusals logged at DEBUG since the last INFO line.
+        suppressed: u64,
+    },
+    /// At DEBUG (the INFO budget of the window is spent).
+    Debug,
+}
+
+impl RefusalLog {
+    pub(crate) fn level(&mut self, now: Instant) -> RefusalLevel {
+        let fresh = self
+            .window_start
+            .is_none_or(|start| now.saturating_duration_since(start) >= REFUSAL_INTERVAL);
+        if fresh {
+            self.window_start = Some(now);
+            self.logged = 0;
+        }
+        if self.logged < REFUSALS_PER_INTERVAL {
+            self.logged += 1;
+            RefusalLevel::Info {
+                suppressed: std::mem::take(&mut self.suppressed),
+            }
+        } else {
+            self.suppressed += 1;
+            RefusalLevel::Debug
+        }
+    }
+}
+
+/// Logs a refused incoming link once, at a rate-limited level.
+fn refused(inner: &ManagerInner, on: &Locator, err: &dyn fmt::Display) {
+    let level = lock(&inner.refusals).level(Instant::now());
+    match level {
+        RefusalLevel::Info { suppressed: 0 } => {
+            tracing::info!("refused a link on {on}: {err}");
+        }
+        RefusalLevel::Info { suppressed } => {
+            tracing::info!(
+                "refused a link on {on}: {err} ({suppressed} more refusals were logged at DEBUG \
+                 since the last one at INFO)"
+            );
+        }
+        RefusalLevel::Debug => tracing::debug!("refused a link on {on}: {err}"),
+    }
 }
 
 /// Called by a transport once its last link is gone.
@@ -426,4 +523,30 @@ pub(crate) fn forget(inner: &ManagerInner, transport: &Transport) {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_info_within_budget_then_at_debug() {
+        let t0 = Instant::now();
+        let mut log = RefusalLog::default();
+        for _ in 0..REFUSALS_PER_INTERVAL {
+            assert_eq!(log.level(t0), RefusalLevel::Info { suppressed: 0 });
+        }
+        for _ in 0..5 {
+            assert_eq!(log.level(t0 + REFUSAL_INTERVAL / 2), RefusalLevel::Debug);
+        }
+        // A new window: INFO again, saying how many went to DEBUG.
+        assert_eq!(
+            log.level(t0 + REFUSAL_INTERVAL),
+            RefusalLevel::Info { suppressed: 5 }
+        );
+        assert_eq!(
+            log.level(t0 + REFUSAL_INTERVAL),
+            RefusalLevel::Info { suppressed: 0 }
+        );
+    }
 }

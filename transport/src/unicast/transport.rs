@@ -62,6 +62,10 @@ pub(super) struct TransportInner {
     pub(super) local_lease: Duration,
     pub(super) remote_lease: Duration,
     pub(super) created_at: SystemTime,
+    /// The user the peer proved with usrpwd when the transport opened.
+    pub(super) auth_user: Option<String>,
+    /// That user, else the peer's certificate name on that link (see `auth_identifier`).
+    pub(super) auth_identifier: Option<String>,
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
     /// Set while the writer task sleeps on `tx_ready`: producers notify it only then.
@@ -101,7 +105,11 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub(super) fn new(manager: Weak<ManagerInner>, est: &Established) -> Self {
+    pub(super) fn new(
+        manager: Weak<ManagerInner>,
+        est: &Established,
+        certificate_name: Option<&str>,
+    ) -> Self {
         let (max_message_size, queue_batches) = manager
             .upgrade()
             .map(|m| (m.config.max_message_size, m.config.queue_batches))
@@ -134,6 +142,11 @@ impl Transport {
                 local_lease: est.local_lease,
                 remote_lease: est.remote_lease,
                 created_at: SystemTime::now(),
+                auth_user: est.auth_user.clone(),
+                auth_identifier: est
+                    .auth_user
+                    .clone()
+                    .or_else(|| certificate_name.map(str::to_owned)),
                 pipeline: Pipeline::new(
                     est.qos,
                     est.batch_size,
@@ -203,6 +216,18 @@ impl Transport {
     /// When the transport opened.
     pub fn created_at(&self) -> SystemTime {
         self.inner.created_at
+    }
+
+    /// Who the peer proved to be on the link that opened the transport: the user of its
+    /// usrpwd authentication, else the common name of its TLS certificate; `None` when it
+    /// proved nothing (or we opened the link and it did not present a certificate).
+    pub fn auth_identifier(&self) -> Option<&str> {
+        self.inner.auth_identifier.as_deref()
+    }
+
+    /// The user the peer proved with usrpwd authentication when the transport opened.
+    pub fn auth_user(&self) -> Option<&str> {
+        self.inner.auth_user.as_deref()
     }
 
     /// Message and byte counters.
@@ -388,6 +413,11 @@ impl Transport {
                 info: reader.info().clone(),
                 created_at: SystemTime::now(),
                 rtt_us: None,
+                auth_identifier: reader
+                    .info()
+                    .auth_identifier()
+                    .map(str::to_owned)
+                    .or_else(|| self.inner.auth_user.clone()),
             },
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             rtt_us: Arc::new(AtomicU64::new(u64::MAX)),

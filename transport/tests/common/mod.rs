@@ -407,6 +407,7 @@ fn dummy_established() -> Established {
         remote_initial_sn: 0,
         local_lease: Duration::ZERO,
         remote_lease: Duration::ZERO,
+        auth_user: None,
     }
 }
 
