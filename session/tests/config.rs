@@ -62,7 +62,9 @@ fn defaults_per_mode() {
 #[test]
 fn default_transport_config_matches_transport_defaults() {
     let zid = ZenohId::new(0x1234).unwrap();
-    let t = Config::default().transport_config(zid);
+    let t = Config::default()
+        .transport_config(zid)
+        .expect("transport config");
     let d = plexus_transport::TransportConfig::new(zid, WhatAmI::Peer);
     assert_eq!(t.zid, zid);
     assert_eq!(t.whatami, WhatAmI::Peer);
@@ -123,7 +125,7 @@ fn check_full(c: &Config) {
         }
     );
     let zid = ZenohId::new(7).unwrap();
-    let t = c.transport_config(zid);
+    let t = c.transport_config(zid).expect("transport config");
     assert_eq!(t.zid, zid);
     assert_eq!(t.whatami, WhatAmI::Router);
     assert_eq!(t.lease, Duration::from_millis(5000));
@@ -179,7 +181,11 @@ fn insert_json5_nested_paths() {
     assert_eq!(c.lease(), Duration::from_millis(3000));
     c.insert_json5("transport/unicast/qos/enabled", "false")
         .unwrap();
-    assert!(!c.transport_config(ZenohId::random()).qos);
+    assert!(
+        !c.transport_config(ZenohId::random())
+            .expect("transport config")
+            .qos
+    );
     c.insert_json5("id", "'ff'").unwrap();
     assert_eq!(c.id(), ZenohId::new(0xff));
 
@@ -189,7 +195,9 @@ fn insert_json5_nested_paths() {
         "{ tx: { keep_alive: 2 }, rx: { max_message_size: 4096 } }",
     )
     .unwrap();
-    let t = c.transport_config(ZenohId::random());
+    let t = c
+        .transport_config(ZenohId::random())
+        .expect("transport config");
     assert_eq!((t.keep_alive, t.max_message_size), (2, 4096));
     assert_eq!(t.lease, Duration::from_millis(3000));
     c.insert_json5("", "{ queries_default_timeout: 7 }")
@@ -469,7 +477,7 @@ fn builders_set_values() {
     assert_eq!(c.connect_endpoints(), &[ep("tcp/127.0.0.1:7447")]);
     assert_eq!(c.listen_endpoints(), vec![ep("tcp/127.0.0.1:0")]);
     assert!(c.timestamping());
-    let t = c.transport_config(zid);
+    let t = c.transport_config(zid).expect("transport config");
     assert_eq!(t.lease, Duration::from_secs(3));
     assert_eq!(t.whatami, WhatAmI::Client);
 }
@@ -498,7 +506,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 27);
+    assert_eq!(keys.len(), 45);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
@@ -617,4 +625,141 @@ fn metadata_and_plugin_sections_are_free_form() {
         .unwrap_err();
     assert_eq!(e.path(), Some("plugins/rest/http_port"), "{e}");
     assert_eq!(c.plugin("rest").unwrap()["http_port"], "127.0.0.1:0");
+}
+
+#[test]
+fn tls_keys_follow_zenoh() {
+    use plexus_link::Pem;
+    // Zenoh 1.10.2's DEFAULT_CONFIG.json5 `tls` section is accepted as it is.
+    let c = Config::from_json5(
+        r#"{ transport: { link: { tls: {
+            root_ca_certificate: null, listen_private_key: null, listen_certificate: null,
+            enable_mtls: false, connect_private_key: null, connect_certificate: null,
+            verify_name_on_connect: true, close_link_on_expiration: false } } } }"#,
+    )
+    .expect("Zenoh's defaults");
+    assert_eq!(c.tls(), &plexus_link::TlsConfig::default());
+
+    let c = Config::from_json5(
+        r#"{ transport: { link: { tls: {
+            root_ca_certificate: "/etc/plexus/ca.pem",
+            listen_certificate_base64: "LS0tLS1CRUdJTg==",
+            listen_private_key: "/etc/plexus/key.pem",
+            enable_mtls: true, verify_name_on_connect: false, so_sndbuf: 65536 } } } }"#,
+    )
+    .expect("valid");
+    let tls = c.tls();
+    assert_eq!(
+        tls.root_ca_certificate,
+        Some(Pem::File("/etc/plexus/ca.pem".into()))
+    );
+    assert_eq!(
+        tls.listen_certificate,
+        Some(Pem::Base64("LS0tLS1CRUdJTg==".into()))
+    );
+    assert!(tls.enable_mtls && !tls.verify_name_on_connect);
+    assert_eq!(tls.so_sndbuf, Some(65536));
+    let t = c
+        .transport_config(ZenohId::random())
+        .expect("transport config");
+    assert_eq!(&t.link.tls, tls);
+    assert!(
+        !format!("{c:?}").contains("LS0tLS1CRUdJTg=="),
+        "inline PEM is not shown"
+    );
+
+    // One form per item; null resets only the form it names.
+    let e = err(r#"{ transport: { link: { tls: {
+        root_ca_certificate: "/a.pem", root_ca_certificate_base64: "QQ==" } } } }"#);
+    assert!(
+        e.contains("\"transport/link/tls/root_ca_certificate_base64\": \"transport/link/tls/root_ca_certificate\" is set too"),
+        "{e}"
+    );
+    let mut c = Config::default();
+    c.insert_json5("transport/link/tls/connect_certificate", "'/c.pem'")
+        .expect("set");
+    c.insert_json5("transport/link/tls/connect_certificate_base64", "null")
+        .expect("null of the other form");
+    assert!(c.tls().connect_certificate.is_some());
+    c.insert_json5("transport/link/tls/connect_certificate", "null")
+        .expect("reset");
+    assert!(c.tls().connect_certificate.is_none());
+
+    let e = err("{ transport: { link: { tls: { close_link_on_expiration: true } } } }");
+    assert!(e.contains("not supported by Plexus"), "{e}");
+    let e = err("{ transport: { link: { tls: { enable_mtls: 'yes' } } } }");
+    assert!(e.contains("transport/link/tls/enable_mtls"), "{e}");
+    let e = err("{ transport: { link: { tls: { listen_private_key_base64: 42 } } } }");
+    assert!(e.contains("not shown") && !e.contains("42"), "{e}");
+    let e = err("{ transport: { link: { tls: { root_ca_certificat: '/a' } } } }");
+    assert!(e.contains("did you mean"), "{e}");
+}
+
+#[test]
+fn usrpwd_keys_follow_zenoh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dict = dir.path().join("users.txt");
+    std::fs::write(&dict, "alice:wonderland\n\nbob : builder\n").expect("write");
+    let c = Config::from_json5(&format!(
+        r#"{{ transport: {{ auth: {{ usrpwd: {{
+            user: "router", password: "s3cret", dictionary_file: {:?} }} }} }} }}"#,
+        dict.display().to_string()
+    ))
+    .expect("valid");
+    let auth = c
+        .transport_config(ZenohId::random())
+        .expect("transport config")
+        .auth
+        .expect("usrpwd on");
+    assert_eq!(auth.user(), Some("router"));
+    let mut users: Vec<&[u8]> = auth.users().collect();
+    users.sort();
+    assert_eq!(users, vec![&b"alice"[..], &b"bob"[..]]);
+    let shown = format!("{c:?}{auth:?}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("wonderland"),
+        "{shown}"
+    );
+
+    // Off by default and with Zenoh's null defaults.
+    let off = Config::from_json5(
+        "{ transport: { auth: { usrpwd: { user: null, password: null, dictionary_file: null } } } }",
+    )
+    .expect("nulls");
+    assert!(
+        off.transport_config(ZenohId::random())
+            .expect("ok")
+            .auth
+            .is_none()
+    );
+
+    // user and password go together (Zenoh's validator).
+    let half = Config::from_json5("{ transport: { auth: { usrpwd: { user: 'alice' } } } }")
+        .expect("parses");
+    let e = half
+        .transport_config(ZenohId::random())
+        .expect_err("half")
+        .to_string();
+    assert!(e.contains("`user` and `password` go together"), "{e}");
+
+    // The dictionary file is read when the session opens; errors name key, file, line.
+    let missing = Config::default().with_usrpwd_dictionary(dir.path().join("nope.txt"));
+    let e = missing
+        .transport_config(ZenohId::random())
+        .expect_err("missing file")
+        .to_string();
+    assert!(
+        e.contains("\"transport/auth/usrpwd/dictionary_file\": cannot read")
+            && e.contains("nope.txt"),
+        "{e}"
+    );
+    std::fs::write(&dict, "alice:wonderland\nbroken line\n").expect("write");
+    let e = Config::default()
+        .with_usrpwd_dictionary(&dict)
+        .transport_config(ZenohId::random())
+        .expect_err("bad line")
+        .to_string();
+    assert!(e.contains("line 2: expected `user:password`"), "{e}");
+    let e = err("{ transport: { auth: { usrpwd: { password: 1234 } } } }");
+    assert!(!e.contains("1234"), "{e}");
 }

@@ -77,6 +77,15 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A setting that cannot be used as given (e.g. a key without its companion, an
+    /// unreadable dictionary file).
+    #[error("{path:?}: {reason}")]
+    Invalid {
+        /// The key (or section) path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The configuration file holds an invalid configuration.
     #[error("configuration file {}: {source}", .file.display())]
     File {
@@ -110,7 +119,8 @@ impl ConfigError {
             ConfigError::UnknownKey { path, .. }
             | ConfigError::InvalidValue { path, .. }
             | ConfigError::InvalidEndpoint { path, .. }
-            | ConfigError::InvalidId { path, .. } => Some(path),
+            | ConfigError::InvalidId { path, .. }
+            | ConfigError::Invalid { path, .. } => Some(path),
             ConfigError::Conflict { second, .. } => Some(second),
             ConfigError::File { source, .. } => source.path(),
             ConfigError::Syntax { .. } | ConfigError::Io { .. } => None,

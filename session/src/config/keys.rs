@@ -1,14 +1,15 @@
 //! The table of supported keys, each with the setter that parses and stores its value,
 //! and how a document or an inserted value is applied to a [`Config`] key by key.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use plexus_link::Endpoint;
+use plexus_link::{Endpoint, Pem, TlsConfig};
 use plexus_transport::wire::WhatAmI;
 
 use super::error::ConfigError;
 use super::json::J;
-use super::resolved::{Config, ModeValues};
+use super::resolved::{Config, ModeValues, Secret};
 
 /// Every supported key, as `/`-separated paths.
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
@@ -162,7 +163,150 @@ const KEYS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("plugins", |a, p, v| a.set_plugin(p, v)),
+    ("transport/link/tls/root_ca_certificate", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.root_ca_certificate, false)
+    }),
+    (
+        "transport/link/tls/root_ca_certificate_base64",
+        |a, p, v| pem_item(a, p, v, |t| &mut t.root_ca_certificate, true),
+    ),
+    ("transport/link/tls/listen_certificate", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.listen_certificate, false)
+    }),
+    ("transport/link/tls/listen_certificate_base64", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.listen_certificate, true)
+    }),
+    ("transport/link/tls/listen_private_key", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.listen_private_key, false)
+    }),
+    ("transport/link/tls/listen_private_key_base64", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.listen_private_key, true)
+    }),
+    ("transport/link/tls/connect_certificate", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.connect_certificate, false)
+    }),
+    (
+        "transport/link/tls/connect_certificate_base64",
+        |a, p, v| pem_item(a, p, v, |t| &mut t.connect_certificate, true),
+    ),
+    ("transport/link/tls/connect_private_key", |a, p, v| {
+        pem_item(a, p, v, |t| &mut t.connect_private_key, false)
+    }),
+    (
+        "transport/link/tls/connect_private_key_base64",
+        |a, p, v| pem_item(a, p, v, |t| &mut t.connect_private_key, true),
+    ),
+    ("transport/link/tls/enable_mtls", |a, p, v| {
+        a.config.tls.enable_mtls = optional(p, v, boolean)?.unwrap_or(false);
+        Ok(())
+    }),
+    ("transport/link/tls/verify_name_on_connect", |a, p, v| {
+        a.config.tls.verify_name_on_connect = optional(p, v, boolean)?.unwrap_or(true);
+        Ok(())
+    }),
+    ("transport/link/tls/close_link_on_expiration", |_a, p, v| {
+        if optional(p, v, boolean)? == Some(true) {
+            return Err(ConfigError::Invalid {
+                path: p.to_string(),
+                reason: "not supported by Plexus: links are not closed when the peer's \
+                         certificate expires (leave it false)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }),
+    ("transport/link/tls/so_sndbuf", |a, p, v| {
+        a.config.tls.so_sndbuf = optional(p, v, bytes)?;
+        Ok(())
+    }),
+    ("transport/link/tls/so_rcvbuf", |a, p, v| {
+        a.config.tls.so_rcvbuf = optional(p, v, bytes)?;
+        Ok(())
+    }),
+    ("transport/auth/usrpwd/user", |a, p, v| {
+        a.config.usrpwd_user = optional(p, v, string)?;
+        Ok(())
+    }),
+    ("transport/auth/usrpwd/password", |a, p, v| {
+        a.config.usrpwd_password = match v {
+            J::Null => None,
+            J::Str(s) => Some(Secret(s.clone())),
+            _ => return Err(hidden(p, "a string")),
+        };
+        Ok(())
+    }),
+    ("transport/auth/usrpwd/dictionary_file", |a, p, v| {
+        a.config.usrpwd_dictionary_file = optional(p, v, string)?.map(PathBuf::from);
+        Ok(())
+    }),
 ];
+
+/// Sets one TLS PEM item from its file key (`base64: false`) or its `_base64` key.
+///
+/// `null` clears the item only if this key set it; giving both forms is an error.
+fn pem_item(
+    a: &mut Apply<'_>,
+    path: &str,
+    v: &J,
+    slot: fn(&mut TlsConfig) -> &mut Option<Pem>,
+    base64: bool,
+) -> Result<(), ConfigError> {
+    let slot = slot(&mut a.config.tls);
+    let mine = |p: &Pem| matches!(p, Pem::Base64(_)) == base64;
+    match v {
+        J::Null => {
+            if slot.as_ref().is_some_and(mine) {
+                *slot = None;
+            }
+            Ok(())
+        }
+        J::Str(s) if !s.is_empty() => {
+            if let Some(existing) = slot.as_ref()
+                && !mine(existing)
+            {
+                let other = match path.strip_suffix("_base64") {
+                    Some(file_key) => file_key.to_owned(),
+                    None => format!("{path}_base64"),
+                };
+                return Err(ConfigError::Invalid {
+                    path: path.to_string(),
+                    reason: format!("{other:?} is set too: give only one of the two"),
+                });
+            }
+            *slot = Some(if base64 {
+                Pem::Base64(s.clone())
+            } else {
+                Pem::File(PathBuf::from(s))
+            });
+            Ok(())
+        }
+        _ if base64 => Err(hidden(path, "a non-empty base64 string")),
+        _ => Err(invalid(path, "a non-empty file path", v)),
+    }
+}
+
+/// The error for a secret of the wrong type: its value is not shown.
+fn hidden(path: &str, expected: &'static str) -> ConfigError {
+    ConfigError::InvalidValue {
+        path: path.to_string(),
+        expected,
+        got: "a value of another type (not shown: it may be a secret)".into(),
+    }
+}
+
+fn string(path: &str, v: &J) -> Result<String, ConfigError> {
+    match v {
+        J::Str(s) => Ok(s.clone()),
+        _ => Err(invalid(path, "a string", v)),
+    }
+}
+
+fn bytes(path: &str, v: &J) -> Result<usize, ConfigError> {
+    match as_i64(v).map(usize::try_from) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err(invalid(path, "a positive integer (bytes)", v)),
+    }
+}
 
 /// State of one application of a document (or inserted value) to a [`Config`].
 struct Apply<'a> {

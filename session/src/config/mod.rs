@@ -35,6 +35,19 @@
 //! | `adminspace/permissions/write` | bool (stored; Plexus changes no configuration at runtime) | `false` |
 //! | `adminspace/max_closed_transports` | integer ≥ 0: closed transports remembered (Plexus extension) | `1000` |
 //! | `plugins/<name>/…` | any JSON: the configuration of plugin `<name>` (e.g. `plugins/rest/http_port`) | none |
+//! | `transport/link/tls/root_ca_certificate` | PEM file path | unset |
+//! | `transport/link/tls/listen_certificate` | PEM file path | unset |
+//! | `transport/link/tls/listen_private_key` | PEM file path | unset |
+//! | `transport/link/tls/enable_mtls` | bool | `false` |
+//! | `transport/link/tls/connect_certificate` | PEM file path | unset |
+//! | `transport/link/tls/connect_private_key` | PEM file path | unset |
+//! | `transport/link/tls/verify_name_on_connect` | bool | `true` |
+//! | `transport/link/tls/<item>_base64` | the PEM text in base64, instead of `<item>`'s file | unset |
+//! | `transport/link/tls/close_link_on_expiration` | `false` only (not implemented) | `false` |
+//! | `transport/link/tls/so_sndbuf`, `so_rcvbuf` | bytes, > 0 | system default |
+//! | `transport/auth/usrpwd/user` | string (with `password`) | unset |
+//! | `transport/auth/usrpwd/password` | string (with `user`) | unset |
+//! | `transport/auth/usrpwd/dictionary_file` | path of a `user:password` file | unset |
 //!
 //! *Mode-dependent* values may be given once (`true`) or per mode, as in Zenoh
 //! (`{ router: true, peer: false }`); a mode left out of the object gets its default.
@@ -48,6 +61,14 @@
 //! `plexus-plugin-rest` library in an application): opening a session does not start an
 //! admin space or a plugin by itself. Plugin sections are free-form, as in Zenoh; each
 //! plugin checks its own.
+//!
+//! TLS keys take effect on `tls/…` endpoints (see [`plexus_link::TlsConfig`] for their
+//! meaning and the per-endpoint `#config` overrides); each PEM item is given by file or
+//! by `_base64`, not both. With usrpwd configured (credentials or a dictionary), every
+//! peer that connects to this process must authenticate against the dictionary, and the
+//! credentials are presented on the links this process opens, as in Zenoh; the dictionary
+//! file is read when the session opens. Passwords and inline keys never appear in `Debug`
+//! output or errors.
 //!
 //! Differences from Zenoh: every key not in the table above is rejected, including Zenoh
 //! keys Plexus does not implement (the error names the full path); `null` is accepted
@@ -160,6 +181,27 @@ impl Config {
     /// Returns this configuration with the given link lease (a zero lease becomes 1 ms).
     pub fn with_lease(mut self, lease: Duration) -> Config {
         self.lease = lease.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Returns this configuration with these TLS settings.
+    pub fn with_tls(mut self, tls: plexus_link::TlsConfig) -> Config {
+        self.tls = tls;
+        self
+    }
+
+    /// Returns this configuration authenticating as `user` with `password` on the links
+    /// it opens (`transport/auth/usrpwd/user` and `password`).
+    pub fn with_usrpwd(mut self, user: &str, password: &str) -> Config {
+        self.usrpwd_user = Some(user.to_owned());
+        self.usrpwd_password = Some(resolved::Secret(password.to_owned()));
+        self
+    }
+
+    /// Returns this configuration letting in the users of the `user:password` file at
+    /// `path` (`transport/auth/usrpwd/dictionary_file`).
+    pub fn with_usrpwd_dictionary(mut self, path: impl Into<std::path::PathBuf>) -> Config {
+        self.usrpwd_dictionary_file = Some(path.into());
         self
     }
 

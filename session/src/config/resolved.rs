@@ -1,11 +1,17 @@
 //! The configuration's values, and the settings they resolve to in the current mode
 //! (mode-dependent keys, Zenoh's defaults).
 
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use plexus_link::Endpoint;
+use plexus_link::{Endpoint, TlsConfig};
 use plexus_transport::TransportConfig;
+use plexus_transport::auth::UsrPwd;
 use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use super::error::ConfigError;
 
 /// Connection retry settings for `connect/endpoints`, resolved for the current mode.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +81,16 @@ const DEFAULT_PERIOD_INIT_MS: u64 = 1000;
 const DEFAULT_PERIOD_MAX_MS: u64 = 4000;
 const DEFAULT_PERIOD_FACTOR: f64 = 2.0;
 
+/// A secret string, shown as `***` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Secret(pub(super) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 /// Session configuration; see the [module documentation](crate::config) for the keys.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -101,6 +117,10 @@ pub struct Config {
     pub(super) metadata: serde_json::Value,
     pub(super) adminspace: AdminSpaceConf,
     pub(super) plugins: serde_json::Map<String, serde_json::Value>,
+    pub(super) tls: TlsConfig,
+    pub(super) usrpwd_user: Option<String>,
+    pub(super) usrpwd_password: Option<Secret>,
+    pub(super) usrpwd_dictionary_file: Option<PathBuf>,
 }
 
 /// The `adminspace` settings.
@@ -155,6 +175,10 @@ impl Default for Config {
             metadata: serde_json::Value::Null,
             adminspace: AdminSpaceConf::default(),
             plugins: serde_json::Map::new(),
+            tls: TlsConfig::default(),
+            usrpwd_user: None,
+            usrpwd_password: None,
+            usrpwd_dictionary_file: None,
         }
     }
 }
@@ -274,8 +298,52 @@ impl Config {
         self.plugins.keys().map(String::as_str)
     }
 
-    /// The transport settings for a process with id `zid`.
-    pub fn transport_config(&self, zid: ZenohId) -> TransportConfig {
+    /// The TLS settings of `tls/…` links.
+    pub fn tls(&self) -> &TlsConfig {
+        &self.tls
+    }
+
+    /// The usrpwd settings, reading the dictionary file; `None` when usrpwd is off.
+    pub fn usrpwd(&self) -> Result<Option<UsrPwd>, ConfigError> {
+        const SECTION: &str = "transport/auth/usrpwd";
+        let credentials = match (&self.usrpwd_user, &self.usrpwd_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.0.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    path: SECTION.into(),
+                    reason: "`user` and `password` go together: give both or neither".into(),
+                });
+            }
+        };
+        let dictionary = match &self.usrpwd_dictionary_file {
+            None => Default::default(),
+            Some(file) => {
+                let path = format!("{SECTION}/dictionary_file");
+                let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Invalid {
+                    path: path.clone(),
+                    reason: format!("cannot read {}: {e}", file.display()),
+                })?;
+                UsrPwd::parse_dictionary(&text).map_err(|e| ConfigError::Invalid {
+                    path,
+                    reason: format!("{}: {e}", file.display()),
+                })?
+            }
+        };
+        if credentials.is_none() && dictionary.is_empty() {
+            return Ok(None);
+        }
+        UsrPwd::new(credentials, dictionary)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                path: SECTION.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The transport settings for a process with id `zid` (reads the usrpwd dictionary
+    /// file, if one is configured).
+    pub fn transport_config(&self, zid: ZenohId) -> Result<TransportConfig, ConfigError> {
         let mut t = TransportConfig::new(zid, self.mode);
         t.lease = self.lease;
         t.keep_alive = self.keep_alive;
@@ -284,6 +352,8 @@ impl Config {
         t.open_timeout = self.open_timeout;
         t.accept_timeout = self.accept_timeout;
         t.max_message_size = self.max_message_size;
-        t
+        t.link.tls = self.tls.clone();
+        t.auth = self.usrpwd()?.map(Arc::new);
+        Ok(t)
     }
 }

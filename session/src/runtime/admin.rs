@@ -82,7 +82,8 @@ pub struct TransportInfo {
     pub created_at: u64,
     /// The lease the remote process announced, in milliseconds.
     pub lease_ms: u64,
-    /// The authenticated identity of the remote process, when there is one.
+    /// Who the remote process proved to be when the transport opened: the user of its
+    /// usrpwd authentication, else the common name of its TLS certificate.
     pub auth_identifier: Option<String>,
     /// Counters (in query replies; absent from events).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,7 +114,7 @@ impl TransportInfo {
             is_shm: t.is_shm(),
             created_at: millis_since_epoch(t.created_at()),
             lease_ms: t.remote_lease().as_millis() as u64,
-            auth_identifier: None,
+            auth_identifier: t.auth_identifier().map(str::to_owned),
             stats,
         }
     }
@@ -156,7 +157,9 @@ pub struct LinkInfo {
     pub created_at: u64,
     /// Network interfaces the link uses (Zenoh 1.x's field; not known to Plexus yet).
     pub interfaces: Vec<String>,
-    /// The authenticated identity on this link, when there is one.
+    /// Who the remote process proved to be on this link: the common name of its TLS
+    /// certificate (Zenoh's meaning), else the user of the transport's usrpwd
+    /// authentication.
     pub auth_identifier: Option<String>,
     /// The priorities the link carries.
     pub priorities: PriorityRange,
@@ -178,7 +181,7 @@ impl LinkInfo {
             rtt_us: l.rtt_us,
             created_at: millis_since_epoch(l.created_at),
             interfaces: Vec::new(),
-            auth_identifier: None,
+            auth_identifier: l.auth_identifier.clone(),
             priorities: PriorityRange {
                 start: "Control",
                 end: "Background",

@@ -112,7 +112,7 @@ impl Runtime {
             });
         }
         let manager = TransportManager::new(
-            config.transport_config(zid),
+            config.transport_config(zid)?,
             Arc::new(Handler(Arc::downgrade(&inner))),
         );
         let _ = inner.manager.set(manager.clone());
