@@ -136,3 +136,122 @@ pub async fn until_routed(put_on: &Session, key: &str, rx: &flume::Receiver<Samp
     .await;
     while rx.try_recv().is_ok() {}
 }
+
+/// A certificate authority made at test time (rcgen, ECDSA P-256).
+pub struct Ca {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+fn distinguished(cn: &str) -> rcgen::DistinguishedName {
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, cn);
+    dn
+}
+
+/// A certificate and its private key, as PEM text.
+pub struct Identity {
+    pub cert: String,
+    pub key: String,
+}
+
+impl Ca {
+    pub fn new(cn: &str) -> Self {
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        params.distinguished_name = distinguished(cn);
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca { cert, key }
+    }
+
+    /// The CA certificate as PEM text.
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A certificate with common name `cn`, valid for `localhost` and `127.0.0.1`.
+    pub fn issue(&self, cn: &str) -> Identity {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("params");
+        params.distinguished_name = distinguished(cn);
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        Identity {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// Writes `text` to `name` in `dir`; returns the path as a string.
+pub fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path.display().to_string()
+}
+
+/// Log lines of this test binary (INFO and above of the Plexus crates), captured.
+static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static LOG_WRITTEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf).into_owned();
+        LOG.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        LOG_WRITTEN.notify_waiters();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing the log of this test binary (once; later calls do nothing).
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "plexus_transport=info,plexus=info,plexus_link=info",
+            ))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+/// The captured log lines holding every one of `parts`.
+pub fn log_lines(parts: &[&str]) -> Vec<String> {
+    LOG.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .cloned()
+        .collect()
+}
+
+/// Waits (within [`WAIT`]) for a captured log line holding every one of `parts`.
+pub async fn logged(parts: &[&str]) -> String {
+    let found = timeout(WAIT, async {
+        loop {
+            let written = LOG_WRITTEN.notified();
+            if let Some(line) = log_lines(parts).into_iter().next() {
+                return line;
+            }
+            written.await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no log line with {parts:?} within 10 s"))
+}
