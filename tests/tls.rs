@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Ca, WAIT, arrived, capture_logs, ep, log_lines, logged, recv, until, write_file,
-    zenoh_config, zrecv,
+    Ca, WAIT, arrived, capture_logs, ep, log_lines, logged, recv, until, write_file, zenoh_config,
+    zrecv,
 };
 use plexus::{Config, Query, Sample, SampleKind, Session, WhatAmI};
 use plexus_link::{Pem, TlsConfig};
@@ -366,8 +366,7 @@ async fn a_client_certificate_from_another_ca_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = Ca::new("trusted CA");
     let rogue = Ca::new("rogue CA");
-    let (router, loc) =
-        listening(WhatAmI::Router, tls(&ca, Some(&ca.issue("router")), true)).await;
+    let (router, loc) = listening(WhatAmI::Router, tls(&ca, Some(&ca.issue("router")), true)).await;
     let admin = router
         .declare_subscriber("@/session/**")
         .await
