@@ -95,11 +95,11 @@ pub fn parse_cfg(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses an endpoint and, for `tcp` and `udp`, checks that the address has a port, so
+/// Parses an endpoint and, for `tcp`, `udp` and `tls`, checks that the address has a port, so
 /// that a mistyped `-e`/`-l` is reported at once instead of being retried forever.
 pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     let endpoint: Endpoint = s.parse().map_err(|e| format!("{e}"))?;
-    if matches!(endpoint.protocol(), "tcp" | "udp") {
+    if matches!(endpoint.protocol(), "tcp" | "udp" | "tls") {
         let address = endpoint.address();
         let port = match address.strip_prefix('[') {
             Some(rest) => rest.split_once("]:").map(|(_, p)| p),

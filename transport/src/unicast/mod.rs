@@ -439,11 +439,18 @@ fn add_link(
     drop(table);
     let handler = inner.handler.opened(&transport);
     transport.start(handler, link_id, reader, writer, framer);
-    tracing::info!(
-        "transport to {} ({}) opened",
-        est.remote_zid,
-        est.remote_whatami
-    );
+    match transport.auth_identifier() {
+        Some(id) => tracing::info!(
+            "transport to {} ({}, authenticated as `{id}`) opened",
+            est.remote_zid,
+            est.remote_whatami
+        ),
+        None => tracing::info!(
+            "transport to {} ({}) opened",
+            est.remote_zid,
+            est.remote_whatami
+        ),
+    }
     Ok(transport)
 }
 
