@@ -423,6 +423,11 @@ async fn a_client_certificate_from_another_ca_is_refused() {
         first.key_expr()
     );
     assert_eq!(router.info().transports().len(), 1);
+    assert_eq!(
+        router.info().closed_transports(),
+        vec![],
+        "a refused handshake is no closed transport"
+    );
     let refusals = log_lines(&["refused a link on", port, "not signed by a CA we trust"]);
     assert_eq!(refusals.len(), 2, "each refusal logged once: {refusals:#?}");
 }

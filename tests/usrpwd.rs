@@ -120,6 +120,11 @@ async fn zenoh_clients_against_a_plexus_router() {
     assert_eq!(links.len(), 1, "nothing left of the refused links");
     assert_eq!(links[0].auth_identifier.as_deref(), Some("alice"));
     assert_eq!(router.info().transports().len(), 1);
+    assert_eq!(
+        router.info().closed_transports(),
+        vec![],
+        "a refused handshake is no closed transport"
+    );
     for reason in [
         "wrong password for user `alice`",
         "the peer did not authenticate",

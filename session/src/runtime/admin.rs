@@ -224,6 +224,8 @@ pub struct ClosedTransportInfo {
     pub closed_at: u64,
     /// Why it closed.
     pub reason: String,
+    /// Who the remote process had proved to be (as [`TransportInfo::auth_identifier`]).
+    pub auth_identifier: Option<String>,
     /// Its counters when it closed.
     pub stats: TransportCounters,
 }
@@ -523,6 +525,7 @@ impl Admin {
             created_at: millis_since_epoch(t.created_at()),
             closed_at: millis_since_epoch(SystemTime::now()),
             reason: reason.to_string(),
+            auth_identifier: t.auth_identifier().map(str::to_owned),
             stats: TransportCounters::of(t),
         });
     }
