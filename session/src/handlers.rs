@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use crate::sync::lock;
+
 /// A callback that receives items on the task that delivered them.
 pub type Callback<T> = Arc<dyn Fn(T) + Send + Sync>;
 
@@ -90,11 +92,7 @@ impl<T> Drop for RingSender<T> {
 impl<T> RingReceiver<T> {
     /// The oldest kept item, if any, without waiting.
     pub fn try_recv(&self) -> Option<T> {
-        self.state
-            .items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        lock(&self.state.items).pop_front()
     }
 
     /// Waits for an item; `None` once the sender side is gone and nothing is left.
@@ -132,7 +130,7 @@ impl<T: Send + 'static> IntoHandler<T> for RingChannel {
             Arc::new(move |item| {
                 let s = &sender.state;
                 {
-                    let mut items = s.items.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut items = lock(&s.items);
                     if items.len() == s.capacity {
                         items.pop_front();
                     }

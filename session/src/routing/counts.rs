@@ -1,7 +1,7 @@
 //! Counts of the declarations in the tables, for monitoring.
 
 use super::dispatcher::Dispatcher;
-use super::face::lock;
+use crate::sync::{lock, read};
 
 /// Counts of declarations in a session's routing tables.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -26,12 +26,12 @@ impl Dispatcher {
     /// How many subscribers, queryables, liveliness tokens and publisher keys this
     /// session declared, and how many its remotes declared to it (summed over faces).
     pub(crate) fn declarations(&self) -> Declarations {
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let tables = read(&self.tables);
         let mut d = Declarations {
             local_subscribers: tables.subs.len(),
             local_queryables: tables.qbls.len(),
             local_tokens: tables.live.tokens.len(),
-            local_publishers: tables.exprs.values().sum(),
+            local_publishers: tables.exprs.sources(),
             ..Declarations::default()
         };
         for face in tables.faces.values() {

@@ -11,14 +11,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use plexus_transport::wire::network::{
-    Declare, DeclareBody, Interest, InterestMode, NetQos, NetworkMessage, ResponseFinal,
+    Declare, DeclareBody, Interest, InterestMode, NetworkMessage,
 };
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
-use super::face::{Face, Source, control, lock};
+use super::face::{Face, Source, control, declare_msg, response_final};
+use super::pending::Pending;
 use super::query_exec::QueryExec;
 use super::tables::Tables;
 use crate::key_expr::OwnedKeyExpr;
+use crate::sync::{lock, read, write};
 
 /// The routing state of one session: its tables and faces, and the routing generation.
 pub(crate) struct Dispatcher {
@@ -74,12 +76,7 @@ impl Dispatcher {
 
     /// The face of the remote process `zid`, if it has one.
     pub(crate) fn face(&self, zid: &ZenohId) -> Option<Arc<Face>> {
-        self.tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .faces
-            .get(zid)
-            .cloned()
+        read(&self.tables).faces.get(zid).cloned()
     }
 
     /// Changes whenever a subscription appears or goes, locally or remotely.
@@ -107,13 +104,7 @@ impl Dispatcher {
     }
 
     pub(crate) fn faces(&self) -> Vec<Arc<Face>> {
-        self.tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .faces
-            .values()
-            .cloned()
-            .collect()
+        read(&self.tables).faces.values().cloned().collect()
     }
 
     pub(super) fn subs_changed(&self) {
@@ -146,19 +137,12 @@ impl Dispatcher {
                             req.id
                         );
                         // Still answer, so the querier does not wait for its timeout.
-                        face.send(
-                            NetworkMessage::ResponseFinal(ResponseFinal {
-                                request_id: req.id,
-                                qos: NetQos::RESPONSE,
-                                timestamp: None,
-                            }),
-                            control(),
-                        );
+                        face.send(response_final(req.id), control());
                     }
                 }
             }
             NetworkMessage::Response(resp) => self.handle_response(face, resp),
-            NetworkMessage::ResponseFinal(rf) => self.handle_response_final(rf),
+            NetworkMessage::ResponseFinal(rf) => self.handle_response_final(face, rf),
             NetworkMessage::Oam(_) => {}
         }
     }
@@ -254,16 +238,7 @@ impl Dispatcher {
         // Every subscription this face may see was declared to it when it appeared or
         // when it was made, so the current state is already there: close the interest.
         if matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
-            face.send(
-                NetworkMessage::Declare(Declare {
-                    interest_id: Some(i.id),
-                    qos: NetQos::DECLARE,
-                    timestamp: None,
-                    node_id: 0,
-                    body: DeclareBody::Final,
-                }),
-                control(),
-            );
+            face.send(declare_msg(Some(i.id), DeclareBody::Final), control());
         }
     }
 
@@ -271,7 +246,7 @@ impl Dispatcher {
     pub(crate) fn face_opened(&self, face: Arc<Face>) {
         // Declare what this face should know, before anything else is sent to it.
         let (keys, qbls) = {
-            let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let mut tables = write(&self.tables);
             tables.faces.insert(face.zid, face.clone());
             self.routes_changed();
             let mut keys: Vec<OwnedKeyExpr> = tables
@@ -308,27 +283,13 @@ impl Dispatcher {
         self.liveliness_to_new_face(&face);
         if self.whatami != WhatAmI::Client && face.whatami != WhatAmI::Client {
             // Peers expect the end of the initial declarations (interest 0).
-            face.send(
-                NetworkMessage::Declare(Declare {
-                    interest_id: Some(0),
-                    qos: NetQos::DECLARE,
-                    timestamp: None,
-                    node_id: 0,
-                    body: DeclareBody::Final,
-                }),
-                control(),
-            );
+            face.send(declare_msg(Some(0), DeclareBody::Final), control());
         }
     }
 
     /// A transport closed: what its face declared is withdrawn everywhere.
     pub(crate) fn face_closed(&self, zid: ZenohId) {
-        let face = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .faces
-            .remove(&zid);
+        let face = write(&self.tables).faces.remove(&zid);
         if let Some(face) = face {
             self.routes_changed();
             let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
@@ -346,23 +307,45 @@ impl Dispatcher {
                 self.propagate_queryable(Source::Face(&face), k, *c, false);
             }
             self.liveliness_face_closed(&face);
-            // Requests that face will never answer now.
-            let stranded: Vec<Arc<QueryExec>> = {
-                let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
-                let rids: Vec<u32> = t
-                    .pending
-                    .iter()
-                    .filter(|(_, (z, _))| *z == zid)
-                    .map(|(r, _)| *r)
-                    .collect();
-                rids.iter()
-                    .filter_map(|r| t.pending.remove(r))
-                    .map(|(_, e)| e)
-                    .collect()
-            };
-            for exec in stranded {
-                exec.done_one();
+            // Requests and liveliness queries that face will never answer now.
+            for pending in [REQUESTS, LIVELINESS_GETS] {
+                let stranded = pending(&mut write(&self.tables)).take_face(zid);
+                for exec in stranded {
+                    exec.done_one();
+                }
             }
         }
     }
+
+    /// Ends `exec` at `timeout` from now unless it ended before, and forgets it in
+    /// `pending`: a query of ours ends then whatever its targets do. (One helper for
+    /// queries and liveliness queries.)
+    pub(super) fn end_at_timeout(
+        self: &Arc<Self>,
+        exec: &Arc<QueryExec>,
+        timeout: Duration,
+        pending: PendingIn,
+    ) {
+        let weak = Arc::downgrade(self);
+        let timed = exec.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if !timed.is_finished() {
+                timed.finish();
+                if let Some(s) = weak.upgrade() {
+                    pending(&mut write(&s.tables)).forget(&timed);
+                }
+            }
+        });
+    }
 }
+
+/// Where in the tables one kind of query waits for faces.
+pub(super) type PendingIn = fn(&mut Tables) -> &mut Pending;
+
+/// Our REQUESTs, until their RESPONSE_FINAL.
+pub(super) const REQUESTS: PendingIn = |t| &mut t.requests;
+
+/// Our liveliness queries, until their `D_FINAL`.
+pub(super) const LIVELINESS_GETS: PendingIn = |t| &mut t.live.gets;

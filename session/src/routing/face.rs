@@ -11,20 +11,24 @@
 //! `cfg(test)` it has one variant.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plexus_transport::SendOptions;
 use plexus_transport::wire::network::{
-    Declare, DeclareBody, Mapping, NetQos, NetworkMessage, WireExpr,
+    Declare, DeclareBody, Mapping, NetQos, NetworkMessage, ResponseFinal, WireExpr,
 };
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::callbacks::SampleCallback;
+use super::declarations::DeclTable;
 use super::sender::FaceSender;
 use super::transport::TransportTx;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::QueryTarget;
 use crate::sample::{CongestionControl, Locality, Priority, Reliability};
+use crate::sync::lock;
 
 /// A remote process this session has a transport to.
 pub(crate) struct Face {
@@ -33,6 +37,9 @@ pub(crate) struct Face {
     /// Where its messages go (the transport, or a test's recorder).
     pub(super) tx: FaceTx,
     pub(super) state: Mutex<FaceState>,
+    /// The last id we declared something under to this face (subscriptions, queryables
+    /// and tokens share the sequence).
+    next_decl_id: AtomicU32,
     /// Set when the remote has sent its initial declarations (DECLARE(I=0) D_FINAL).
     pub(crate) initial_declarations: tokio::sync::watch::Sender<bool>,
     /// Key-expression ids we declared to this face: key → id (read on every publication).
@@ -103,13 +110,12 @@ pub(super) struct FaceState {
     pub(super) remote_subs: HashMap<u32, OwnedKeyExpr>,
     /// Key-expression ids the remote declared.
     pub(super) remote_exprs: HashMap<u16, String>,
-    /// Subscriptions we declared to it: key → (our id, how many sources).
-    declared: HashMap<OwnedKeyExpr, (u32, usize)>,
+    /// Subscriptions we declared to it, counted by source.
+    subs: DeclTable<OwnedKeyExpr>,
     /// Queryables the remote declared: its id → (key, complete).
     pub(super) remote_qbls: HashMap<u32, (OwnedKeyExpr, bool)>,
-    /// Queryables we declared to it: (key, complete) → (our id, how many sources).
-    declared_qbls: HashMap<(OwnedKeyExpr, bool), (u32, usize)>,
-    next_decl_id: u32,
+    /// Queryables we declared to it, counted by source.
+    qbls: DeclTable<(OwnedKeyExpr, bool)>,
     /// The face's liveliness state: its tokens, ours declared to it, its interests.
     pub(super) live: LiveFace,
 }
@@ -117,7 +123,7 @@ pub(super) struct FaceState {
 /// The key-expression ids we declared to one face (see `keyexprs.rs`).
 #[derive(Default)]
 pub(super) struct ExprIds {
-    pub(super) by_key: HashMap<OwnedKeyExpr, u16>,
+    pub(super) by_key: DeclTable<OwnedKeyExpr, u16>,
     pub(super) last: u16,
 }
 
@@ -126,17 +132,10 @@ pub(super) struct ExprIds {
 pub(super) struct LiveFace {
     /// Tokens the remote declared: its id → key.
     pub(super) remote: HashMap<u32, OwnedKeyExpr>,
-    /// Tokens we declared to it: key → our id.
-    pub(super) declared: HashMap<OwnedKeyExpr, u32>,
+    /// Tokens we declared to it.
+    pub(super) declared: DeclTable<OwnedKeyExpr>,
     /// Its interests in future tokens: interest id → the key they are restricted to.
     pub(super) interests: HashMap<u32, Option<OwnedKeyExpr>>,
-}
-
-impl FaceState {
-    pub(super) fn next_token_id(&mut self) -> u32 {
-        self.next_decl_id += 1;
-        self.next_decl_id
-    }
 }
 
 /// Where publications on one key go; valid while the session's routing generation is
@@ -158,11 +157,6 @@ pub(crate) enum Source<'a> {
     Face(&'a Face),
 }
 
-/// Locks `m`, ignoring poisoning (a panicking callback must not stop routing).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Face {
     /// A face for the remote process `zid` (a `whatami`), sending through `tx`.
     pub(crate) fn new(zid: ZenohId, whatami: WhatAmI, tx: FaceTx) -> Self {
@@ -171,6 +165,7 @@ impl Face {
             whatami,
             tx,
             state: Mutex::new(FaceState::default()),
+            next_decl_id: AtomicU32::new(0),
             initial_declarations: tokio::sync::watch::channel(false).0,
             exprs: RwLock::new(ExprIds::default()),
             rx_routes: Mutex::new(RxRoutes::default()),
@@ -208,42 +203,58 @@ impl Face {
         }
     }
 
+    /// A fresh id to declare something to this face under.
+    pub(super) fn next_decl_id(&self) -> u32 {
+        self.next_decl_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts one more source of `key` in one of our declaration tables for this face;
+    /// the first one sends the declaration `body(id)`.
+    fn declare_in<K: Eq + Hash + Clone>(
+        &self,
+        table: impl FnOnce(&mut FaceState) -> &mut DeclTable<K>,
+        key: &K,
+        body: impl FnOnce(u32) -> DeclareBody,
+    ) {
+        let id = table(&mut lock(&self.state)).acquire(key, || Some(self.next_decl_id()));
+        if let Some(id) = id {
+            self.send(declare_msg(None, body(id)), control());
+        }
+    }
+
+    /// Counts one source of `key` less; the last one sends the undeclaration `body(id)`.
+    fn undeclare_in<K: Eq + Hash + Clone>(
+        &self,
+        table: impl FnOnce(&mut FaceState) -> &mut DeclTable<K>,
+        key: &K,
+        body: impl FnOnce(u32) -> DeclareBody,
+    ) {
+        let id = table(&mut lock(&self.state)).release(key);
+        if let Some(id) = id {
+            self.send(declare_msg(None, body(id)), control());
+        }
+    }
+
     pub(super) fn declare(&self, key: &OwnedKeyExpr) {
-        let msg = {
-            let mut st = lock(&self.state);
-            if let Some(entry) = st.declared.get_mut(key) {
-                entry.1 += 1;
-                return;
-            }
-            st.next_decl_id += 1;
-            let id = st.next_decl_id;
-            st.declared.insert(key.clone(), (id, 1));
-            declare_msg(DeclareBody::Subscriber {
+        self.declare_in(
+            |st| &mut st.subs,
+            key,
+            |id| DeclareBody::Subscriber {
                 id,
                 wire_expr: WireExpr::key(key.as_str()),
-            })
-        };
-        self.send(msg, control());
+            },
+        );
     }
 
     pub(super) fn undeclare(&self, key: &OwnedKeyExpr) {
-        let msg = {
-            let mut st = lock(&self.state);
-            let Some(entry) = st.declared.get_mut(key) else {
-                return;
-            };
-            entry.1 -= 1;
-            if entry.1 > 0 {
-                return;
-            }
-            let id = entry.0;
-            st.declared.remove(key);
-            declare_msg(DeclareBody::UndeclareSubscriber {
+        self.undeclare_in(
+            |st| &mut st.subs,
+            key,
+            |id| DeclareBody::UndeclareSubscriber {
                 id,
                 wire_expr: Some(WireExpr::key(key.as_str())),
-            })
-        };
-        self.send(msg, control());
+            },
+        );
     }
 
     pub(super) fn has_subscriber_for(&self, key: &OwnedKeyExpr) -> bool {
@@ -254,45 +265,29 @@ impl Face {
     }
 
     pub(super) fn declare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
-        let msg = {
-            let mut st = lock(&self.state);
-            let k = (key.clone(), complete);
-            if let Some(entry) = st.declared_qbls.get_mut(&k) {
-                entry.1 += 1;
-                return;
-            }
-            st.next_decl_id += 1;
-            let id = st.next_decl_id;
-            st.declared_qbls.insert(k, (id, 1));
-            declare_msg(DeclareBody::Queryable {
+        let k = (key.clone(), complete);
+        self.declare_in(
+            |st| &mut st.qbls,
+            &k,
+            |id| DeclareBody::Queryable {
                 id,
                 wire_expr: WireExpr::key(key.as_str()),
                 complete,
                 distance: 0,
-            })
-        };
-        self.send(msg, control());
+            },
+        );
     }
 
     pub(super) fn undeclare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
-        let msg = {
-            let mut st = lock(&self.state);
-            let k = (key.clone(), complete);
-            let Some(entry) = st.declared_qbls.get_mut(&k) else {
-                return;
-            };
-            entry.1 -= 1;
-            if entry.1 > 0 {
-                return;
-            }
-            let id = entry.0;
-            st.declared_qbls.remove(&k);
-            declare_msg(DeclareBody::UndeclareQueryable {
+        let k = (key.clone(), complete);
+        self.undeclare_in(
+            |st| &mut st.qbls,
+            &k,
+            |id| DeclareBody::UndeclareQueryable {
                 id,
                 wire_expr: Some(WireExpr::key(key.as_str())),
-            })
-        };
-        self.send(msg, control());
+            },
+        );
     }
 
     pub(super) fn has_queryable_for(&self, key: &OwnedKeyExpr, target: QueryTarget) -> bool {
@@ -325,10 +320,10 @@ impl Face {
     }
 }
 
-/// A DECLARE carrying `body`, not answering an interest.
-pub(crate) fn declare_msg(body: DeclareBody) -> NetworkMessage {
+/// A DECLARE carrying `body`, answering the interest `interest_id` if there is one.
+pub(crate) fn declare_msg(interest_id: Option<u32>, body: DeclareBody) -> NetworkMessage {
     NetworkMessage::Declare(Declare {
-        interest_id: None,
+        interest_id,
         qos: NetQos::DECLARE,
         timestamp: None,
         node_id: 0,
@@ -336,12 +331,17 @@ pub(crate) fn declare_msg(body: DeclareBody) -> NetworkMessage {
     })
 }
 
-/// Options for control traffic and query messages: Control priority, reliable, blocking.
-pub(crate) fn control_reliable() -> SendOptions {
-    control()
+/// The RESPONSE_FINAL that ends request `request_id`.
+pub(crate) fn response_final(request_id: u32) -> NetworkMessage {
+    NetworkMessage::ResponseFinal(ResponseFinal {
+        request_id,
+        qos: NetQos::RESPONSE,
+        timestamp: None,
+    })
 }
 
-/// Options for declarations: Control priority, reliable, blocking.
+/// Options for declarations, queries and their replies: Control priority, reliable,
+/// blocking.
 pub(crate) fn control() -> SendOptions {
     SendOptions {
         priority: Priority::Control,

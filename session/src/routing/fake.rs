@@ -6,6 +6,7 @@ use plexus_transport::SendOptions;
 use plexus_transport::wire::network::NetworkMessage;
 
 use super::sender::FaceSender;
+use crate::sync::lock;
 
 /// Keeps every message sent to a face, in order.
 #[derive(Default)]
@@ -16,7 +17,7 @@ pub(crate) struct Recorder {
 impl Recorder {
     /// Takes what was sent since the last call.
     pub(crate) fn take(&self) -> Vec<NetworkMessage> {
-        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.sent))
             .into_iter()
             .map(|(m, _)| m)
             .collect()
@@ -25,10 +26,7 @@ impl Recorder {
 
 impl FaceSender for Recorder {
     fn send(&self, msg: NetworkMessage, opts: SendOptions) {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((msg, opts));
+        lock(&self.sent).push((msg, opts));
     }
 
     fn send_ref(&self, msg: &NetworkMessage, opts: SendOptions) {

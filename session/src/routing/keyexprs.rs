@@ -14,47 +14,44 @@ use plexus_transport::wire::network::{DeclareBody, Mapping, WireExpr};
 use super::dispatcher::Dispatcher;
 use super::face::{Face, control, declare_msg};
 use crate::key_expr::OwnedKeyExpr;
+use crate::sync::{read, write};
 
 impl Face {
     /// How to name `key` to this face: by the id we declared for it, else in full.
     pub(super) fn wire_expr_for(&self, key: &OwnedKeyExpr) -> WireExpr {
-        let exprs = self.exprs.read().unwrap_or_else(|e| e.into_inner());
-        match exprs.by_key.get(key) {
-            Some(id) => WireExpr::new(*id, String::new(), Mapping::Sender),
+        match read(&self.exprs).by_key.id(key) {
+            Some(id) => WireExpr::new(id, String::new(), Mapping::Sender),
             None => WireExpr::key(key.as_str()),
         }
     }
 
     /// Declares `key` to this face under a fresh id (once).
     fn declare_expr(&self, key: &OwnedKeyExpr) {
-        let msg = {
-            let mut exprs = self.exprs.write().unwrap_or_else(|e| e.into_inner());
-            if exprs.by_key.contains_key(key) {
-                return;
-            }
+        let id = {
+            let mut guard = write(&self.exprs);
+            let exprs = &mut *guard;
             // Ids start at 1 (0 means "no id") and are never reused: after 65,535
             // declarations to one face, new keys go on the wire in full.
-            let Some(id) = exprs.last.checked_add(1) else {
-                return;
-            };
-            exprs.last = id;
-            exprs.by_key.insert(key.clone(), id);
-            declare_msg(DeclareBody::KeyExpr {
-                id,
-                wire_expr: WireExpr::new(0, key.as_str(), Mapping::Receiver),
+            exprs.by_key.acquire(key, || {
+                exprs.last = exprs.last.checked_add(1)?;
+                Some(exprs.last)
             })
         };
-        // Queued before any publication that uses the id, on the same ordered path.
-        self.send(msg, control());
+        if let Some(id) = id {
+            let msg = declare_msg(
+                None,
+                DeclareBody::KeyExpr {
+                    id,
+                    wire_expr: WireExpr::new(0, key.as_str(), Mapping::Receiver),
+                },
+            );
+            // Queued before any publication that uses the id, on the same ordered path.
+            self.send(msg, control());
+        }
     }
 
     fn undeclare_expr(&self, key: &OwnedKeyExpr) {
-        let id = self
-            .exprs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_key
-            .remove(key);
+        let id = write(&self.exprs).by_key.remove(key);
         if let Some(id) = id {
             // Publications that name the id may still wait in higher-priority queues; on
             // the lowest priority the undeclaration goes out after every one of them.
@@ -62,7 +59,10 @@ impl Face {
                 priority: Priority::Background,
                 ..control()
             };
-            self.send(declare_msg(DeclareBody::UndeclareKeyExpr { id }), opts);
+            self.send(
+                declare_msg(None, DeclareBody::UndeclareKeyExpr { id }),
+                opts,
+            );
         }
     }
 }
@@ -70,12 +70,10 @@ impl Face {
 impl Dispatcher {
     /// A publisher of `key` was declared.
     pub(crate) fn declare_expr(&self, key: &OwnedKeyExpr) {
-        let first = {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
-            let n = t.exprs.entry(key.clone()).or_insert(0);
-            *n += 1;
-            *n == 1
-        };
+        let first = write(&self.tables)
+            .exprs
+            .acquire(key, || Some(()))
+            .is_some();
         if first {
             for face in self.faces() {
                 face.declare_expr(key);
@@ -87,20 +85,7 @@ impl Dispatcher {
 
     /// A publisher of `key` went away.
     pub(crate) fn undeclare_expr(&self, key: &OwnedKeyExpr) {
-        let last = {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
-            match t.exprs.get_mut(key) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                Some(_) => {
-                    t.exprs.remove(key);
-                    true
-                }
-                None => false,
-            }
-        };
+        let last = write(&self.tables).exprs.release(key).is_some();
         if last {
             for face in self.faces() {
                 face.undeclare_expr(key);
@@ -111,14 +96,7 @@ impl Dispatcher {
 
     /// Declares the publishers' keys to a face that just opened.
     pub(super) fn exprs_to_new_face(&self, face: &Arc<Face>) {
-        let keys: Vec<OwnedKeyExpr> = self
-            .tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .exprs
-            .keys()
-            .cloned()
-            .collect();
+        let keys: Vec<OwnedKeyExpr> = read(&self.tables).exprs.keys().cloned().collect();
         for k in &keys {
             face.declare_expr(k);
         }

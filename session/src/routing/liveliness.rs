@@ -19,43 +19,24 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use plexus_transport::wire::WhatAmI;
 use plexus_transport::wire::network::{
-    Declare, DeclareBody, Interest, InterestMode, InterestOptions, NetQos, NetworkMessage, WireExpr,
+    DeclareBody, Interest, InterestMode, InterestOptions, NetQos, NetworkMessage, WireExpr,
 };
-use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::callbacks::{ReplyCallback, SampleCallback};
-use super::dispatcher::Dispatcher;
-use super::face::{Face, Source, control, declare_msg, lock};
+use super::dispatcher::{Dispatcher, LIVELINESS_GETS};
+use super::face::{Face, Source, control, declare_msg};
 use super::query_exec::QueryExec;
 use super::tables::{LiveSub, Tables};
-use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{ConsolidationMode, Reply};
-use crate::sample::{CongestionControl, Priority, Sample, SampleKind};
+use crate::sample::{Sample, SampleKind};
+use crate::sync::{lock, read, write};
 
+/// The sample a liveliness subscriber or query gets for a key coming alive or dying.
 fn token_sample(key: OwnedKeyExpr, kind: SampleKind) -> Sample {
-    Sample {
-        key_expr: key,
-        payload: Bytes::new(),
-        kind,
-        encoding: Encoding::default(),
-        timestamp: None,
-        attachment: None,
-        priority: Priority::default(),
-        congestion_control: CongestionControl::Block,
-        express: false,
-    }
-}
-
-fn token_msg(interest_id: Option<u32>, body: DeclareBody) -> NetworkMessage {
-    NetworkMessage::Declare(Declare {
-        interest_id,
-        qos: NetQos::DECLARE,
-        timestamp: None,
-        node_id: 0,
-        body,
-    })
+    Sample::new(key, kind, Bytes::new())
 }
 
 fn interest_msg(id: u32, mode: InterestMode, key: Option<&OwnedKeyExpr>) -> NetworkMessage {
@@ -101,7 +82,7 @@ impl Dispatcher {
         let mut callbacks: Vec<(SampleCallback, SampleKind)> = Vec::new();
         let mut sends: Vec<(Arc<Face>, NetworkMessage)> = Vec::new();
         {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let mut t = write(&self.tables);
             let alive = t.live.tokens.values().any(|k| k == key)
                 || t.faces
                     .values()
@@ -134,29 +115,27 @@ impl Dispatcher {
                         .interests
                         .values()
                         .any(|k| k.as_ref().is_none_or(|k| k.intersects(key)));
-                match (desired && wanted, st.live.declared.get(key).copied()) {
-                    (true, None) => {
-                        let id = st.next_token_id();
-                        st.live.declared.insert(key.clone(), id);
-                        sends.push((
-                            f.clone(),
-                            declare_msg(DeclareBody::Token {
-                                id,
-                                wire_expr: WireExpr::key(key.as_str()),
-                            }),
-                        ));
-                    }
+                let declared = st.live.declared.id(key);
+                let body = match (desired && wanted, declared) {
+                    (true, None) => st
+                        .live
+                        .declared
+                        .acquire(key, || Some(f.next_decl_id()))
+                        .map(|id| DeclareBody::Token {
+                            id,
+                            wire_expr: WireExpr::key(key.as_str()),
+                        }),
                     (false, Some(id)) => {
                         st.live.declared.remove(key);
-                        sends.push((
-                            f.clone(),
-                            declare_msg(DeclareBody::UndeclareToken {
-                                id,
-                                wire_expr: Some(WireExpr::key(key.as_str())),
-                            }),
-                        ));
+                        Some(DeclareBody::UndeclareToken {
+                            id,
+                            wire_expr: Some(WireExpr::key(key.as_str())),
+                        })
                     }
-                    _ => {}
+                    _ => None,
+                };
+                if let Some(body) = body {
+                    sends.push((f.clone(), declare_msg(None, body)));
                 }
             }
         }
@@ -177,14 +156,7 @@ impl Dispatcher {
         key: OwnedKeyExpr,
     ) {
         if let Some(i) = interest {
-            let get = self
-                .tables
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .live
-                .gets
-                .get(&(i, face.zid))
-                .cloned();
+            let get = read(&self.tables).live.gets.get(i, face.zid);
             if let Some(exec) = get {
                 exec.reply(Reply::new(
                     Ok(token_sample(key, SampleKind::Put)),
@@ -213,13 +185,7 @@ impl Dispatcher {
 
     /// A face finished answering interest `id` (`D_FINAL`).
     pub(super) fn interest_final(&self, face: &Arc<Face>, id: u32) {
-        let get = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .gets
-            .remove(&(id, face.zid));
+        let get = write(&self.tables).live.gets.remove(id, face.zid);
         if let Some(exec) = get {
             exec.done_one();
         }
@@ -257,7 +223,7 @@ impl Dispatcher {
         }
         let mut replies = Vec::new();
         {
-            let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            let t = read(&self.tables);
             let current: Vec<&OwnedKeyExpr> = t
                 .live
                 .alive
@@ -268,16 +234,17 @@ impl Dispatcher {
             let mut st = lock(&face.state);
             for k in current {
                 // A token answering a future interest is declared: it will be undeclared.
-                let id = match st.live.declared.get(k) {
-                    Some(id) => *id,
-                    None if future => {
-                        let id = st.next_token_id();
-                        st.live.declared.insert(k.clone(), id);
+                let id = match st.live.declared.id(k) {
+                    Some(id) => id,
+                    None => {
+                        let id = face.next_decl_id();
+                        if future {
+                            st.live.declared.acquire(k, || Some(id));
+                        }
                         id
                     }
-                    None => st.next_token_id(),
                 };
-                replies.push(token_msg(
+                replies.push(declare_msg(
                     Some(i.id),
                     DeclareBody::Token {
                         id,
@@ -294,7 +261,7 @@ impl Dispatcher {
     /// Tells a face that just opened about our tokens and liveliness subscribers.
     pub(super) fn liveliness_to_new_face(&self, face: &Arc<Face>) {
         let (alive, subs): (Vec<OwnedKeyExpr>, Vec<(u32, OwnedKeyExpr)>) = {
-            let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            let t = read(&self.tables);
             (
                 t.live.alive.iter().cloned().collect(),
                 t.live
@@ -316,7 +283,8 @@ impl Dispatcher {
         }
     }
 
-    /// A face closed: its tokens die, and it will answer no liveliness query.
+    /// A face closed: its tokens die. (The liveliness queries it will not answer end
+    /// in `Dispatcher::face_closed`, with its requests.)
     pub(super) fn liveliness_face_closed(&self, face: &Arc<Face>) {
         let keys: Vec<OwnedKeyExpr> = {
             let mut st = lock(&face.state);
@@ -327,44 +295,19 @@ impl Dispatcher {
         for k in &keys {
             self.token_changed(k);
         }
-        let stranded: Vec<Arc<QueryExec>> = {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<(u32, ZenohId)> = t
-                .live
-                .gets
-                .keys()
-                .filter(|(_, z)| *z == face.zid)
-                .copied()
-                .collect();
-            ids.iter().filter_map(|k| t.live.gets.remove(k)).collect()
-        };
-        for exec in stranded {
-            exec.done_one();
-        }
     }
 
     /// Declares a token of this session; returns its id.
     pub(crate) fn add_token(&self, key: OwnedKeyExpr) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .tokens
-            .insert(id, key.clone());
+        write(&self.tables).live.tokens.insert(id, key.clone());
         self.token_changed(&key);
         id
     }
 
     /// Undeclares this session's token `id`.
     pub(crate) fn remove_token(&self, id: u32) {
-        let key = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .tokens
-            .remove(&id);
+        let key = write(&self.tables).live.tokens.remove(&id);
         if let Some(key) = key {
             self.token_changed(&key);
         }
@@ -379,7 +322,7 @@ impl Dispatcher {
     ) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let current: Vec<OwnedKeyExpr> = {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let mut t = write(&self.tables);
             t.live.subs.insert(
                 id,
                 LiveSub {
@@ -414,13 +357,7 @@ impl Dispatcher {
 
     /// Undeclares this session's liveliness subscriber `id`.
     pub(crate) fn remove_live_sub(&self, id: u32) {
-        let removed = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .subs
-            .remove(&id);
+        let removed = write(&self.tables).live.subs.remove(&id);
         if removed.is_some() {
             for face in self.faces().iter().filter(|f| asks(f)) {
                 face.send(interest_msg(id, InterestMode::Final, None), control());
@@ -440,9 +377,9 @@ impl Dispatcher {
         let exec = QueryExec::local(callback, ConsolidationMode::Monotonic, self.zid);
         let faces: Vec<Arc<Face>> = self.faces().into_iter().filter(|f| asks(f)).collect();
         let known: Vec<OwnedKeyExpr> = {
-            let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+            let mut t = write(&self.tables);
             for f in &faces {
-                t.live.gets.insert((id, f.zid), exec.clone());
+                t.live.gets.insert(id, f.zid, exec.clone());
             }
             t.live
                 .alive
@@ -461,23 +398,7 @@ impl Dispatcher {
                 control(),
             );
         }
-        // Bounded: the query ends at its timeout whatever the faces do.
-        let weak = Arc::downgrade(self);
-        let timed = exec.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if !timed.is_finished() {
-                timed.finish();
-                if let Some(s) = weak.upgrade() {
-                    s.tables
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .live
-                        .gets
-                        .retain(|_, e| !Arc::ptr_eq(e, &timed));
-                }
-            }
-        });
+        self.end_at_timeout(&exec, timeout, LIVELINESS_GETS);
         exec.done_one();
     }
 }

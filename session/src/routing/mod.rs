@@ -25,11 +25,16 @@
 //! - `sender.rs`: the `FaceSender` trait the routing layer sends through;
 //!   `transport.rs`: the transport-backed sender, with its overflow queue;
 //!   `fake.rs` (tests only): a sender that records;
-//! - `face.rs`: a face, what was declared over it, its sender (`FaceTx`), `Route`, `Source`;
+//! - `declarations.rs`: the ref-counted declaration table (what was declared to a face,
+//!   under which id, for how many sources; also the publishers' keys);
+//! - `face.rs`: a face, what was declared over it, its sender (`FaceTx`), `Route`, `Source`,
+//!   and the helpers that build control messages;
 //! - `query_exec.rs`: a query in flight and where its replies go;
+//!   `pending.rs`: our queries waiting for faces to answer;
 //! - `tables.rs`: the subscriber, queryable and liveliness tables;
 //! - `dispatcher.rs`: the `Dispatcher` (tables, faces, routing generation), who forwards
-//!   to whom, network messages from faces, faces opening and closing;
+//!   to whom, network messages from faces, faces opening and closing, and the timeout
+//!   that ends every query of ours;
 //! - `pubsub.rs`, `queries.rs`, `liveliness.rs`, `keyexprs.rs`: each kind of declaration,
 //!   and the routes of publications (computed, cached, invalidated, delivered);
 //! - `counts.rs`: counts of the declarations, for monitoring.
@@ -41,12 +46,14 @@
 mod callbacks;
 mod convert;
 mod counts;
+mod declarations;
 mod dispatcher;
 mod face;
 #[cfg(test)]
 mod fake;
 mod keyexprs;
 mod liveliness;
+mod pending;
 mod pubsub;
 mod queries;
 mod query_exec;
@@ -59,7 +66,7 @@ mod transport;
 pub(crate) use convert::to_wire_ts;
 pub use counts::Declarations;
 pub(crate) use dispatcher::Dispatcher;
-pub(crate) use face::{Face, FaceTx, Route, Source, lock};
+pub(crate) use face::{Face, FaceTx, Route, Source};
 pub(crate) use pubsub::held_back;
 pub(crate) use queries::Dispatch;
 pub(crate) use query_exec::{QueryExec, QueryInner};

@@ -18,10 +18,11 @@ use plexus_transport::wire::zenoh::Del;
 use super::callbacks::SampleCallback;
 use super::convert::{push_body_of, sample_of, sample_taken, to_uhlc};
 use super::dispatcher::Dispatcher;
-use super::face::{Face, RX_ROUTES_MAX, Route, Source, lock};
+use super::face::{Face, RX_ROUTES_MAX, Route, Source};
 use super::tables::LocalSub;
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Reliability, Sample};
+use crate::sync::{lock, read, write};
 
 impl Route {
     /// True while nothing changed where publications go since it was computed.
@@ -39,18 +40,14 @@ impl Dispatcher {
         origin: Locality,
     ) -> u32 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .subs
-            .insert(
-                id,
-                LocalSub {
-                    key: key.clone(),
-                    callback,
-                    origin,
-                },
-            );
+        write(&self.tables).subs.insert(
+            id,
+            LocalSub {
+                key: key.clone(),
+                callback,
+                origin,
+            },
+        );
         if origin.allows_remote() {
             self.propagate_declare(Source::Local, &key);
         }
@@ -60,12 +57,7 @@ impl Dispatcher {
 
     /// Undeclares this session's subscriber `id`.
     pub(crate) fn remove_subscriber(&self, id: u32) {
-        let removed = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .subs
-            .remove(&id);
+        let removed = write(&self.tables).subs.remove(&id);
         if let Some(sub) = removed
             && sub.origin.allows_remote()
         {
@@ -80,7 +72,7 @@ impl Dispatcher {
         key: &OwnedKeyExpr,
         destination: Locality,
     ) -> bool {
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let tables = read(&self.tables);
         let local = destination.allows_local()
             && tables
                 .subs
@@ -121,7 +113,7 @@ impl Dispatcher {
         // Read first: a change while computing makes this route stale at once.
         let gen_ = self.route_gen();
         let from_remote = matches!(src, Source::Face(_));
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let tables = read(&self.tables);
         let local = if destination.allows_local() {
             tables
                 .subs

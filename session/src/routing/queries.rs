@@ -8,15 +8,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use plexus_transport::wire::WhatAmI;
 use plexus_transport::wire::network::{
     NetQos, NetworkMessage, Request, Response, ResponseBody, ResponseFinal, WireExpr,
 };
 use plexus_transport::wire::zenoh as wz;
-use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::convert::sample_of;
-use super::dispatcher::Dispatcher;
-use super::face::{Face, Source, control_reliable};
+use super::dispatcher::{Dispatcher, REQUESTS};
+use super::face::{Face, Source, control};
 use super::query_exec::{QueryExec, QueryInner, Sink};
 use super::tables::LocalQueryable;
 use crate::encoding::Encoding;
@@ -25,6 +25,7 @@ use crate::reply::{
     ConsolidationMode, QueryTarget, Reply, ReplyError, target_from_wire, target_to_wire,
 };
 use crate::sample::Locality;
+use crate::sync::{read, write};
 
 /// Everything needed to dispatch one query to its targets.
 pub(crate) struct Dispatch {
@@ -45,11 +46,7 @@ impl Dispatcher {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = q.origin.allows_remote();
         let (key, complete) = (q.key.clone(), q.complete);
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .qbls
-            .insert(id, Arc::new(q));
+        write(&self.tables).qbls.insert(id, Arc::new(q));
         if remote {
             self.propagate_queryable(Source::Local, &key, complete, true);
         }
@@ -58,12 +55,7 @@ impl Dispatcher {
 
     /// Undeclares this session's queryable `id`.
     pub(crate) fn remove_queryable(&self, id: u32) {
-        let q = self
-            .tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .qbls
-            .remove(&id);
+        let q = write(&self.tables).qbls.remove(&id);
         if let Some(q) = q
             && q.origin.allows_remote()
         {
@@ -98,7 +90,7 @@ impl Dispatcher {
         destination: Locality,
         from_remote: bool,
     ) -> (Vec<Arc<LocalQueryable>>, Vec<Arc<Face>>) {
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let tables = read(&self.tables);
         let matches = |k: &OwnedKeyExpr, complete: bool| match target {
             QueryTarget::AllComplete => complete && k.includes(key),
             _ => k.intersects(key),
@@ -131,44 +123,9 @@ impl Dispatcher {
     }
 
     pub(super) fn next_request_id(&self) -> u32 {
-        let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = write(&self.tables);
         t.next_request_id = t.next_request_id.wrapping_add(1).max(1);
         t.next_request_id
-    }
-
-    pub(super) fn pending_insert(&self, rid: u32, face: ZenohId, exec: Arc<QueryExec>) {
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .pending
-            .insert(rid, (face, exec));
-    }
-
-    pub(super) fn pending_get(&self, rid: u32) -> Option<Arc<QueryExec>> {
-        self.tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .pending
-            .get(&rid)
-            .map(|(_, e)| e.clone())
-    }
-
-    pub(super) fn pending_remove(&self, rid: u32) -> Option<Arc<QueryExec>> {
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .pending
-            .remove(&rid)
-            .map(|(_, e)| e)
-    }
-
-    /// Forgets every request of a query that ended (timed out).
-    pub(super) fn pending_forget(&self, exec: &Arc<QueryExec>) {
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .pending
-            .retain(|_, (_, e)| !Arc::ptr_eq(e, exec));
     }
 
     /// Sends a query to the local queryables and faces it targets.
@@ -195,7 +152,9 @@ impl Dispatcher {
         exec.add_outstanding(locals.len() + faces.len());
         for face in faces {
             let rid = self.next_request_id();
-            self.pending_insert(rid, face.zid(), exec.clone());
+            write(&self.tables)
+                .requests
+                .insert(rid, face.zid(), exec.clone());
             face.send(
                 NetworkMessage::Request(Request {
                     id: rid,
@@ -217,7 +176,7 @@ impl Dispatcher {
                         attachment: d.attachment.clone(),
                     },
                 }),
-                control_reliable(),
+                control(),
             );
         }
         for q in locals {
@@ -232,18 +191,7 @@ impl Dispatcher {
             });
             (q.callback)(query);
         }
-        // Bounded: the query ends at its timeout whatever the targets do.
-        let weak = Arc::downgrade(self);
-        let timed = exec.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(d.timeout).await;
-            if !timed.is_finished() {
-                timed.finish();
-                if let Some(s) = weak.upgrade() {
-                    s.pending_forget(&timed);
-                }
-            }
-        });
+        self.end_at_timeout(&exec, d.timeout, REQUESTS);
         exec.done_one();
     }
 
@@ -285,7 +233,8 @@ impl Dispatcher {
 
     /// A RESPONSE arrived for one of our requests.
     pub(crate) fn handle_response(&self, face: &Arc<Face>, resp: Response) {
-        let Some(exec) = self.pending_get(resp.request_id) else {
+        let exec = read(&self.tables).requests.get(resp.request_id, face.zid);
+        let Some(exec) = exec else {
             tracing::debug!(
                 "from {}: response to unknown request {}",
                 face.zid(),
@@ -313,9 +262,10 @@ impl Dispatcher {
         exec.reply(Reply { result, replier_id });
     }
 
-    /// RESPONSE_FINAL arrived for one of our requests.
-    pub(crate) fn handle_response_final(&self, rf: ResponseFinal) {
-        if let Some(exec) = self.pending_remove(rf.request_id) {
+    /// RESPONSE_FINAL arrived from `face` for one of our requests.
+    pub(crate) fn handle_response_final(&self, face: &Face, rf: ResponseFinal) {
+        let exec = write(&self.tables).requests.remove(rf.request_id, face.zid);
+        if let Some(exec) = exec {
             exec.done_one();
         }
     }

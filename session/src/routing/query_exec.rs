@@ -12,17 +12,18 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use plexus_transport::wire::ZenohId;
 use plexus_transport::wire::network::{
-    NetQos, NetworkMessage, ResponderId, Response, ResponseBody, ResponseFinal, WireExpr,
+    NetQos, NetworkMessage, ResponderId, Response, ResponseBody, WireExpr,
 };
 use plexus_transport::wire::zenoh as wz;
 
 use super::callbacks::ReplyCallback;
 use super::convert::push_body_of;
-use super::face::{Face, control_reliable, lock};
+use super::face::{Face, control, response_final};
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{ConsolidationMode, Reply, ReplyError};
 use crate::sample::Sample;
+use crate::sync::lock;
 
 /// Where the replies of a query in flight go.
 pub(super) enum Sink {
@@ -163,7 +164,7 @@ impl QueryExec {
                         }),
                         body,
                     }),
-                    control_reliable(),
+                    control(),
                 );
             }
         }
@@ -197,14 +198,7 @@ impl QueryExec {
                 }
             }
             Sink::Remote { face, request_id } => {
-                face.send(
-                    NetworkMessage::ResponseFinal(ResponseFinal {
-                        request_id: *request_id,
-                        qos: NetQos::RESPONSE,
-                        timestamp: None,
-                    }),
-                    control_reliable(),
-                );
+                face.send(response_final(*request_id), control());
             }
         }
     }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use plexus_transport::wire::ZenohId;
 
 use super::callbacks::SampleCallback;
+use super::declarations::DeclTable;
 use super::face::Face;
-use super::query_exec::{QueryCallback, QueryExec};
+use super::pending::Pending;
+use super::query_exec::QueryCallback;
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::Locality;
 
@@ -20,13 +22,13 @@ pub(super) struct Tables {
     pub(super) subs: BTreeMap<u32, LocalSub>,
     pub(super) qbls: HashMap<u32, Arc<LocalQueryable>>,
     pub(super) faces: HashMap<ZenohId, Arc<Face>>,
-    /// Our requests to faces: request id → (face, query).
-    pub(super) pending: HashMap<u32, (ZenohId, Arc<QueryExec>)>,
+    /// Our requests to faces, until their RESPONSE_FINAL.
+    pub(super) requests: Pending,
     pub(super) next_request_id: u32,
     /// Liveliness: tokens, liveliness subscribers and liveliness queries in flight.
     pub(super) live: LiveTables,
-    /// Key expressions declared by publishers: key → how many publishers use it.
-    pub(super) exprs: HashMap<OwnedKeyExpr, usize>,
+    /// Key expressions declared by publishers, counted by publisher.
+    pub(super) exprs: DeclTable<OwnedKeyExpr, ()>,
 }
 
 /// A subscriber of this session.
@@ -53,8 +55,8 @@ pub(super) struct LiveTables {
     pub(super) subs: BTreeMap<u32, LiveSub>,
     /// The keys that have at least one token, as the subscribers were last told.
     pub(super) alive: HashSet<OwnedKeyExpr>,
-    /// Liveliness queries waiting for one face's `D_FINAL`: (interest id, face) → query.
-    pub(super) gets: HashMap<(u32, ZenohId), Arc<QueryExec>>,
+    /// Liveliness queries, until each face's `D_FINAL`.
+    pub(super) gets: Pending,
 }
 
 /// A liveliness subscriber of this session.

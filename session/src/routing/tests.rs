@@ -93,7 +93,7 @@ fn summary(m: &NetworkMessage) -> String {
 }
 
 fn declare(d: &Arc<Dispatcher>, face: &Arc<Face>, body: DeclareBody) {
-    d.handle_message(face, declare_msg(body));
+    d.handle_message(face, declare_msg(None, body));
 }
 
 fn subscriber(d: &Arc<Dispatcher>, face: &Arc<Face>, id: u32, k: &str) {
@@ -136,17 +136,7 @@ fn local_subscriber(d: &Dispatcher, k: &str, origin: Locality) -> (u32, Arc<Mute
 }
 
 fn sample(k: &str, payload: &'static [u8]) -> Sample {
-    Sample {
-        key_expr: key(k),
-        payload: Bytes::from_static(payload),
-        kind: SampleKind::Put,
-        encoding: Default::default(),
-        timestamp: None,
-        attachment: None,
-        priority: Default::default(),
-        congestion_control: Default::default(),
-        express: false,
-    }
+    Sample::new(key(k), SampleKind::Put, Bytes::from_static(payload))
 }
 
 #[test]
@@ -488,6 +478,10 @@ fn publishers_keys_are_declared_by_id_and_routes_use_the_id() {
 }
 
 fn request(id: u32, k: &str) -> NetworkMessage {
+    request_within(id, k, 10_000)
+}
+
+fn request_within(id: u32, k: &str, timeout_ms: u64) -> NetworkMessage {
     NetworkMessage::Request(Request {
         id,
         wire_expr: WireExpr::key(k),
@@ -495,7 +489,7 @@ fn request(id: u32, k: &str) -> NetworkMessage {
         timestamp: None,
         target: WireTarget::All,
         budget: None,
-        timeout_ms: Some(10_000),
+        timeout_ms: Some(timeout_ms),
         node_id: 0,
         body: wz::Query::default(),
     })
@@ -604,4 +598,108 @@ fn a_peer_sends_tokens_to_a_client_only_once_it_asked() {
     d.remove_token(token);
     assert_eq!(sent(&c_rec), ["U_TOKEN t/mine"]);
     assert_eq!(sent(&p_rec), ["U_TOKEN t/mine"]);
+}
+
+/// On a paused clock: a request nobody finishes ends at its timeout, not a moment
+/// before, and what it still waited for is forgotten.
+#[tokio::test(start_paused = true)]
+async fn a_request_ends_at_its_timeout() {
+    let d = dispatcher(WhatAmI::Router);
+    let (a, a_rec) = open(&d, 2, WhatAmI::Client);
+    let (b, b_rec) = open(&d, 3, WhatAmI::Peer);
+    declare(
+        &d,
+        &b,
+        DeclareBody::Queryable {
+            id: 1,
+            wire_expr: WireExpr::key("q/**"),
+            complete: false,
+            distance: 0,
+        },
+    );
+    a_rec.take();
+
+    d.handle_message(&a, request_within(7, "q/1", 500));
+    let to_b = b_rec.take();
+    let Some(NetworkMessage::Request(forwarded)) = to_b.first() else {
+        panic!(
+            "no request forwarded: {:?}",
+            to_b.iter().map(summary).collect::<Vec<_>>()
+        )
+    };
+    tokio::time::advance(Duration::from_millis(499)).await;
+    assert!(sent(&a_rec).is_empty(), "ended before its timeout");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(sent(&a_rec), ["RESPONSE_FINAL 7"]);
+
+    // b finishing late changes nothing: the request was forgotten.
+    d.handle_message(
+        &b,
+        NetworkMessage::ResponseFinal(ResponseFinal {
+            request_id: forwarded.id,
+            qos: NetQos::RESPONSE,
+            timestamp: None,
+        }),
+    );
+    assert!(sent(&a_rec).is_empty());
+}
+
+/// The interest id of the INTEREST a face was sent.
+fn interest_id(rec: &Recorder) -> u32 {
+    let sent = rec.take();
+    match sent.as_slice() {
+        [NetworkMessage::Interest(i)] => i.id,
+        other => panic!(
+            "expected one INTEREST, got {:?}",
+            other.iter().map(summary).collect::<Vec<_>>()
+        ),
+    }
+}
+
+/// On a paused clock: a liveliness query ends when every router asked has answered or
+/// closed, else at its timeout.
+#[tokio::test(start_paused = true)]
+async fn a_liveliness_query_ends_when_every_router_is_done_or_at_its_timeout() {
+    use crate::handlers::{FifoChannel, IntoHandler};
+
+    let d = dispatcher(WhatAmI::Client);
+    let (r1, r1_rec) = open(&d, 2, WhatAmI::Router);
+    let (r2, r2_rec) = open(&d, 3, WhatAmI::Router);
+
+    let (callback, replies) = FifoChannel(16).into_handler();
+    d.live_get(key("t/**"), Duration::from_secs(3600), callback);
+    let id = interest_id(&r1_rec);
+    assert_eq!(interest_id(&r2_rec), id, "one interest id for the query");
+    d.handle_message(
+        &r1,
+        declare_msg(
+            Some(id),
+            DeclareBody::Token {
+                id: 1,
+                wire_expr: WireExpr::key("t/a"),
+            },
+        ),
+    );
+    d.handle_message(&r1, declare_msg(Some(id), DeclareBody::Final));
+    assert!(!replies.is_disconnected(), "r2 has not answered");
+    // r2 closes: it will never answer, so the query ends now.
+    d.face_closed(r2.zid);
+    assert!(replies.is_disconnected(), "ended when r2 closed");
+    let got: Vec<String> = replies
+        .drain()
+        .map(|r| r.into_result().expect("ok").key_expr().to_string())
+        .collect();
+    assert_eq!(got, ["t/a"]);
+
+    // r1 never answers the next one: it ends at its timeout.
+    let (callback, replies) = FifoChannel(16).into_handler();
+    d.live_get(key("t/**"), Duration::from_millis(500), callback);
+    let id = interest_id(&r1_rec);
+    tokio::time::advance(Duration::from_millis(499)).await;
+    assert!(!replies.is_disconnected(), "ended before its timeout");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(replies.is_disconnected(), "did not end at its timeout");
+    // A late answer is dropped: the query was forgotten.
+    d.handle_message(&r1, declare_msg(Some(id), DeclareBody::Final));
+    assert!(replies.is_empty());
 }

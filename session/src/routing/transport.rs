@@ -14,6 +14,7 @@ use plexus_transport::wire::{CongestionControl, ZenohId};
 use plexus_transport::{SendOptions, Transport};
 
 use super::sender::FaceSender;
+use crate::sync::lock;
 
 /// A face's way to its remote process: the transport, and the queue of messages that
 /// wait for room in it.
@@ -37,10 +38,6 @@ struct Overflow {
 struct OverflowQueue {
     messages: std::collections::VecDeque<(NetworkMessage, SendOptions)>,
     draining: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Overflow {
