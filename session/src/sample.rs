@@ -71,6 +71,23 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A sample of `kind` on `key_expr` carrying `payload`, with the defaults of a
+    /// publication: no encoding, timestamp or attachment, `Data` priority, `Block`
+    /// congestion control, not express.
+    pub(crate) fn new(key_expr: OwnedKeyExpr, kind: SampleKind, payload: Bytes) -> Sample {
+        Sample {
+            key_expr,
+            payload,
+            kind,
+            encoding: Encoding::default(),
+            timestamp: None,
+            attachment: None,
+            priority: Priority::Data,
+            congestion_control: CongestionControl::Block,
+            express: false,
+        }
+    }
+
     /// The key the value was published on.
     pub fn key_expr(&self) -> &OwnedKeyExpr {
         &self.key_expr

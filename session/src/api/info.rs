@@ -1,6 +1,7 @@
 //! What a session knows of its connectivity, typed: [`SessionInfo`] (from
 //! `Session::info`). The admin space serves the same data as JSON.
 
+use plexus_transport::Transport;
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::session::Session;
@@ -27,9 +28,18 @@ impl SessionInfo<'_> {
         self.session.zid()
     }
 
-    fn zids(&self, whatami: WhatAmI) -> Vec<ZenohId> {
+    /// The open transports themselves (to watch one, e.g. its RTT updates);
+    /// [`SessionInfo::transports`] gives a snapshot of each.
+    pub fn transport_handles(&self) -> Vec<Transport> {
         self.session
-            .transports()
+            .inner
+            .manager()
+            .map(|m| m.transports())
+            .unwrap_or_default()
+    }
+
+    fn zids(&self, whatami: WhatAmI) -> Vec<ZenohId> {
+        self.transport_handles()
             .iter()
             .filter(|t| t.whatami() == whatami)
             .map(|t| t.zid())
@@ -48,8 +58,7 @@ impl SessionInfo<'_> {
 
     /// The open transports, with their counters.
     pub fn transports(&self) -> Vec<TransportInfo> {
-        self.session
-            .transports()
+        self.transport_handles()
             .iter()
             .map(|t| TransportInfo::of(t, true))
             .collect()
@@ -57,8 +66,7 @@ impl SessionInfo<'_> {
 
     /// The links of every open transport.
     pub fn links(&self) -> Vec<LinkInfo> {
-        self.session
-            .transports()
+        self.transport_handles()
             .iter()
             .flat_map(|t| {
                 t.links()
@@ -72,18 +80,18 @@ impl SessionInfo<'_> {
     /// How many subscribers, queryables, tokens and publishers are declared, here and
     /// by the remote processes.
     pub fn declarations(&self) -> Declarations {
-        self.session.inner().routing.declarations()
+        self.session.inner.routing.declarations()
     }
 
     /// The last closed transports (up to `adminspace/max_closed_transports`, 1000 by
     /// default), oldest first, with their links, times, reason and final counters.
     pub fn closed_transports(&self) -> Vec<ClosedTransportInfo> {
-        self.session.inner().admin.closed_transports()
+        self.session.inner.admin.closed_transports()
     }
 
     /// A channel of connectivity events from now on (the same events the admin space
     /// publishes, typed).
     pub fn connectivity_events(&self) -> flume::Receiver<ConnectivityEvent> {
-        self.session.inner().admin.listen()
+        self.session.inner.admin.listen()
     }
 }

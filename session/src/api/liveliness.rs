@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use super::builder::{Builder, Delivers, Resolve, sealed::Sealed};
+use super::declared::{Declared, kind};
 use super::session::Session;
-use super::undeclarer::Undeclarer;
 use crate::error::SessionError;
 use crate::handlers::{FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
@@ -29,18 +30,11 @@ pub struct Liveliness<'a> {
 impl<'a> Liveliness<'a> {
     /// Declares a token on `key`: other sessions see the key alive until the token is
     /// dropped, undeclared, or this session's transport to them closes.
-    pub async fn declare_token(
+    pub fn declare_token(
         &self,
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
-    ) -> Result<LivelinessToken, SessionError> {
-        let key = key.try_into().map_err(Into::into)?;
-        self.session.check_open()?;
-        let routing = &self.session.inner().routing;
-        let id = routing.add_token(key.clone());
-        Ok(LivelinessToken {
-            key,
-            handle: Undeclarer::new(routing, id, Dispatcher::remove_token),
-        })
+    ) -> LivelinessTokenBuilder<'a> {
+        Builder::of(self.session, key, TokenOptions, ())
     }
 
     /// Subscribes to the liveliness of the keys matching `key`: a Put when a key gets
@@ -49,12 +43,12 @@ impl<'a> Liveliness<'a> {
         &self,
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
     ) -> LivelinessSubscriberBuilder<'a, FifoChannel> {
-        LivelinessSubscriberBuilder {
-            session: self.session,
-            key: key.try_into().map_err(Into::into),
-            history: false,
-            handler: FifoChannel::default(),
-        }
+        Builder::of(
+            self.session,
+            key,
+            LivelinessSubscriberOptions::default(),
+            FifoChannel::default(),
+        )
     }
 
     /// Asks which keys matching `key` have a token now; each answer is a Put reply.
@@ -62,203 +56,133 @@ impl<'a> Liveliness<'a> {
         &self,
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
     ) -> LivelinessGetBuilder<'a, FifoChannel> {
-        LivelinessGetBuilder {
-            session: self.session,
-            key: key.try_into().map_err(Into::into),
-            timeout: None,
-            handler: FifoChannel::default(),
-        }
+        Builder::of(
+            self.session,
+            key,
+            LivelinessGetOptions::default(),
+            FifoChannel::default(),
+        )
     }
 }
+
+/// A liveliness token being declared; `.await` it.
+pub type LivelinessTokenBuilder<'a> = Builder<'a, TokenOptions>;
 
 /// A declared liveliness token. Dropping it undeclares it.
-pub struct LivelinessToken {
-    key: OwnedKeyExpr,
-    handle: Undeclarer,
-}
-
-impl std::fmt::Debug for LivelinessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessToken")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl LivelinessToken {
-    /// The token's key.
-    pub fn key_expr(&self) -> &OwnedKeyExpr {
-        &self.key
-    }
-
-    /// Undeclares the token now.
-    pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.handle.undeclare();
-        Ok(())
-    }
-}
+pub type LivelinessToken = Declared<kind::LivelinessToken>;
 
 /// A liveliness subscriber being declared; `.await` it.
-#[must_use = "a liveliness subscriber is declared only when awaited"]
-pub struct LivelinessSubscriberBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
-    history: bool,
-    handler: H,
-}
-
-impl<H> std::fmt::Debug for LivelinessSubscriberBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessSubscriberBuilder")
-            .field("key", &self.key)
-            .field("history", &self.history)
-            .finish()
-    }
-}
-
-impl<'a, H> LivelinessSubscriberBuilder<'a, H> {
-    /// Also receive a Put for each matching key alive when the subscriber is declared.
-    pub fn history(mut self, history: bool) -> Self {
-        self.history = history;
-        self
-    }
-
-    /// Receives the samples through `f`.
-    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(
-        self,
-        f: F,
-    ) -> LivelinessSubscriberBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives the samples through `handler`.
-    pub fn with<H2>(self, handler: H2) -> LivelinessSubscriberBuilder<'a, H2> {
-        LivelinessSubscriberBuilder {
-            session: self.session,
-            key: self.key,
-            history: self.history,
-            handler,
-        }
-    }
-}
-
-impl<H: IntoHandler<Sample>> std::future::IntoFuture for LivelinessSubscriberBuilder<'_, H> {
-    type Output = Result<LivelinessSubscriber<H::Handler>, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let (callback, handler) = self.handler.into_handler();
-            let routing = &self.session.inner().routing;
-            let id = routing.add_live_sub(key.clone(), self.history, callback);
-            Ok(LivelinessSubscriber {
-                key,
-                handler,
-                handle: Undeclarer::new(routing, id, Dispatcher::remove_live_sub),
-            })
-        })())
-    }
-}
+pub type LivelinessSubscriberBuilder<'a, H> = Builder<'a, LivelinessSubscriberOptions, H>;
 
 /// A declared liveliness subscriber. Dropping it undeclares it.
-pub struct LivelinessSubscriber<H> {
-    key: OwnedKeyExpr,
-    handler: H,
-    handle: Undeclarer,
-}
-
-impl<H> std::fmt::Debug for LivelinessSubscriber<H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessSubscriber")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<H> LivelinessSubscriber<H> {
-    /// The key expression watched.
-    pub fn key_expr(&self) -> &OwnedKeyExpr {
-        &self.key
-    }
-
-    /// The receiving handle (e.g. a `flume::Receiver<Sample>`).
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// Undeclares the subscriber now.
-    pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.handle.undeclare();
-        Ok(())
-    }
-}
-
-impl<H> std::ops::Deref for LivelinessSubscriber<H> {
-    type Target = H;
-    fn deref(&self) -> &H {
-        &self.handler
-    }
-}
+pub type LivelinessSubscriber<H> = Declared<kind::LivelinessSubscriber, H>;
 
 /// A liveliness query being sent; `.await` it to get the reply handler, which closes
 /// when every face has answered or the timeout has passed.
-#[must_use = "a liveliness query is sent only when awaited"]
-pub struct LivelinessGetBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
+pub type LivelinessGetBuilder<'a, H> = Builder<'a, LivelinessGetOptions, H>;
+
+/// The options of a liveliness token (it has none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenOptions;
+
+/// The options of a liveliness subscriber (set through [`LivelinessSubscriberBuilder`]).
+#[derive(Clone, Debug, Default)]
+pub struct LivelinessSubscriberOptions {
+    history: bool,
+}
+
+/// The options of a liveliness query (set through [`LivelinessGetBuilder`]).
+#[derive(Clone, Debug, Default)]
+pub struct LivelinessGetOptions {
     timeout: Option<Duration>,
-    handler: H,
 }
 
-impl<H> std::fmt::Debug for LivelinessGetBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LivelinessGetBuilder")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<'a, H> LivelinessGetBuilder<'a, H> {
-    /// How long to wait for answers (the config's `queries_default_timeout` by default).
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
+impl<H> LivelinessSubscriberBuilder<'_, H> {
+    /// Also receive a Put for each matching key alive when the subscriber is declared.
+    pub fn history(mut self, history: bool) -> Self {
+        self.options.history = history;
         self
     }
+}
 
-    /// Receives the replies through `f`.
-    pub fn callback<F: Fn(Reply) + Send + Sync + 'static>(
-        self,
-        f: F,
-    ) -> LivelinessGetBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives the replies through `handler`.
-    pub fn with<H2>(self, handler: H2) -> LivelinessGetBuilder<'a, H2> {
-        LivelinessGetBuilder {
-            session: self.session,
-            key: self.key,
-            timeout: self.timeout,
-            handler,
-        }
+impl<H> LivelinessGetBuilder<'_, H> {
+    /// How long to wait for answers (the config's `queries_default_timeout` by default).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.options.timeout = Some(t);
+        self
     }
 }
 
-impl<H: IntoHandler<Reply>> std::future::IntoFuture for LivelinessGetBuilder<'_, H> {
-    type Output = Result<H::Handler, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let (callback, handler) = self.handler.into_handler();
-            let inner = self.session.inner();
-            let timeout = self
-                .timeout
-                .unwrap_or_else(|| inner.config.queries_default_timeout());
-            inner.routing.live_get(key, timeout, callback);
-            Ok(handler)
-        })())
+impl Sealed for TokenOptions {}
+impl Sealed for LivelinessSubscriberOptions {}
+impl Sealed for LivelinessGetOptions {}
+
+impl Delivers for LivelinessSubscriberOptions {
+    type Item = Sample;
+}
+
+impl Delivers for LivelinessGetOptions {
+    type Item = Reply;
+}
+
+impl Resolve<()> for TokenOptions {
+    type Output = LivelinessToken;
+
+    fn resolve(
+        self,
+        session: &Session,
+        key: OwnedKeyExpr,
+        handler: (),
+    ) -> Result<Self::Output, SessionError> {
+        let routing = &session.inner.routing;
+        let id = routing.add_token(key.clone());
+        Ok(Declared::new(
+            key,
+            handler,
+            routing,
+            id,
+            Dispatcher::remove_token,
+        ))
+    }
+}
+
+impl<H: IntoHandler<Sample>> Resolve<H> for LivelinessSubscriberOptions {
+    type Output = LivelinessSubscriber<H::Handler>;
+
+    fn resolve(
+        self,
+        session: &Session,
+        key: OwnedKeyExpr,
+        handler: H,
+    ) -> Result<Self::Output, SessionError> {
+        let (callback, handler) = handler.into_handler();
+        let routing = &session.inner.routing;
+        let id = routing.add_live_sub(key.clone(), self.history, callback);
+        Ok(Declared::new(
+            key,
+            handler,
+            routing,
+            id,
+            Dispatcher::remove_live_sub,
+        ))
+    }
+}
+
+impl<H: IntoHandler<Reply>> Resolve<H> for LivelinessGetOptions {
+    type Output = H::Handler;
+
+    fn resolve(
+        self,
+        session: &Session,
+        key: OwnedKeyExpr,
+        handler: H,
+    ) -> Result<Self::Output, SessionError> {
+        let (callback, handler) = handler.into_handler();
+        let inner = &session.inner;
+        let timeout = self
+            .timeout
+            .unwrap_or_else(|| inner.config.queries_default_timeout());
+        inner.routing.live_get(key, timeout, callback);
+        Ok(handler)
     }
 }

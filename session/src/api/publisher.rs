@@ -7,12 +7,14 @@ use bytes::Bytes;
 use plexus_transport::wire::network::{NetQos, PushBody};
 use plexus_transport::wire::zenoh::{Del, Put};
 
+use super::builder::{Builder, Resolve, sealed::Sealed};
 use super::session::Session;
 use crate::encoding::Encoding;
 use crate::error::SessionError;
 use crate::key_expr::OwnedKeyExpr;
-use crate::routing::{Route, Source, held_back, lock, to_wire_ts};
+use crate::routing::{Route, Source, held_back, to_wire_ts};
 use crate::sample::{CongestionControl, Locality, Priority, Reliability, SampleKind};
+use crate::sync::lock;
 
 impl Session {
     /// Publishes `payload` on `key`.
@@ -42,21 +44,13 @@ impl Session {
         )
     }
 
-    /// Declares a publisher on `key` with fixed options.
+    /// Declares a publisher on `key`; `.await` the builder, after setting the options
+    /// its publications will have.
     pub fn declare_publisher(
         &self,
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
-    ) -> Result<Publisher, SessionError> {
-        let key = key.try_into().map_err(Into::into)?;
-        self.check_open()?;
-        // Like Zenoh, a publisher declares its key once so that publications carry an id.
-        self.inner.routing.declare_expr(&key);
-        Ok(Publisher {
-            session: self.clone(),
-            key,
-            options: PutOptions::default(),
-            route: Mutex::new(None),
-        })
+    ) -> PublisherBuilder<'_> {
+        Builder::of(self, key, PublisherOptions::default(), ())
     }
 
     /// Publishes on `key` (routed now); with `Block`, then waits until no face it went
@@ -67,7 +61,7 @@ impl Session {
         key: OwnedKeyExpr,
         kind: SampleKind,
         payload: Bytes,
-        o: &PutOptions,
+        o: &PublisherOptions,
     ) -> Result<(), SessionError> {
         let route = self
             .inner
@@ -87,7 +81,7 @@ impl Session {
         key: OwnedKeyExpr,
         kind: SampleKind,
         payload: Bytes,
-        o: &PutOptions,
+        o: &PublisherOptions,
     ) -> Result<(), SessionError> {
         self.check_open()?;
         let timestamp = o
@@ -117,9 +111,9 @@ impl Session {
     }
 }
 
-/// Options of a publication.
+/// The options of a publication (set through [`PutBuilder`] or [`PublisherBuilder`]).
 #[derive(Clone, Debug)]
-struct PutOptions {
+pub struct PublisherOptions {
     encoding: Encoding,
     attachment: Option<Bytes>,
     timestamp: Option<uhlc::Timestamp>,
@@ -130,9 +124,9 @@ struct PutOptions {
     destination: Locality,
 }
 
-impl Default for PutOptions {
+impl Default for PublisherOptions {
     fn default() -> Self {
-        PutOptions {
+        PublisherOptions {
             encoding: Encoding::default(),
             attachment: None,
             timestamp: None,
@@ -187,20 +181,13 @@ macro_rules! put_options_setters {
 
 /// A publication being prepared; `.await` it to send.
 #[must_use = "a put does nothing until awaited"]
+#[derive(Debug)]
 pub struct PutBuilder<'a> {
     session: &'a Session,
     key: Result<OwnedKeyExpr, SessionError>,
     kind: SampleKind,
     payload: Bytes,
-    options: PutOptions,
-}
-
-impl std::fmt::Debug for PutBuilder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PutBuilder")
-            .field("key", &self.key)
-            .finish()
-    }
+    options: PublisherOptions,
 }
 
 impl<'a> PutBuilder<'a> {
@@ -215,7 +202,7 @@ impl<'a> PutBuilder<'a> {
             key,
             kind,
             payload,
-            options: PutOptions::default(),
+            options: PublisherOptions::default(),
         }
     }
 
@@ -242,11 +229,40 @@ impl<'a> std::future::IntoFuture for PutBuilder<'a> {
     }
 }
 
-/// A publisher with fixed key and options.
+/// A publisher being declared; `.await` it.
+pub type PublisherBuilder<'a> = Builder<'a, PublisherOptions>;
+
+impl PublisherBuilder<'_> {
+    put_options_setters!();
+}
+
+impl Sealed for PublisherOptions {}
+
+impl Resolve<()> for PublisherOptions {
+    type Output = Publisher;
+
+    fn resolve(
+        self,
+        session: &Session,
+        key: OwnedKeyExpr,
+        (): (),
+    ) -> Result<Publisher, SessionError> {
+        // Like Zenoh, a publisher declares its key once so that publications carry an id.
+        session.inner.routing.declare_expr(&key);
+        Ok(Publisher {
+            session: session.clone(),
+            key,
+            options: self,
+            route: Mutex::new(None),
+        })
+    }
+}
+
+/// A publisher with fixed key and options. Dropping it undeclares its key.
 pub struct Publisher {
     session: Session,
     key: OwnedKeyExpr,
-    options: PutOptions,
+    options: PublisherOptions,
     /// Where the last publication went, reused while the routing generation holds.
     route: Mutex<Option<Arc<Route>>>,
 }
@@ -264,8 +280,6 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    put_options_setters!();
-
     /// The publisher's key.
     pub fn key_expr(&self) -> &OwnedKeyExpr {
         &self.key
@@ -334,6 +348,12 @@ impl Publisher {
     /// Publishes a deletion.
     pub async fn delete(&self) -> Result<(), SessionError> {
         self.publish(SampleKind::Delete, Bytes::new()).await
+    }
+
+    /// Undeclares the publisher now (as dropping it does).
+    pub async fn undeclare(self) -> Result<(), SessionError> {
+        drop(self);
+        Ok(())
     }
 
     /// The cached route, recomputed when subscriptions or faces changed.

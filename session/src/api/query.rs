@@ -10,6 +10,7 @@ use crate::key_expr::OwnedKeyExpr;
 use crate::reply::ReplyError;
 use crate::routing::QueryInner;
 use crate::sample::{Sample, SampleKind};
+use crate::selector::Selector;
 
 /// A query received by a queryable. Reply with [`Query::reply`]; dropping the last
 /// clone tells the querier that this queryable has finished.
@@ -39,12 +40,8 @@ impl Query {
     }
 
     /// The whole selector, `key[?parameters]`.
-    pub fn selector(&self) -> String {
-        if self.inner.parameters.is_empty() {
-            self.inner.key_expr.to_string()
-        } else {
-            format!("{}?{}", self.inner.key_expr, self.inner.parameters)
-        }
+    pub fn selector(&self) -> Selector {
+        Selector::new(self.inner.key_expr.clone(), self.inner.parameters.as_str())
     }
 
     /// The payload sent with the query, if any.
@@ -74,17 +71,7 @@ impl Query {
                 query: self.inner.key_expr.to_string(),
             });
         }
-        Ok(Sample {
-            key_expr: key,
-            payload,
-            kind,
-            encoding: Encoding::default(),
-            timestamp: None,
-            attachment: None,
-            priority: crate::sample::Priority::Data,
-            congestion_control: crate::sample::CongestionControl::Block,
-            express: false,
-        })
+        Ok(Sample::new(key, kind, payload))
     }
 
     fn send(&self, result: Result<Sample, ReplyError>) {
@@ -122,27 +109,49 @@ impl Query {
         }
     }
 
-    /// Replies with an error.
-    pub async fn reply_err(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
-        self.send(Err(ReplyError {
-            payload: payload.into(),
-            encoding: Encoding::default(),
-        }));
-        Ok(())
+    /// Replies with an error; `.await` the builder to send it.
+    pub fn reply_err(&self, payload: impl Into<Bytes>) -> ReplyErrBuilder<'_> {
+        ReplyErrBuilder {
+            query: self,
+            error: ReplyError {
+                payload: payload.into(),
+                encoding: Encoding::default(),
+            },
+        }
+    }
+}
+
+/// An error reply being prepared; `.await` it to send.
+#[must_use = "a reply is sent only when awaited"]
+#[derive(Debug)]
+pub struct ReplyErrBuilder<'a> {
+    query: &'a Query,
+    error: ReplyError,
+}
+
+impl ReplyErrBuilder<'_> {
+    /// Sets the error payload's encoding.
+    pub fn encoding(mut self, e: impl Into<Encoding>) -> Self {
+        self.error.encoding = e.into();
+        self
+    }
+}
+
+impl std::future::IntoFuture for ReplyErrBuilder<'_> {
+    type Output = Result<(), SessionError>;
+    type IntoFuture = std::future::Ready<Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        self.query.send(Err(self.error));
+        std::future::ready(Ok(()))
     }
 }
 
 /// A reply being prepared; `.await` it to send.
 #[must_use = "a reply is sent only when awaited"]
+#[derive(Debug)]
 pub struct ReplyBuilder<'a> {
     query: &'a Query,
     sample: Result<Sample, SessionError>,
-}
-
-impl std::fmt::Debug for ReplyBuilder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplyBuilder").finish()
-    }
 }
 
 impl ReplyBuilder<'_> {

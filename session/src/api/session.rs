@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use plexus_transport::Transport;
+use plexus_link::Locator;
 use plexus_transport::wire::{WhatAmI, ZenohId};
+use uhlc::Timestamp;
 
 use crate::config::Config;
 use crate::error::SessionError;
@@ -74,23 +75,15 @@ impl Session {
     }
 
     /// The locators the session listens on (ports resolved).
-    pub fn locators(&self) -> Vec<plexus_link::Locator> {
+    pub fn locators(&self) -> Vec<Locator> {
         self.inner
             .manager()
             .map(|m| m.locators())
             .unwrap_or_default()
     }
 
-    /// The transports the session has.
-    pub fn transports(&self) -> Vec<Transport> {
-        self.inner
-            .manager()
-            .map(|m| m.transports())
-            .unwrap_or_default()
-    }
-
     /// A new timestamp from the session's clock, if timestamping is on.
-    pub fn new_timestamp(&self) -> Option<uhlc::Timestamp> {
+    pub fn new_timestamp(&self) -> Option<Timestamp> {
         self.inner.routing.hlc.as_ref().map(|h| h.new_timestamp())
     }
 
@@ -102,10 +95,6 @@ impl Session {
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn inner(&self) -> &Arc<Runtime> {
-        &self.inner
     }
 
     pub(crate) fn check_open(&self) -> Result<(), SessionError> {

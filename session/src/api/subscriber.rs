@@ -1,8 +1,9 @@
 //! Subscribing: `Session::declare_subscriber` (a [`SubscriberBuilder`] to await) and the
 //! declared [`Subscriber`].
 
+use super::builder::{Builder, Delivers, Resolve, sealed::Sealed};
+use super::declared::{Declared, kind};
 use super::session::Session;
-use super::undeclarer::Undeclarer;
 use crate::error::SessionError;
 use crate::handlers::{FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
@@ -16,113 +17,59 @@ impl Session {
         &self,
         key: impl TryInto<OwnedKeyExpr, Error = impl Into<SessionError>>,
     ) -> SubscriberBuilder<'_, FifoChannel> {
-        SubscriberBuilder {
-            session: self,
-            key: key.try_into().map_err(Into::into),
-            handler: FifoChannel::default(),
-            origin: Locality::Any,
-        }
+        Builder::of(
+            self,
+            key,
+            SubscriberOptions::default(),
+            FifoChannel::default(),
+        )
     }
 }
 
 /// A subscriber being declared; `.await` it.
-#[must_use = "a subscriber is declared only when awaited"]
-pub struct SubscriberBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
-    handler: H,
+pub type SubscriberBuilder<'a, H> = Builder<'a, SubscriberOptions, H>;
+
+/// A declared subscriber. Dropping it undeclares it, locally and remotely.
+pub type Subscriber<H> = Declared<kind::Subscriber, H>;
+
+/// The options of a subscriber (set through [`SubscriberBuilder`]).
+#[derive(Clone, Debug, Default)]
+pub struct SubscriberOptions {
     origin: Locality,
 }
 
-impl<H> std::fmt::Debug for SubscriberBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubscriberBuilder")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<'a, H> SubscriberBuilder<'a, H> {
-    /// Receives samples through `f`, called on the task that delivers them.
-    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(self, f: F) -> SubscriberBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives samples through `handler` (e.g. [`FifoChannel`], [`crate::handlers::RingChannel`]).
-    pub fn with<H2>(self, handler: H2) -> SubscriberBuilder<'a, H2> {
-        SubscriberBuilder {
-            session: self.session,
-            key: self.key,
-            handler,
-            origin: self.origin,
-        }
-    }
-
+impl<H> SubscriberBuilder<'_, H> {
     /// Restricts where samples may come from.
     pub fn allowed_origin(mut self, origin: Locality) -> Self {
-        self.origin = origin;
+        self.options.origin = origin;
         self
     }
 }
 
-impl<'a, H> std::future::IntoFuture for SubscriberBuilder<'a, H>
-where
-    H: IntoHandler<Sample>,
-{
-    type Output = Result<Subscriber<H::Handler>, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let (callback, handler) = self.handler.into_handler();
-            let routing = &self.session.inner.routing;
-            let id = routing.add_subscriber(key.clone(), callback, self.origin);
-            Ok(Subscriber {
-                key,
-                handler,
-                handle: Undeclarer::new(routing, id, Dispatcher::remove_subscriber),
-            })
-        })())
-    }
+impl Sealed for SubscriberOptions {}
+
+impl Delivers for SubscriberOptions {
+    type Item = Sample;
 }
 
-/// A declared subscriber. Dropping it undeclares it, locally and remotely.
-pub struct Subscriber<H> {
-    key: OwnedKeyExpr,
-    handler: H,
-    handle: Undeclarer,
-}
+impl<H: IntoHandler<Sample>> Resolve<H> for SubscriberOptions {
+    type Output = Subscriber<H::Handler>;
 
-impl<H> std::fmt::Debug for Subscriber<H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriber")
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-impl<H> Subscriber<H> {
-    /// The subscribed key expression.
-    pub fn key_expr(&self) -> &OwnedKeyExpr {
-        &self.key
-    }
-
-    /// The receiving handle (e.g. a `flume::Receiver<Sample>`).
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// Undeclares the subscriber now.
-    pub async fn undeclare(mut self) -> Result<(), SessionError> {
-        self.handle.undeclare();
-        Ok(())
-    }
-}
-
-impl<H> std::ops::Deref for Subscriber<H> {
-    type Target = H;
-    fn deref(&self) -> &H {
-        &self.handler
+    fn resolve(
+        self,
+        session: &Session,
+        key: OwnedKeyExpr,
+        handler: H,
+    ) -> Result<Self::Output, SessionError> {
+        let (callback, handler) = handler.into_handler();
+        let routing = &session.inner.routing;
+        let id = routing.add_subscriber(key.clone(), callback, self.origin);
+        Ok(Declared::new(
+            key,
+            handler,
+            routing,
+            id,
+            Dispatcher::remove_subscriber,
+        ))
     }
 }

@@ -5,4 +5,6 @@
 
 mod querying_subscriber;
 
-pub use querying_subscriber::{QueryingSubscriber, QueryingSubscriberBuilder, SessionExt};
+pub use querying_subscriber::{
+    QueryingSubscriber, QueryingSubscriberBuilder, QueryingSubscriberOptions, SessionExt,
+};

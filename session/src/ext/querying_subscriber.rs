@@ -32,6 +32,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::api::builder::{Builder, Delivers, Resolve, sealed::Sealed};
 use crate::api::session::Session;
 use crate::api::subscriber::Subscriber;
 use crate::error::SessionError;
@@ -39,6 +40,7 @@ use crate::handlers::{Callback, FifoChannel, IntoHandler};
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{ConsolidationMode, QueryTarget, Reply};
 use crate::sample::{Locality, Sample};
+use crate::sync::lock;
 
 mod private {
     pub trait Sealed {}
@@ -121,7 +123,7 @@ impl Shared {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// A live sample arrived: buffer it while a query runs, else deliver it.
@@ -220,11 +222,7 @@ struct QueryRun {
 impl QueryRun {
     fn on_reply(&self, reply: Reply) {
         match reply.into_result() {
-            Ok(sample) => self
-                .replies
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(sample),
+            Ok(sample) => lock(&self.replies).push(sample),
             Err(e) => tracing::warn!(
                 "querying subscriber: error reply ignored: {:?}",
                 String::from_utf8_lossy(e.payload())
@@ -235,7 +233,7 @@ impl QueryRun {
 
 impl Drop for QueryRun {
     fn drop(&mut self) {
-        let replies = std::mem::take(self.replies.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let replies = std::mem::take(&mut *lock(&self.replies));
         self.shared.on_query_end(replies);
     }
 }
@@ -258,7 +256,6 @@ fn start_query(
     params: &QueryParams,
     selector: &str,
 ) -> Result<(), SessionError> {
-    use std::future::IntoFuture;
     let run = QueryRun {
         shared: shared.clone(),
         replies: Mutex::new(Vec::new()),
@@ -269,9 +266,9 @@ fn start_query(
         .consolidation(params.consolidation)
         .allowed_destination(params.origin)
         .callback(move |reply| run.on_reply(reply));
-    get.timeout = params.timeout;
+    get.options.timeout = params.timeout;
     // `get` completes immediately; the query's end drops the callback and `run`.
-    get.into_future().into_inner()
+    get.resolve_now()
 }
 
 /// A [`QueryingSubscriber`] being declared; `.await` it.
@@ -279,28 +276,27 @@ fn start_query(
 /// Defaults: query selector = the key expression, target [`QueryTarget::BestMatching`],
 /// consolidation [`ConsolidationMode::None`] (the merge sees every reply), the session's
 /// query timeout, origin [`Locality::Any`], handler [`FifoChannel`].
-#[must_use = "a querying subscriber is declared only when awaited"]
-pub struct QueryingSubscriberBuilder<'a, H> {
-    session: &'a Session,
-    key: Result<OwnedKeyExpr, SessionError>,
+pub type QueryingSubscriberBuilder<'a, H> = Builder<'a, QueryingSubscriberOptions, H>;
+
+/// The options of a querying subscriber (set through [`QueryingSubscriberBuilder`]).
+#[derive(Clone, Debug)]
+pub struct QueryingSubscriberOptions {
     selector: Option<String>,
     target: QueryTarget,
     consolidation: ConsolidationMode,
     timeout: Option<Duration>,
     origin: Locality,
-    handler: H,
 }
 
-impl<H> std::fmt::Debug for QueryingSubscriberBuilder<'_, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryingSubscriberBuilder")
-            .field("key", &self.key)
-            .field("selector", &self.selector)
-            .field("target", &self.target)
-            .field("consolidation", &self.consolidation)
-            .field("timeout", &self.timeout)
-            .field("origin", &self.origin)
-            .finish()
+impl Default for QueryingSubscriberOptions {
+    fn default() -> Self {
+        QueryingSubscriberOptions {
+            selector: None,
+            target: QueryTarget::BestMatching,
+            consolidation: ConsolidationMode::None,
+            timeout: None,
+            origin: Locality::Any,
+        }
     }
 }
 
@@ -311,125 +307,99 @@ impl<'a> QueryingSubscriberBuilder<'a, FifoChannel> {
         K: TryInto<OwnedKeyExpr>,
         K::Error: Into<SessionError>,
     {
-        QueryingSubscriberBuilder {
+        Builder::of(
             session,
-            key: key.try_into().map_err(Into::into),
-            selector: None,
-            target: QueryTarget::BestMatching,
-            consolidation: ConsolidationMode::None,
-            timeout: None,
-            origin: Locality::Any,
-            handler: FifoChannel::default(),
-        }
+            key,
+            QueryingSubscriberOptions::default(),
+            FifoChannel::default(),
+        )
     }
 }
 
-impl<'a, H> QueryingSubscriberBuilder<'a, H> {
+impl<H> QueryingSubscriberBuilder<'_, H> {
     /// The selector queried (`key[?parameters]`); the key expression by default.
     pub fn query_selector(mut self, selector: impl Into<String>) -> Self {
-        self.selector = Some(selector.into());
+        self.options.selector = Some(selector.into());
         self
     }
 
     /// Which queryables the query goes to ([`QueryTarget::BestMatching`] by default).
     pub fn query_target(mut self, target: QueryTarget) -> Self {
-        self.target = target;
+        self.options.target = target;
         self
     }
 
     /// How the query's replies are consolidated ([`ConsolidationMode::None`] by default).
     pub fn query_consolidation(mut self, consolidation: ConsolidationMode) -> Self {
-        self.consolidation = consolidation;
+        self.options.consolidation = consolidation;
         self
     }
 
     /// How long a query may run (the session's `queries_default_timeout` by default).
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.options.timeout = Some(timeout);
         self
     }
 
     /// Where samples may come from and where queries may go (both by default).
     pub fn allowed_origin(mut self, origin: Locality) -> Self {
-        self.origin = origin;
+        self.options.origin = origin;
         self
     }
+}
 
-    /// Receives samples through `f`.
-    ///
-    /// `f` is called on whichever task delivers (a publisher's, a transport's, or the one
-    /// that ends a query), one call at a time and in delivery order.
-    pub fn callback<F: Fn(Sample) + Send + Sync + 'static>(
+impl Sealed for QueryingSubscriberOptions {}
+
+/// Samples reach the handler's callback on whichever task delivers (a publisher's, a
+/// transport's, or the one that ends a query), one call at a time and in delivery
+/// order.
+impl Delivers for QueryingSubscriberOptions {
+    type Item = Sample;
+}
+
+impl<H: IntoHandler<Sample>> Resolve<H> for QueryingSubscriberOptions {
+    type Output = QueryingSubscriber<H::Handler>;
+
+    fn resolve(
         self,
-        f: F,
-    ) -> QueryingSubscriberBuilder<'a, F> {
-        self.with(f)
-    }
-
-    /// Receives samples through `handler` (e.g. [`FifoChannel`],
-    /// [`crate::handlers::RingChannel`]).
-    pub fn with<H2>(self, handler: H2) -> QueryingSubscriberBuilder<'a, H2> {
-        QueryingSubscriberBuilder {
-            session: self.session,
-            key: self.key,
-            selector: self.selector,
+        session: &Session,
+        key: OwnedKeyExpr,
+        handler: H,
+    ) -> Result<Self::Output, SessionError> {
+        let params = QueryParams {
+            selector: self.selector.unwrap_or_else(|| key.to_string()),
             target: self.target,
             consolidation: self.consolidation,
             timeout: self.timeout,
             origin: self.origin,
+        };
+        let (callback, handler) = handler.into_handler();
+        // The initial query is counted before the subscriber exists, so samples that
+        // arrive before the query is sent are buffered and merged too.
+        let shared = Shared::new(callback, 1);
+        let live = shared.clone();
+        let subscriber = session
+            .declare_subscriber(key.clone())
+            .allowed_origin(self.origin)
+            .callback(move |sample| live.on_sample(sample))
+            .resolve_now();
+        let subscriber = match subscriber {
+            Ok(s) => s,
+            Err(e) => {
+                drop(shared.close());
+                return Err(e);
+            }
+        };
+        let qs = QueryingSubscriber {
+            subscriber: Some(subscriber),
+            shared,
+            session: session.clone(),
+            key,
+            params,
             handler,
-        }
-    }
-}
-
-impl<H> std::future::IntoFuture for QueryingSubscriberBuilder<'_, H>
-where
-    H: IntoHandler<Sample>,
-{
-    type Output = Result<QueryingSubscriber<H::Handler>, SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        std::future::ready((|| {
-            self.session.check_open()?;
-            let key = self.key?;
-            let params = QueryParams {
-                selector: self.selector.unwrap_or_else(|| key.to_string()),
-                target: self.target,
-                consolidation: self.consolidation,
-                timeout: self.timeout,
-                origin: self.origin,
-            };
-            let (callback, handler) = self.handler.into_handler();
-            // The initial query is counted before the subscriber exists, so samples that
-            // arrive before the query is sent are buffered and merged too.
-            let shared = Shared::new(callback, 1);
-            let live = shared.clone();
-            let subscriber = self
-                .session
-                .declare_subscriber(key.clone())
-                .allowed_origin(self.origin)
-                .callback(move |sample| live.on_sample(sample))
-                .into_future()
-                .into_inner();
-            let subscriber = match subscriber {
-                Ok(s) => s,
-                Err(e) => {
-                    drop(shared.close());
-                    return Err(e);
-                }
-            };
-            let qs = QueryingSubscriber {
-                subscriber: Some(subscriber),
-                shared,
-                session: self.session.clone(),
-                key,
-                params,
-                handler,
-            };
-            start_query(&qs.shared, &qs.session, &qs.params, &qs.params.selector)?;
-            Ok(qs)
-        })())
+        };
+        start_query(&qs.shared, &qs.session, &qs.params, &qs.params.selector)?;
+        Ok(qs)
     }
 }
 
@@ -516,8 +486,7 @@ impl<H> Drop for QueryingSubscriber<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::Encoding;
-    use crate::sample::{CongestionControl, Priority, SampleKind};
+    use crate::sample::SampleKind;
     use bytes::Bytes;
     use std::num::NonZeroU128;
 
@@ -529,17 +498,13 @@ mod tests {
     }
 
     fn sample(key: &str, payload: &str, t: Option<u64>) -> Sample {
-        Sample {
-            key_expr: OwnedKeyExpr::new(key).expect("key"),
-            payload: Bytes::from(payload.to_string()),
-            kind: SampleKind::Put,
-            encoding: Encoding::default(),
-            timestamp: t.map(ts),
-            attachment: None,
-            priority: Priority::Data,
-            congestion_control: CongestionControl::Block,
-            express: false,
-        }
+        let mut s = Sample::new(
+            OwnedKeyExpr::new(key).expect("key"),
+            SampleKind::Put,
+            Bytes::from(payload.to_string()),
+        );
+        s.timestamp = t.map(ts);
+        s
     }
 
     fn payloads(v: &[Sample]) -> Vec<String> {

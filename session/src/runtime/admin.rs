@@ -25,7 +25,8 @@ use serde::Serialize;
 
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
-use crate::sample::{CongestionControl, Priority, Sample, SampleKind};
+use crate::sample::{Sample, SampleKind};
+use crate::sync::lock;
 
 fn millis_since_epoch(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -334,10 +335,6 @@ pub(crate) struct Admin {
     max_closed: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A sample of the admin space.
 fn admin_sample(
     key: String,
@@ -353,21 +350,13 @@ fn admin_sample(
             return None;
         }
     };
-    Some(Sample {
-        key_expr: key,
-        payload,
-        kind,
-        encoding: if kind == SampleKind::Put {
-            Encoding::APPLICATION_JSON
-        } else {
-            Encoding::default()
-        },
-        timestamp: Some(ts),
-        attachment: reason.map(|r| Bytes::from(serde_json::json!({ "reason": r }).to_string())),
-        priority: Priority::Data,
-        congestion_control: CongestionControl::Block,
-        express: false,
-    })
+    let mut sample = Sample::new(key, kind, payload);
+    if kind == SampleKind::Put {
+        sample.encoding = Encoding::APPLICATION_JSON;
+    }
+    sample.timestamp = Some(ts);
+    sample.attachment = reason.map(|r| Bytes::from(serde_json::json!({ "reason": r }).to_string()));
+    Some(sample)
 }
 
 impl Admin {
