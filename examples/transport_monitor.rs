@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use plexus_link::Endpoint;
+use plexus::Endpoint;
 use plexus_transport::wire::network::NetworkMessage;
 use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{

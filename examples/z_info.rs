@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use plexus::{WhatAmI, ZenohId};
+use plexus::ZenohId;
 use plexus_examples::{CommonArgs, exit_code, init_logging, open_session};
 
 #[derive(Parser, Debug)]
@@ -33,17 +33,10 @@ fn list(ids: &[ZenohId]) -> String {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.common.config()?;
     let session = open_session(config).await?;
-    let transports = session.transports();
-    let of = |kind: WhatAmI| -> Vec<ZenohId> {
-        transports
-            .iter()
-            .filter(|t| t.whatami() == kind)
-            .map(|t| t.zid())
-            .collect()
-    };
-    println!("zid: {}", session.zid());
-    println!("routers zid: {}", list(&of(WhatAmI::Router)));
-    println!("peers zid: {}", list(&of(WhatAmI::Peer)));
+    let info = session.info();
+    println!("zid: {}", info.zid());
+    println!("routers zid: {}", list(&info.routers_zid()));
+    println!("peers zid: {}", list(&info.peers_zid()));
     session.close().await;
     Ok(())
 }

@@ -46,9 +46,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let session = plexus::open(args.common.config()?).await?;
     let subscriber = session.declare_subscriber("test/pong").await?;
     let publisher = session
-        .declare_publisher("test/ping")?
+        .declare_publisher("test/ping")
         .congestion_control(CongestionControl::Block)
-        .express(!args.no_express);
+        .express(!args.no_express)
+        .await?;
     let data: Bytes = (0..args.payload_size).map(|i| (i % 10) as u8).collect();
 
     let warmup = Duration::try_from_secs_f64(args.warmup.max(0.0))?;

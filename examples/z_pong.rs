@@ -30,9 +30,10 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let session = plexus::open(args.common.config()?).await?;
     let publisher = session
-        .declare_publisher("test/pong")?
+        .declare_publisher("test/pong")
         .congestion_control(CongestionControl::Block)
-        .express(!args.no_express);
+        .express(!args.no_express)
+        .await?;
     // As Zenoh's z_pong does, echo from the subscriber's callback: on the task that
     // received the ping, with no hand-off to another task.
     let subscriber = session

@@ -37,10 +37,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.common.config()?;
     let session = open_session(config).await?;
     println!("Declaring Publisher on '{}'...", args.key);
-    let mut publisher = session.declare_publisher(args.key)?;
+    let mut publisher = session.declare_publisher(args.key);
     if let Some(a) = &args.attach {
         publisher = publisher.attachment(a.clone());
     }
+    let publisher = publisher.await?;
     println!("Press CTRL-C to quit...");
     let publish = async {
         for idx in 0..u32::MAX {

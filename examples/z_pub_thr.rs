@@ -45,10 +45,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let session = plexus::open(args.common.config()?).await?;
     let priority = args.priority.map_or(Priority::Data, Priority::from_bits);
     let publisher = session
-        .declare_publisher("test/thr")?
+        .declare_publisher("test/thr")
         .congestion_control(CongestionControl::Block)
         .priority(priority)
-        .express(args.express);
+        .express(args.express)
+        .await?;
     tokio::select! {
         r = publish(&publisher, data, args.print.then_some(args.number.max(1))) => r?,
         _ = shutdown_signal() => {}

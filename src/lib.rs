@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use plexus::Endpoint;
 use plexus::{Config, ConfigError, Session, WhatAmI};
-use plexus_link::Endpoint;
 
 /// The mode given with `-m/--mode`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use plexus::Endpoint;
 use plexus::{Config, WhatAmI, ZenohId};
-use plexus_link::Endpoint;
 
 #[derive(Parser, Debug)]
 #[command(name = "plexusd", about = "The Plexus router daemon")]
@@ -24,7 +24,7 @@ struct Args {
     /// A JSON5 configuration file (Zenoh's key names); flags override it.
     #[arg(short = 'c', long = "config")]
     config: Option<PathBuf>,
-    /// Endpoints to listen on (default: the config's, else tcp/[::]:7447).
+    /// Endpoints to listen on (default: the config's, else `tcp/[::]:7447`).
     #[arg(short = 'l', long = "listen")]
     listen: Vec<Endpoint>,
     /// Endpoints to connect to (other routers or peers).

@@ -11,7 +11,7 @@
 //! now). A lone message leaves at once.
 //!
 //! Every batch buffer starts with two bytes reserved for the length prefix of streamed
-//! links; [`Batch::prefixed`] and [`Batch::payload`] give the bytes to write.
+//! links; [`Batch::as_prefixed`] and [`Batch::payload`] give the bytes to write.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -141,7 +141,7 @@ impl AdminSpace {
 /// Passes a remote query on `@/<zid>/session/**` to the session's own admin queryable.
 async fn relay(session: &Session, q: &Query) {
     let replies = match session
-        .get(&q.selector())
+        .get(q.selector())
         .allowed_destination(Locality::SessionLocal)
         .timeout(Duration::from_secs(5))
         .await

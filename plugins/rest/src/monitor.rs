@@ -105,7 +105,7 @@ impl Monitor {
             state: Mutex::new(State::default()),
         });
         // Transports already open when the monitor starts.
-        for t in session.transports() {
+        for t in session.info().transport_handles() {
             Inner::watch(&inner, t);
         }
         let weak = Arc::downgrade(&inner);
@@ -163,7 +163,8 @@ impl Inner {
                 self.metrics.transport_opened(info.whatami);
                 if let Some(t) = self
                     .session
-                    .transports()
+                    .info()
+                    .transport_handles()
                     .into_iter()
                     .find(|t| t.zid() == info.zid)
                 {
