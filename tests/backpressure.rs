@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -80,33 +79,38 @@ async fn a_stalled_subscriber_holds_back_its_publisher_through_a_router() {
     until_routed(&session, "bp/probe", &rx).await;
 
     gate.set(false);
-    let published = Arc::new(AtomicU64::new(0));
+    // How many messages are out, as the publisher goes.
+    let (published, mut progress) = tokio::sync::watch::channel(0u64);
     let publishing = {
-        let published = published.clone();
         let publisher = session
             .declare_publisher("bp/data")
-            .expect("publisher")
-            .congestion_control(CongestionControl::Block);
+            .congestion_control(CongestionControl::Block)
+            .await
+            .expect("publisher");
         tokio::spawn(async move {
             let mut buf = vec![0u8; SIZE];
             for i in 0..N {
                 buf[..8].copy_from_slice(&i.to_le_bytes());
                 publisher.put(buf.clone()).await.expect("put");
-                published.store(i + 1, Ordering::Relaxed);
+                published.send_replace(i + 1);
             }
         })
     };
-    // Wait (bounded) until publishing slows to a crawl or ends.
-    let mut last = 0;
+    // Wait (bounded) until publishing slows to a crawl or ends: each round waits for
+    // the next N/50 messages, and a round in which they do not come within 500 ms ends
+    // the wait.
     for _ in 0..40 {
-        let _ = timeout(Duration::from_millis(500), std::future::pending::<()>()).await;
-        let now = published.load(Ordering::Relaxed);
-        if now - last < N / 50 {
+        let target = *progress.borrow() + N / 50;
+        let more = timeout(
+            Duration::from_millis(500),
+            progress.wait_for(|n| *n >= target),
+        )
+        .await;
+        if !matches!(more, Ok(Ok(_))) {
             break;
         }
-        last = now;
     }
-    let held_at = published.load(Ordering::Relaxed);
+    let held_at = *progress.borrow();
     assert!(
         held_at < N / 2,
         "the publisher got {held_at} of {N} messages out while the subscriber read nothing"

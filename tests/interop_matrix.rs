@@ -220,7 +220,7 @@ async fn matrix(p: &Session, z: &zenoh::Session, tag: &str) {
 
     let key = format!("{tag}/pub/k");
     let sub = z.declare_subscriber(&key).await.expect("zenoh subscribe");
-    let publisher = p.declare_publisher(&key).expect("publisher");
+    let publisher = p.declare_publisher(&key).await.expect("publisher");
     until("Plexus publisher → Zenoh", || async {
         publisher.put("probe").await.expect("put");
         matches!(
@@ -270,6 +270,7 @@ async fn zenoh_router_between_two_plexus_clients() {
             .expect("subscribe");
         let publisher = from
             .declare_publisher(format!("{tag}/publisher"))
+            .await
             .expect("publisher");
         until("a publisher through the Zenoh router", || async {
             publisher.put("by id").await.expect("publisher put");

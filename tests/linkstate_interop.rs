@@ -3,8 +3,9 @@
 //! the zids Plexus always sends, and weights) change Zenoh's graph as its admin space
 //! shows; a list Zenoh cannot decode makes it close the link (docs/mesh.md, section 2).
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use plexus_transport::wire::linkstate::{LinkState, LinkStateList};
@@ -21,7 +22,7 @@ use plexus_transport::{
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
+use common::WAIT;
 
 enum Seen {
     Message(Box<NetworkMessage>),
@@ -149,23 +150,11 @@ fn dot_weights(dot: &str) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_states_interoperate_with_a_zenoh_router() {
     let (a1, b2) = (zid("a1"), zid("b2"));
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", r#""router""#).unwrap();
+    let mut c = common::zenoh_config("router", None, Some("tcp/127.0.0.1:0"));
     c.insert_json5("id", r#""a1""#).unwrap();
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    c.insert_json5("listen/endpoints", r#"["tcp/127.0.0.1:0"]"#)
-        .unwrap();
     c.insert_json5("adminspace/enabled", "true").unwrap();
     let z = zenoh::open(c).await.expect("zenoh router");
-    let loc = z
-        .info()
-        .locators()
-        .await
-        .into_iter()
-        .find(|l| l.protocol().as_str() == "tcp")
-        .expect("a tcp locator")
-        .to_string();
+    let loc = common::zenoh_locator(&z).await;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mgr = TransportManager::new(

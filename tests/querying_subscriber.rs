@@ -5,43 +5,27 @@
 //! `Query` the test holds (so "while the query runs" is deterministic: the query ends
 //! when the test drops it), and local puts for live samples.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{WAIT, plexus_alone as session, recv};
 use plexus::ext::{QueryingSubscriberBuilder, SessionExt};
-use plexus::{Config, Locality, Query, Sample, Session, WhatAmI};
+use plexus::{Locality, Query, Sample, Session, Timestamp};
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn session(timestamping: bool) -> Session {
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Peer)
-            .with_listen(vec![])
-            .with_timestamping(timestamping),
-    )
-    .await
-    .expect("open")
-}
-
-fn stamp(s: &Session) -> uhlc::Timestamp {
+fn stamp(s: &Session) -> Timestamp {
     s.new_timestamp().expect("timestamping is on")
 }
 
 /// The next query the queryable receives.
 async fn next_query(rx: &flume::Receiver<Query>) -> Query {
-    timeout(WAIT, rx.recv_async())
-        .await
-        .expect("query in time")
-        .expect("queryable open")
+    recv(rx).await
 }
 
 /// The next sample delivered.
 async fn next(rx: &flume::Receiver<Sample>) -> Sample {
-    timeout(WAIT, rx.recv_async())
-        .await
-        .expect("sample in time")
-        .expect("subscriber open")
+    recv(rx).await
 }
 
 /// `(key, payload)` of the next `n` samples.
@@ -80,9 +64,9 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-type History = Vec<(&'static str, &'static str, uhlc::Timestamp)>;
+type History = Vec<(&'static str, &'static str, Timestamp)>;
 
-async fn answer(q: &Query, history: &[(&'static str, &'static str, uhlc::Timestamp)]) {
+async fn answer(q: &Query, history: &[(&'static str, &'static str, Timestamp)]) {
     for (k, v, ts) in history {
         q.reply(*k, *v).timestamp(*ts).await.expect("reply");
     }
@@ -254,7 +238,7 @@ async fn untimestamped_samples_are_all_passed_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_or_undeclaring_removes_the_subscriber() {
     let s = session(true).await;
-    let publisher = s.declare_publisher("gone/x").expect("publisher");
+    let publisher = s.declare_publisher("gone/x").await.expect("publisher");
     assert!(!publisher.matching_status());
 
     let qs = s
@@ -285,7 +269,7 @@ async fn dropping_or_undeclaring_removes_the_subscriber() {
 async fn allowed_origin_applies_to_the_query_and_the_subscriber() {
     let s = session(true).await;
     let qbl = s.declare_queryable("loc/**").await.expect("queryable");
-    let local = s.declare_publisher("loc/x").expect("publisher");
+    let local = s.declare_publisher("loc/x").await.expect("publisher");
 
     // Remote only: the local queryable is not asked (dispatch is synchronous, so the
     // query would already be queued) and local publications do not match.
@@ -315,7 +299,8 @@ async fn allowed_origin_applies_to_the_query_and_the_subscriber() {
     assert_eq!(take(&session_local, 1).await, pairs(&[("loc/x", "h")]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On a paused clock: the query's timeout is the only timer, so it is what ends the query.
+#[tokio::test(start_paused = true)]
 async fn a_query_that_times_out_still_delivers_what_it_got() {
     let s = session(true).await;
     let qbl = s.declare_queryable("to/**").await.expect("queryable");
@@ -328,7 +313,11 @@ async fn a_query_that_times_out_still_delivers_what_it_got() {
     let ts = stamp(&s);
     q.reply("to/a", "h").timestamp(ts).await.expect("reply");
     s.put("to/b", "live").await.expect("put");
-    // The queryable never finishes (`q` is held): the timeout ends the query.
+    // The queryable never finishes (`q` is held): the timeout ends the query, and
+    // nothing is delivered a moment before.
+    tokio::time::advance(Duration::from_millis(199)).await;
+    assert!(qs.is_empty(), "delivered before the query ended");
+    tokio::time::advance(Duration::from_millis(1)).await;
     assert_eq!(
         take(&qs, 2).await,
         pairs(&[("to/a", "h"), ("to/b", "live")])

@@ -5,27 +5,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WAIT, arrived, plexus_connected, plexus_listening, recv, until};
-use plexus::{ConsolidationMode, Locality, Query, QueryTarget, Reply, Session, WhatAmI};
+use common::{WAIT, declarations_reached, plexus_pair as pair, recv, replies};
+use plexus::{ConsolidationMode, Locality, Query, QueryTarget, Reply, Session};
 use tokio::time::timeout;
-
-async fn pair() -> (Session, Session) {
-    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
-    let b = plexus_connected(WhatAmI::Peer, &loc).await;
-    (a, b)
-}
 
 /// The payloads of every reply, sorted, once the query ends.
 async fn answers(rx: flume::Receiver<Reply>) -> Vec<String> {
-    let mut out = Vec::new();
-    let ended = timeout(WAIT, async {
-        while let Ok(r) = rx.recv_async().await {
+    let mut out: Vec<String> = replies(rx)
+        .await
+        .into_iter()
+        .map(|r| {
             let s = r.into_result().expect("an ok reply");
-            out.push(String::from_utf8_lossy(s.payload()).into_owned());
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the query did not end within 10 s");
+            String::from_utf8_lossy(s.payload()).into_owned()
+        })
+        .collect();
     out.sort();
     out
 }
@@ -52,14 +45,7 @@ async fn subscriber_origin_and_publication_destination() {
     // Declared last, so it is served last: once it has a sample, the others had theirs.
     let any = a.declare_subscriber("loc/**").await.expect("subscriber");
 
-    until("b's put reaching a", || async {
-        b.put("loc/probe", "probe").await.expect("put");
-        arrived(&any).await
-    })
-    .await;
-    for rx in [&local, &remote, &any] {
-        rx.drain().for_each(drop);
-    }
+    declarations_reached(&a, &b).await;
 
     b.put("loc/x", "from b").await.expect("put");
     assert_eq!(&recv(&any).await.payload()[..], b"from b");
@@ -79,15 +65,7 @@ async fn subscriber_origin_and_publication_destination() {
 
     // A publication restricted to this session, or to the others.
     let b_sub = b.declare_subscriber("loc/**").await.expect("subscriber");
-    until("a's put reaching b", || async {
-        a.put("loc/probe", "probe").await.expect("put");
-        arrived(&b_sub).await
-    })
-    .await;
-    b_sub.drain().for_each(drop);
-    for rx in [&local, &remote, &any] {
-        rx.drain().for_each(drop);
-    }
+    declarations_reached(&b, &a).await;
     a.put("loc/only-here", "here")
         .allowed_destination(Locality::SessionLocal)
         .await
@@ -106,9 +84,9 @@ async fn subscriber_origin_and_publication_destination() {
         .allowed_origin(Locality::SessionLocal)
         .await
         .expect("subscriber");
-    let publisher = b.declare_publisher("private/k").expect("publisher");
+    let publisher = b.declare_publisher("private/k").await.expect("publisher");
     let _visible = a.declare_subscriber("public/**").await.expect("subscriber");
-    let public = b.declare_publisher("public/k").expect("publisher");
+    let public = b.declare_publisher("public/k").await.expect("publisher");
     timeout(WAIT, async {
         while !public.matching_status() {
             public.matching_changed(false).await;
@@ -154,12 +132,7 @@ async fn get_destination_and_queryable_origin() {
             .consolidation(ConsolidationMode::None)
             .into_future()
     };
-    until("b's queryable reaching a", || async {
-        !answers(get(&a, Locality::Remote).await.expect("get"))
-            .await
-            .is_empty()
-    })
-    .await;
+    declarations_reached(&b, &a).await;
     assert_eq!(
         answers(get(&a, Locality::SessionLocal).await.expect("get")).await,
         ["a"]
@@ -213,15 +186,13 @@ async fn best_matching_asks_one_complete_queryable_else_every_match() {
             .into_future()
     };
     // Once b's complete queryable is known, it alone answers.
-    until("b's complete queryable reaching a", || async {
-        answers(best(&a).await.expect("get")).await == ["complete, b"]
-    })
-    .await;
+    declarations_reached(&b, &a).await;
     assert_eq!(answers(best(&a).await.expect("get")).await, ["complete, b"]);
     // Without a complete queryable, every matching one answers.
     drop(complete);
-    until("the undeclaration reaching a", || async {
-        answers(best(&a).await.expect("get")).await == ["partial, a", "partial, b"]
-    })
-    .await;
+    declarations_reached(&b, &a).await;
+    assert_eq!(
+        answers(best(&a).await.expect("get")).await,
+        ["partial, a", "partial, b"]
+    );
 }

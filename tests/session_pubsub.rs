@@ -2,10 +2,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{WAIT, plexus_connected, plexus_listening, recv, until_routed};
-use plexus::{Sample, SampleKind, WhatAmI};
+use common::{WAIT, connectivity, plexus_connected, plexus_listening, recv, until_routed};
+use plexus::{ConnectivityEvent, Sample, SampleKind, WhatAmI};
 use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,8 +56,9 @@ async fn reliable_messages_arrive_all_and_in_order() {
         .expect("subscribe");
     let publisher = a
         .declare_publisher("seq")
-        .expect("publisher")
-        .congestion_control(plexus::CongestionControl::Block);
+        .congestion_control(plexus::CongestionControl::Block)
+        .await
+        .expect("publisher");
     timeout(WAIT, publisher.matching_changed(false))
         .await
         .expect("subscription never arrived");
@@ -84,7 +83,7 @@ async fn reliable_messages_arrive_all_and_in_order() {
 async fn dropping_a_subscriber_undeclares_it_remotely() {
     let (a, loc) = plexus_listening(WhatAmI::Peer).await;
     let b = plexus_connected(WhatAmI::Peer, &loc).await;
-    let publisher = a.declare_publisher("m/k").expect("publisher");
+    let publisher = a.declare_publisher("m/k").await.expect("publisher");
     assert!(!publisher.matching_status(), "nobody subscribes yet");
 
     let sub = b.declare_subscriber("m/**").await.expect("subscribe");
@@ -103,32 +102,26 @@ async fn dropping_a_subscriber_undeclares_it_remotely() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_session_closes_its_transports_and_refuses_more_work() {
     let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let events = a.info().connectivity_events();
     let b = plexus_connected(WhatAmI::Peer, &loc).await;
-    let t = timeout(WAIT, async {
-        loop {
-            if let Some(t) = a.transports().into_iter().next() {
-                return t;
-            }
-            tokio::task::yield_now().await;
-        }
+    let bz = b.zid();
+    connectivity(&events, "transport to B opened at A", |e| match e {
+        ConnectivityEvent::TransportOpened(t) if t.zid == bz => Some(()),
+        _ => None,
     })
-    .await
-    .expect("A never saw B's transport");
+    .await;
     b.close().await;
     assert!(b.is_closed());
     assert!(
         b.put("x", "y").await.is_err(),
         "a closed session refuses to publish"
     );
-    let mut updates = t.rtt_updates();
-    timeout(WAIT, async {
-        while !t.is_closed() {
-            let _ = timeout(Duration::from_millis(50), updates.changed()).await;
-        }
+    connectivity(&events, "A's transport to B closing", |e| match e {
+        ConnectivityEvent::TransportClosed { zid, .. } if zid == bz => Some(()),
+        _ => None,
     })
-    .await
-    .expect("A's transport to B did not close");
-    assert!(a.transports().is_empty());
+    .await;
+    assert!(a.info().transports().is_empty());
 }
 
 /// 10,000,000 reliable messages pub → sub across two sessions, all in order.
@@ -150,8 +143,9 @@ async fn stress_ten_million_reliable_messages_in_order() {
         .expect("subscribe");
     let publisher = a
         .declare_publisher("stress")
-        .expect("publisher")
-        .congestion_control(plexus::CongestionControl::Block);
+        .congestion_control(plexus::CongestionControl::Block)
+        .await
+        .expect("publisher");
     timeout(WAIT, publisher.matching_changed(false))
         .await
         .expect("subscription never arrived");
@@ -257,7 +251,7 @@ async fn try_put_publishes_from_a_callback() {
     let (a, loc) = plexus_listening(WhatAmI::Peer).await;
     let b = plexus_connected(WhatAmI::Peer, &loc).await;
     // a echoes every ping from its subscriber's callback, without awaiting.
-    let publisher = a.declare_publisher("echo/pong").expect("publisher");
+    let publisher = a.declare_publisher("echo/pong").await.expect("publisher");
     let _echo = a
         .declare_subscriber("echo/ping")
         .callback(move |s: Sample| {

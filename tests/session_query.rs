@@ -1,49 +1,14 @@
 //! Queries between Plexus sessions, and with Zenoh 1.10.2 sessions.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use plexus::{Config, ConsolidationMode, Query, QueryTarget, Reply, SampleKind, Session, WhatAmI};
-use plexus_link::Endpoint;
-use tokio::time::timeout;
+use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn ep(s: &str) -> Endpoint {
-    s.parse().expect("endpoint")
-}
-
-async fn pair() -> (Session, Session) {
-    let a = plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Peer)
-            .with_listen(vec![ep("tcp/127.0.0.1:0")]),
-    )
-    .await
-    .expect("open a");
-    let loc = a.locators().first().expect("listener").to_string();
-    let b = plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Peer)
-            .with_listen(vec![])
-            .with_connect(vec![ep(&loc)]),
-    )
-    .await
-    .expect("open b");
-    (a, b)
-}
-
-/// Collects every reply until the query ends (its channel closes).
-async fn collect(rx: flume::Receiver<Reply>) -> Vec<Reply> {
-    timeout(WAIT, async {
-        let mut out = Vec::new();
-        while let Ok(r) = rx.recv_async().await {
-            out.push(r);
-        }
-        out
-    })
-    .await
-    .expect("the query did not end within 10 s")
-}
+use common::{
+    WAIT, declarations_reached, plexus_alone, plexus_pair, replies as collect, zenoh_config,
+};
+use plexus::{ConsolidationMode, Query, QueryTarget, Reply, SampleKind, WhatAmI};
+use tokio::time::{Instant, timeout};
 
 fn keys(replies: &[Reply]) -> Vec<String> {
     let mut k: Vec<String> = replies
@@ -54,29 +19,9 @@ fn keys(replies: &[Reply]) -> Vec<String> {
     k
 }
 
-/// Waits until `querier` sees a remote queryable on `key` (its declaration arrived).
-async fn until_queryable(querier: &Session, key: &str) {
-    timeout(WAIT, async {
-        loop {
-            let rx = querier
-                .get(key)
-                .allowed_destination(plexus::Locality::Remote)
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("get");
-            if !collect(rx).await.is_empty() {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the queryable's declaration never arrived");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_reaches_a_remote_queryable_with_parameters_errors_and_deletes() {
-    let (a, b) = pair().await;
+    let (a, b) = plexus_pair().await;
     let _q = b
         .declare_queryable("q/**")
         .callback(|q: Query| {
@@ -101,7 +46,7 @@ async fn get_reaches_a_remote_queryable_with_parameters_errors_and_deletes() {
         })
         .await
         .expect("queryable");
-    until_queryable(&a, "q/a").await;
+    declarations_reached(&b, &a).await;
 
     let replies = collect(
         a.get("q/**?x=1")
@@ -133,7 +78,7 @@ async fn get_reaches_a_remote_queryable_with_parameters_errors_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consolidation_modes_and_targets() {
-    let (a, b) = pair().await;
+    let (a, b) = plexus_pair().await;
     let clock = |n: u64| {
         uhlc::Timestamp::new(
             uhlc::NTP64(n << 32),
@@ -166,7 +111,7 @@ async fn consolidation_modes_and_targets() {
         })
         .await
         .expect("queryable");
-    until_queryable(&a, "c/k").await;
+    declarations_reached(&b, &a).await;
 
     let all_none = collect(
         a.get("c/k")
@@ -220,18 +165,21 @@ async fn consolidation_modes_and_targets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_end_at_once_without_queryables_and_at_the_timeout_otherwise() {
-    let (a, b) = pair().await;
-    let started = Instant::now();
-    let none = collect(a.get("nobody/**").await.expect("get")).await;
+    let (a, b) = plexus_pair().await;
+    // Without a queryable the query ends at once: long before its hour-long timeout
+    // (`collect` waits at most 10 s).
+    let none = collect(
+        a.get("nobody/**")
+            .timeout(Duration::from_secs(3600))
+            .await
+            .expect("get"),
+    )
+    .await;
     assert!(none.is_empty());
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "ended without waiting for a timeout"
-    );
 
     // A queryable that keeps its queries and never answers: the get ends at its timeout.
     let silent = b.declare_queryable("slow/**").await.expect("queryable");
-    until_queryable_silent(&a, &silent).await;
+    declarations_reached(&b, &a).await;
     let started = Instant::now();
     let rx = a
         .get("slow/x")
@@ -243,31 +191,35 @@ async fn queries_end_at_once_without_queryables_and_at_the_timeout_otherwise() {
         started.elapsed() >= Duration::from_millis(450),
         "ended before the timeout"
     );
-    drop(silent);
+    assert!(
+        silent.try_recv().is_ok(),
+        "the query reached the silent queryable"
+    );
 }
 
-/// For a queryable with a channel: waits until a query from `a` reaches it.
-async fn until_queryable_silent(a: &Session, q: &plexus::Queryable<flume::Receiver<Query>>) {
-    timeout(WAIT, async {
-        loop {
-            let _rx = a
-                .get("slow/probe")
-                .timeout(Duration::from_millis(200))
-                .await
-                .expect("get");
-            if let Ok(Ok(_query)) = timeout(Duration::from_millis(300), q.recv_async()).await {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the queryable never received a query");
-    while q.try_recv().is_ok() {}
+/// The timeout of a query, on a paused clock: nothing ends it a moment before, and it
+/// ends at the very moment.
+#[tokio::test(start_paused = true)]
+async fn a_query_ends_exactly_at_its_timeout() {
+    let s = plexus_alone(false).await;
+    let silent = s.declare_queryable("slow/**").await.expect("queryable");
+    let rx = s
+        .get("slow/x")
+        .timeout(Duration::from_millis(500))
+        .await
+        .expect("get");
+    let query = silent.try_recv().expect("the query reached the queryable");
+    tokio::time::advance(Duration::from_millis(499)).await;
+    assert!(!rx.is_disconnected(), "the query ended before its timeout");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(rx.is_disconnected(), "the query did not end at its timeout");
+    assert!(rx.try_recv().is_err(), "no reply came");
+    drop(query);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_queryable_answers_a_local_get() {
-    let (a, _b) = pair().await;
+    let (a, _b) = plexus_pair().await;
     let _q = a
         .declare_queryable("local/k")
         .callback(|q: Query| {
@@ -279,28 +231,12 @@ async fn local_queryable_answers_a_local_get() {
     assert_eq!(keys(&replies), ["local/k"]);
 }
 
-fn zenoh_peer(connect: &str) -> zenoh::Config {
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", r#""peer""#).expect("mode");
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .expect("scouting");
-    c.insert_json5("connect/endpoints", &format!(r#"["{connect}"]"#))
-        .expect("connect");
-    c.insert_json5("listen/endpoints", "[]").expect("listen");
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexus_and_zenoh_query_each_other() {
-    let p = plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Peer)
-            .with_listen(vec![ep("tcp/127.0.0.1:0")]),
-    )
-    .await
-    .expect("open");
-    let loc = p.locators().first().expect("listener").to_string();
-    let z = zenoh::open(zenoh_peer(&loc)).await.expect("zenoh open");
+    let (p, loc) = common::plexus_listening(WhatAmI::Peer).await;
+    let z = zenoh::open(zenoh_config("peer", Some(&loc), None))
+        .await
+        .expect("zenoh open");
 
     // Plexus get → Zenoh queryable.
     let _zq = z
@@ -313,7 +249,19 @@ async fn plexus_and_zenoh_query_each_other() {
         })
         .await
         .expect("zenoh queryable");
-    until_queryable(&p, "zq/x").await;
+    // Zenoh's queryable has reached Plexus once a token Zenoh declared after it has
+    // (declarations travel in order on the transport).
+    let marker = p
+        .liveliness()
+        .declare_subscriber("test/declared/zenoh")
+        .await
+        .expect("liveliness subscriber");
+    let _zmarker = z
+        .liveliness()
+        .declare_token("test/declared/zenoh")
+        .await
+        .expect("zenoh token");
+    common::recv(&marker).await;
     let replies = collect(p.get("zq/x").await.expect("get")).await;
     assert_eq!(keys(&replies), ["zq/x"]);
     assert_eq!(

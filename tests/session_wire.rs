@@ -119,7 +119,10 @@ async fn a_publisher_declares_its_key_once_and_publishes_by_id() {
     .await;
     let session = bare._session.clone();
     // Wait until the session knows the subscription.
-    let publisher = session.declare_publisher("wire/pub").expect("publisher");
+    let publisher = session
+        .declare_publisher("wire/pub")
+        .await
+        .expect("publisher");
     timeout(WAIT, async {
         while !publisher.matching_status() {
             publisher.matching_changed(false).await;
@@ -154,7 +157,10 @@ async fn a_publisher_declares_its_key_once_and_publishes_by_id() {
     }
 
     // A second publisher on the same key shares the id; dropping both withdraws it.
-    let second = session.declare_publisher("wire/pub").expect("publisher");
+    let second = session
+        .declare_publisher("wire/pub")
+        .await
+        .expect("publisher");
     drop(publisher);
     second.put("still by id").await.expect("put");
     let we = bare

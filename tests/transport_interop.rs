@@ -1,9 +1,11 @@
 //! Interop of Plexus transports with Zenoh 1.10.2 sessions over TCP on loopback.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use plexus_link::Endpoint;
+use common::ep;
 use plexus_transport::wire::network::NetworkMessage;
 use plexus_transport::wire::transport::CloseReason;
 use plexus_transport::wire::{WhatAmI, ZenohId};
@@ -47,20 +49,11 @@ fn plexus(lease: Duration) -> (TransportManager, mpsc::UnboundedReceiver<Seen>) 
     (TransportManager::new(cfg, Arc::new(Recorder(tx))), rx)
 }
 
+/// A Zenoh peer with a lease of 1 s.
 fn zenoh_config(connect: Option<&str>, listen: Option<&str>) -> zenoh::Config {
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", r#""peer""#).expect("mode");
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .expect("scouting");
+    let mut c = common::zenoh_config("peer", connect, listen);
     c.insert_json5("transport/link/tx/lease", "1000")
         .expect("lease");
-    let connect = connect
-        .map(|e| format!(r#"["{e}"]"#))
-        .unwrap_or("[]".into());
-    c.insert_json5("connect/endpoints", &connect)
-        .expect("connect");
-    let listen = listen.map(|e| format!(r#"["{e}"]"#)).unwrap_or("[]".into());
-    c.insert_json5("listen/endpoints", &listen).expect("listen");
     c
 }
 
@@ -93,7 +86,7 @@ async fn stays_up(rx: &mut mpsc::UnboundedReceiver<Seen>, quiet: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zenoh_peer_connects_to_plexus_listener() {
     let (mgr, mut rx) = plexus(Duration::from_secs(1));
-    let ep: Endpoint = "tcp/127.0.0.1:0".parse().expect("endpoint");
+    let ep = ep("tcp/127.0.0.1:0");
     let locator = mgr.listen(&ep).await.expect("listen");
 
     let session = zenoh::open(zenoh_config(Some(&locator.to_string()), None))
@@ -153,7 +146,7 @@ async fn plexus_connects_to_zenoh_listener() {
         .expect("zenoh events listener");
 
     let (mgr, mut rx) = plexus(Duration::from_secs(1));
-    let ep: Endpoint = locator.parse().expect("zenoh's locator parses");
+    let ep = ep(&locator);
     let transport = timeout(Duration::from_secs(10), mgr.connect(&ep))
         .await
         .expect("connect timed out")

@@ -4,8 +4,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use plexus::Endpoint;
 use plexus::{Config, WhatAmI};
-use plexus_link::Endpoint;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;

@@ -1,11 +1,14 @@
-//! Helpers shared by the integration tests: opening Plexus and Zenoh sessions on
-//! loopback, and bounded waits.
+//! The test support of the root `tests/`, in one place: opening Plexus and Zenoh
+//! sessions on loopback, the built example programs, and bounded waits on events.
+//!
+//! Every wait here is a `timeout(WAIT, …)` on something that happens (a sample, a reply
+//! handler closing, a connectivity event): no test sleeps to let something happen.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use plexus::{Config, Sample, Session, WhatAmI};
-use plexus_link::Endpoint;
+use plexus::{Config, ConnectivityEvent, Endpoint, Reply, Sample, Session, WhatAmI, ZenohId};
 use tokio::time::timeout;
 
 /// The bound on every single wait in a test.
@@ -49,6 +52,106 @@ pub async fn plexus_connected(mode: WhatAmI, to: &str) -> Session {
     .expect("open a connecting Plexus session")
 }
 
+/// Two Plexus peers: the first listens, the second is connected to it.
+pub async fn plexus_pair() -> (Session, Session) {
+    let (a, loc) = plexus_listening(WhatAmI::Peer).await;
+    let b = plexus_connected(WhatAmI::Peer, &loc).await;
+    (a, b)
+}
+
+/// A Plexus peer that neither listens nor connects (everything stays in-process).
+pub async fn plexus_alone(timestamping: bool) -> Session {
+    plexus::open(
+        Config::default()
+            .with_mode(WhatAmI::Peer)
+            .with_listen(vec![])
+            .with_timestamping(timestamping),
+    )
+    .await
+    .expect("open a lone Plexus session")
+}
+
+/// Waits until `watcher` has received every declaration `declarer` made so far.
+///
+/// `declarer` declares a liveliness token on a fresh key, which `watcher` watches:
+/// declarations travel in order on a transport, so once the token is seen, everything
+/// declared before it (subscribers, queryables) has arrived too.
+pub async fn declarations_reached(declarer: &Session, watcher: &Session) {
+    let key = format!("test/declared/{}", ZenohId::random());
+    let seen = watcher
+        .liveliness()
+        .declare_subscriber(&key)
+        .await
+        .expect("liveliness subscriber");
+    let token = declarer
+        .liveliness()
+        .declare_token(&key)
+        .await
+        .expect("liveliness token");
+    let s = timeout(WAIT, seen.recv_async())
+        .await
+        .expect("the declarations did not arrive within 10 s")
+        .expect("liveliness subscriber open");
+    assert_eq!(s.key_expr().as_str(), key);
+    drop(token);
+}
+
+/// The next connectivity event that `pick` accepts, within [`WAIT`] (others are skipped).
+pub async fn connectivity<T>(
+    events: &flume::Receiver<ConnectivityEvent>,
+    what: &str,
+    mut pick: impl FnMut(ConnectivityEvent) -> Option<T>,
+) -> T {
+    timeout(WAIT, async {
+        loop {
+            let ev = events.recv_async().await.expect("event channel open");
+            if let Some(t) = pick(ev) {
+                return t;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} within 10 s"))
+}
+
+/// Every reply until the query ends (its channel closes), within [`WAIT`].
+pub async fn replies(rx: flume::Receiver<Reply>) -> Vec<Reply> {
+    timeout(WAIT, async {
+        let mut out = Vec::new();
+        while let Ok(r) = rx.recv_async().await {
+            out.push(r);
+        }
+        out
+    })
+    .await
+    .expect("the query did not end within 10 s")
+}
+
+/// The zid as the admin space's spec prints it: upper-case hex.
+pub fn upper(zid: &ZenohId) -> String {
+    zid.to_string().to_uppercase()
+}
+
+/// The built example program `name` (cargo builds a package's examples before its
+/// integration tests, into `target/<profile>/examples/`).
+pub fn example(name: &str) -> PathBuf {
+    // current_exe is target/<profile>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test executable lives in target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example binary {} not found: run `cargo build --examples -p plexus-examples` first",
+        path.display()
+    );
+    path
+}
+
 /// A Zenoh 1.10.2 configuration without scouting.
 pub fn zenoh_config(mode: &str, connect: Option<&str>, listen: Option<&str>) -> zenoh::Config {
     let mut c = zenoh::Config::default();
@@ -71,23 +174,27 @@ pub async fn zenoh_listening(mode: &str) -> (zenoh::Session, String) {
     let z = zenoh::open(zenoh_config(mode, None, Some("tcp/127.0.0.1:0")))
         .await
         .expect("open a listening Zenoh session");
-    let loc = z
-        .info()
+    let loc = zenoh_locator(&z).await;
+    (z, loc)
+}
+
+/// The TCP locator a Zenoh session listens on.
+pub async fn zenoh_locator(z: &zenoh::Session) -> String {
+    z.info()
         .locators()
         .await
         .into_iter()
         .find(|l| l.protocol().as_str() == "tcp")
         .expect("a tcp locator")
-        .to_string();
-    (z, loc)
+        .to_string()
 }
 
-/// The next sample, within [`WAIT`].
-pub async fn recv(rx: &flume::Receiver<Sample>) -> Sample {
+/// The next item (sample, query…), within [`WAIT`].
+pub async fn recv<T>(rx: &flume::Receiver<T>) -> T {
     timeout(WAIT, rx.recv_async())
         .await
-        .expect("no sample within 10 s")
-        .expect("subscriber channel closed")
+        .expect("nothing received within 10 s")
+        .expect("channel closed")
 }
 
 /// The next Zenoh sample, within [`WAIT`].

@@ -1,8 +1,8 @@
 //! Reassembles the real 100 009-byte PUSH that Zenoh 1.10.2 sent as three FRAGMENTs
 //! (`shared/wire-captures/pubsub.jsonl`, connection 1, batches 10 and 15-17).
-//! Skipped when the capture directory is not next to the workspace.
+//! Fails when the capture is missing (see `captures/mod.rs`).
 
-use std::path::PathBuf;
+mod captures;
 
 use bytes::Bytes;
 use plexus_transport::defrag::{DEFAULT_MAX_MESSAGE_SIZE, Defragmenter};
@@ -10,15 +10,11 @@ use plexus_transport::seq::{RxChannel, sn_mask};
 use plexus_transport::wire::transport::TransportMessage;
 use plexus_transport::wire::{Priority, Reader, Reliability};
 
-fn capture() -> Option<Vec<serde_json::Value>> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/wire-captures/pubsub.jsonl");
-    let text = std::fs::read_to_string(&path).ok()?;
-    Some(
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect(),
-    )
+fn capture() -> Vec<serde_json::Value> {
+    captures::read("pubsub.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
 }
 
 fn unhex(s: &str) -> Bytes {
@@ -37,10 +33,7 @@ fn decode(rec: &serde_json::Value) -> TransportMessage {
 
 #[test]
 fn pubsub_fragments_reassemble() {
-    let Some(records) = capture() else {
-        eprintln!("pubsub.jsonl not found; skipping");
-        return;
-    };
+    let records = capture();
     let TransportMessage::Open(open) = decode(&records[10]) else {
         panic!("batch 10 is not the OPEN syn")
     };

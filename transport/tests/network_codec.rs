@@ -11,6 +11,7 @@ use plexus_transport::wire::{
 use proptest::prelude::*;
 
 // Strategies for network and zenoh messages, shared with `transport_codec.rs`.
+mod captures;
 mod codec_common;
 use codec_common::*;
 
@@ -381,20 +382,11 @@ fn capture_express_push() {
     assert!(matches!(&p.body, PushBody::Put(put) if put.payload[..] == [0, 1, 2, 3, 4, 5, 6, 7]));
 }
 
-/// Where the shared captures live next to a fresh clone (`<repo>/../shared`).
-fn captures_dir() -> Option<std::path::PathBuf> {
-    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wire-captures");
-    d.is_dir().then_some(d)
-}
-
 /// Every FRAME of every capture, plus the pubsub fragmented PUSH, decodes and re-encodes
-/// byte-exact. Skipped when the captures are not beside the repository.
+/// byte-exact. Fails when the captures are missing (see `captures/mod.rs`).
 #[test]
-fn all_capture_frames_when_available() {
-    let Some(dir) = captures_dir() else {
-        eprintln!("shared/wire-captures not found beside the repository; skipped");
-        return;
-    };
+fn all_capture_frames() {
+    let dir = captures::dir();
     let mut frames = 0;
     for entry in std::fs::read_dir(&dir).expect("read captures dir") {
         let path = entry.expect("dir entry").path();
