@@ -1,8 +1,9 @@
 //! Where the real Zenoh 1.10.2 wire captures are: `$PLEXUS_SHARED/wire-captures`, else
-//! `<repository>/../shared/wire-captures` (CI always has them beside the clone).
+//! `shared/wire-captures` in the nearest directory above the crate that has one (CI
+//! always has `shared/` beside the clone).
 //!
-//! A replay test without its captures fails, naming the directory it looked in: it never
-//! passes silently.
+//! A replay test without its captures fails, naming where it looked: it never passes
+//! silently.
 
 // Each test crate that declares `mod captures;` uses only part of this module.
 #![allow(dead_code)]
@@ -11,10 +12,15 @@ use std::path::{Path, PathBuf};
 
 /// The directory of the wire captures; panics when it is missing.
 pub fn dir() -> PathBuf {
-    let shared = std::env::var_os("PLEXUS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let dir = shared.join("wire-captures");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = match std::env::var_os("PLEXUS_SHARED") {
+        Some(shared) => PathBuf::from(shared).join("wire-captures"),
+        None => manifest
+            .ancestors()
+            .map(|a| a.join("shared/wire-captures"))
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| manifest.join("../../shared/wire-captures")),
+    };
     assert!(
         dir.is_dir(),
         "the wire captures are missing: {} is not a directory (put the shared directory \
