@@ -209,9 +209,9 @@ async fn a_query_ends_exactly_at_its_timeout() {
         .await
         .expect("get");
     let query = silent.try_recv().expect("the query reached the queryable");
-    tokio::time::advance(Duration::from_millis(499)).await;
+    advance(Duration::from_millis(499)).await;
     assert!(!rx.is_disconnected(), "the query ended before its timeout");
-    tokio::time::advance(Duration::from_millis(1)).await;
+    advance(Duration::from_millis(1)).await;
     assert!(rx.is_disconnected(), "the query did not end at its timeout");
     assert!(rx.try_recv().is_err(), "no reply came");
     drop(query);
@@ -291,4 +291,13 @@ async fn plexus_and_zenoh_query_each_other() {
     assert_eq!(sample.key_expr().as_str(), "pq/y");
     assert_eq!(sample.payload().to_bytes().as_ref(), b"from plexus");
     z.close().await.expect("zenoh close");
+}
+
+/// Moves the paused clock on by `d`, then lets every task the timers woke run (one
+/// runtime thread: each yield runs the tasks already woken).
+async fn advance(d: Duration) {
+    tokio::time::advance(d).await;
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
 }

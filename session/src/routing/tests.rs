@@ -627,9 +627,9 @@ async fn a_request_ends_at_its_timeout() {
             to_b.iter().map(summary).collect::<Vec<_>>()
         )
     };
-    tokio::time::advance(Duration::from_millis(499)).await;
+    advance(Duration::from_millis(499)).await;
     assert!(sent(&a_rec).is_empty(), "ended before its timeout");
-    tokio::time::advance(Duration::from_millis(1)).await;
+    advance(Duration::from_millis(1)).await;
     assert_eq!(sent(&a_rec), ["RESPONSE_FINAL 7"]);
 
     // b finishing late changes nothing: the request was forgotten.
@@ -695,11 +695,20 @@ async fn a_liveliness_query_ends_when_every_router_is_done_or_at_its_timeout() {
     let (callback, replies) = FifoChannel(16).into_handler();
     d.live_get(key("t/**"), Duration::from_millis(500), callback);
     let id = interest_id(&r1_rec);
-    tokio::time::advance(Duration::from_millis(499)).await;
+    advance(Duration::from_millis(499)).await;
     assert!(!replies.is_disconnected(), "ended before its timeout");
-    tokio::time::advance(Duration::from_millis(1)).await;
+    advance(Duration::from_millis(1)).await;
     assert!(replies.is_disconnected(), "did not end at its timeout");
     // A late answer is dropped: the query was forgotten.
     d.handle_message(&r1, declare_msg(Some(id), DeclareBody::Final));
     assert!(replies.is_empty());
+}
+
+/// Moves the paused clock on by `d`, then lets every task the timers woke run (one
+/// runtime thread: each yield runs the tasks already woken).
+async fn advance(d: Duration) {
+    tokio::time::advance(d).await;
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
 }
