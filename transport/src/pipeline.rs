@@ -412,7 +412,9 @@ mod tests {
                 source_info: None,
                 attachment: None,
                 payload: Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>()),
+                unknown_exts: Default::default(),
             }),
+            unknown_exts: Default::default(),
         })
     }
 
@@ -584,6 +586,7 @@ mod tests {
             timestamp: None,
             node_id: 0,
             body: PushBody::Del(Default::default()),
+            unknown_exts: Default::default(),
         });
         p.push(&big, SendOptions::default());
         p.push(&del, SendOptions::default());

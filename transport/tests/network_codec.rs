@@ -6,7 +6,8 @@ use bytes::Bytes;
 use plexus_transport::wire::network::*;
 use plexus_transport::wire::zenoh::{Consolidation, Put, Query, QueryBody, Reply};
 use plexus_transport::wire::{
-    CongestionControl, DecodeError, Encoding, Priority, Reader, Timestamp, ZenohId,
+    CongestionControl, DecodeError, Encoding, Ext, ExtBody, Priority, Reader, Timestamp,
+    UnknownExts, ZenohId,
 };
 use proptest::prelude::*;
 
@@ -313,6 +314,7 @@ fn capture_response_and_final() {
                     payload: Bytes::from_static(b"answer"),
                     ..Put::default()
                 }),
+                unknown_exts: Default::default(),
             })
         );
         assert_eq!(
@@ -717,4 +719,239 @@ fn zenoh_codec_vectors() {
             ..
         })
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Extensions Plexus does not model: kept byte for byte, or refused by name if mandatory
+// ---------------------------------------------------------------------------------------
+
+/// Writes `exts` as one extension list, MORE set on every header but the last.
+fn ext_list(exts: &[Ext]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut last = None;
+    for e in exts {
+        if let Some(i) = last {
+            out[i] |= 0x80;
+        }
+        last = Some(out.len());
+        e.write(&mut out);
+    }
+    out
+}
+
+/// A PUSH of `key` whose extension list is `net` and whose PUT has extension list `put`
+/// (attachment known, the rest as given) and payload "v".
+fn push_with_exts(net: &[Ext], put: &[Ext]) -> Vec<u8> {
+    let mut out = vec![if net.is_empty() { 0x3d } else { 0xbd }, 0x00, 0x01, b'k'];
+    out.extend(ext_list(net));
+    out.push(if put.is_empty() { 0x01 } else { 0x81 });
+    out.extend(ext_list(put));
+    out.extend([0x01, b'v']);
+    out
+}
+
+fn known_push_exts() -> impl Strategy<Value = Vec<Ext>> {
+    (
+        prop::option::of(any::<u8>().prop_filter("not the default", |q| *q != 0x05)),
+        prop::option::of(arb_timestamp()),
+        prop::option::of(1u16..),
+    )
+        .prop_map(|(qos, ts, node)| {
+            let mut v = Vec::new();
+            if let Some(q) = qos {
+                v.push(Ext {
+                    key: 0x21,
+                    body: ExtBody::Z64(q as u64),
+                });
+            }
+            if let Some(ts) = ts {
+                let mut b = Vec::new();
+                ts.write(&mut b);
+                v.push(Ext {
+                    key: 0x42,
+                    body: ExtBody::ZBuf(Bytes::from(b)),
+                });
+            }
+            if let Some(n) = node {
+                v.push(Ext {
+                    key: 0x33,
+                    body: ExtBody::Z64(n as u64),
+                });
+            }
+            v
+        })
+}
+
+fn known_put_exts() -> impl Strategy<Value = Vec<Ext>> {
+    prop::option::of(arb_bytes(8)).prop_map(|a| {
+        a.map(|a| Ext {
+            key: 0x43,
+            body: ExtBody::ZBuf(a),
+        })
+        .into_iter()
+        .collect()
+    })
+}
+
+/// `known` with `unknown` inserted at `at` (in order).
+fn interleave(known: &[Ext], unknown: &[Ext], at: prop::sample::Index) -> Vec<Ext> {
+    let i = at.index(known.len() + 1);
+    let mut v = known[..i].to_vec();
+    v.extend_from_slice(unknown);
+    v.extend_from_slice(&known[i..]);
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Unknown optional extensions anywhere among the known ones of a PUSH and of its
+    /// PUT decode into `unknown_exts` byte for byte, leave the known fields intact, and
+    /// are written back after the known ones; when they were last already, the message
+    /// re-encodes to the very bytes received.
+    #[test]
+    fn unknown_optional_extensions_are_kept_byte_for_byte(
+        net_known in known_push_exts(),
+        net_unknown in prop::collection::vec(arb_unknown_ext(), 0..3),
+        net_at in any::<prop::sample::Index>(),
+        put_known in known_put_exts(),
+        put_unknown in prop::collection::vec(arb_unknown_ext(), 0..3),
+        put_at in any::<prop::sample::Index>(),
+    ) {
+        let received = push_with_exts(
+            &interleave(&net_known, &net_unknown, net_at),
+            &interleave(&put_known, &put_unknown, put_at),
+        );
+        let mut r = Reader::new(Bytes::from(received.clone()));
+        let m = NetworkMessage::read(&mut r).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert!(r.is_empty());
+        let NetworkMessage::Push(p) = &m else { panic!("not a PUSH") };
+        prop_assert_eq!(p.unknown_exts.as_bytes(), &ext_list(&net_unknown)[..]);
+        prop_assert_eq!(p.unknown_exts.iter().collect::<Vec<_>>(), net_unknown.clone());
+        let PushBody::Put(put) = &p.body else { panic!("not a PUT") };
+        prop_assert_eq!(put.unknown_exts.as_bytes(), &ext_list(&put_unknown)[..]);
+        prop_assert_eq!(put.attachment.is_some(), !put_known.is_empty());
+        prop_assert_eq!(p.timestamp.is_some(), net_known.iter().any(|e| e.key == 0x42));
+        // Written back: known extensions first, then the kept ones.
+        let canonical = push_with_exts(
+            &[net_known.clone(), net_unknown.clone()].concat(),
+            &[put_known.clone(), put_unknown.clone()].concat(),
+        );
+        prop_assert_eq!(hexs(&encode(&m)), hexs(&canonical));
+        if net_at.index(net_known.len() + 1) == net_known.len()
+            && put_at.index(put_known.len() + 1) == put_known.len()
+        {
+            prop_assert_eq!(hexs(&encode(&m)), hexs(&received));
+        }
+    }
+
+    /// The same with one extension made mandatory: the decode fails and names it.
+    #[test]
+    fn an_unknown_mandatory_extension_is_refused_by_name(
+        net_known in known_push_exts(),
+        put_known in known_put_exts(),
+        ext in arb_unknown_ext(),
+        in_put in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let mandatory = Ext { key: ext.key | 0x10, ..ext };
+        let bytes = if in_put {
+            push_with_exts(&net_known, &interleave(&put_known, &[mandatory.clone()], at))
+        } else {
+            push_with_exts(&interleave(&net_known, &[mandatory.clone()], at), &put_known)
+        };
+        let err = NetworkMessage::read(&mut Reader::new(Bytes::from(bytes)))
+            .expect_err("a mandatory extension nobody knows must be refused");
+        let text = err.to_string();
+        let key = format!("0x{:02x}", mandatory.key & 0x7f);
+        prop_assert!(text.contains("unknown mandatory extension") && text.contains(&key), "{}", text);
+        prop_assert!(text.contains(if in_put { "PUT" } else { "PUSH" }), "{}", text);
+    }
+}
+
+#[test]
+fn unknown_extensions_on_every_forwarded_message() {
+    // REQUEST (QUERY), RESPONSE (REPLY with a DEL, and ERR), each with an unknown z64
+    // (0x28) at network level and an unknown zbuf (0x4b) in the body.
+    let cases = [
+        // REQUEST rid 1, scope 0, ext 0x28=5 | QUERY (Z) ext 0x4b "x"
+        "9c01002805 83 4b0178",
+        // RESPONSE rid 1, scope 0, ext 0x28=5 | REPLY (Z) ext 0x4b "x" | DEL (Z) ext 0x0e (unit)
+        "9b01002805 84 4b0178 82 0e",
+        // RESPONSE rid 1 | ERR (Z) ext 0x4b "x", payload "e"
+        "9b01002805 85 4b0178 0165",
+    ];
+    for hex in cases {
+        let m = exact_bare(hex);
+        let (net, body) = match &m {
+            NetworkMessage::Request(q) => (&q.unknown_exts, &q.body.unknown_exts),
+            NetworkMessage::Response(r) => match &r.body {
+                ResponseBody::Reply(rep) => {
+                    let PushBody::Del(d) = &rep.body else {
+                        panic!("expected a DEL")
+                    };
+                    assert_eq!(d.unknown_exts.as_bytes(), [0x0e]);
+                    (&r.unknown_exts, &rep.unknown_exts)
+                }
+                ResponseBody::Err(e) => (&r.unknown_exts, &e.unknown_exts),
+            },
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(net.as_bytes(), [0x28, 0x05], "{hex}");
+        assert_eq!(body.as_bytes(), [0x4b, 0x01, b'x'], "{hex}");
+    }
+    // The messages a router consumes rather than forwards skip them.
+    let NetworkMessage::ResponseFinal(f) = decode_bare("9a01 2805") else {
+        panic!("expected RESPONSE_FINAL")
+    };
+    assert_eq!(f.request_id, 1);
+}
+
+fn decode_bare(hex: &str) -> NetworkMessage {
+    let mut r = Reader::new(Bytes::from(unhex(hex)));
+    let m = NetworkMessage::read(&mut r).expect("decodes");
+    assert!(r.is_empty());
+    m
+}
+
+#[test]
+fn unknown_exts_api() {
+    let mut u = UnknownExts::new();
+    assert!(u.is_empty() && u.as_bytes().is_empty());
+    u.push(&Ext {
+        key: 0x08,
+        body: ExtBody::Unit,
+    });
+    u.push(&Ext {
+        key: 0x29,
+        body: ExtBody::Z64(300),
+    });
+    assert_eq!(u.as_bytes(), [0x88, 0x29, 0xac, 0x02]);
+    assert_eq!(
+        u,
+        UnknownExts::from_wire(&[0x88, 0x29, 0xac, 0x02]).unwrap()
+    );
+    // Replacing keeps the others' order; an absent key is appended.
+    u.replace(&Ext {
+        key: 0x08,
+        body: ExtBody::ZBuf(Bytes::from_static(b"z")),
+    });
+    assert_eq!(u.as_bytes(), [0xc8, 0x01, b'z', 0x29, 0xac, 0x02]);
+    assert_eq!(u.get(0x29).map(|e| e.body), Some(ExtBody::Z64(300)));
+    u.replace(&Ext {
+        key: 0x0a,
+        body: ExtBody::Unit,
+    });
+    assert_eq!(
+        u.iter().map(|e| e.key).collect::<Vec<_>>(),
+        [0x48, 0x29, 0x0a]
+    );
+    assert!(
+        UnknownExts::from_wire(&[0x88]).is_err(),
+        "MORE without a next"
+    );
+    assert!(
+        UnknownExts::from_wire(&[0x08, 0x00]).is_err(),
+        "trailing bytes"
+    );
 }

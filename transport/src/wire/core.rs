@@ -68,6 +68,11 @@ impl Reader {
         self.pos
     }
 
+    /// The bytes consumed since offset `start` (an earlier [`Reader::position`]).
+    pub fn since(&self, start: usize) -> &[u8] {
+        &self.buf[start.min(self.pos)..self.pos]
+    }
+
     /// Moves back to an earlier offset (used to rewind after a look-ahead).
     pub fn rewind(&mut self, pos: usize) {
         debug_assert!(pos <= self.pos);
@@ -578,12 +583,178 @@ impl Ext {
     /// The error for an extension the decoder does not know: fatal only if mandatory.
     pub fn unknown(&self, msg: &'static str) -> DecodeResult<()> {
         if self.is_mandatory() {
-            Err(DecodeError::malformed(
-                msg,
-                format!("unknown mandatory extension 0x{:02x}", self.key),
-            ))
+            Err(unknown_mandatory(self.key, msg))
         } else {
             Ok(())
+        }
+    }
+}
+
+/// The error for an unknown mandatory extension `key` on message `msg`, naming it.
+#[cold]
+fn unknown_mandatory(key: u8, msg: &'static str) -> DecodeError {
+    let enc = match key & ext::ENC_MASK {
+        ext::UNIT => "unit",
+        ext::Z64 => "z64",
+        _ => "zbuf",
+    };
+    DecodeError::malformed(
+        msg,
+        format!(
+            "unknown mandatory extension 0x{key:02x} (id {}, {enc}): refused",
+            key & 0x0f
+        ),
+    )
+}
+
+/// Extensions a decoder does not model, kept as their wire bytes so that a router
+/// forwards them unchanged.
+///
+/// The decoders of the messages a router forwards (PUSH, REQUEST, RESPONSE and the
+/// zenoh bodies they carry) keep every optional extension they do not know here, in
+/// the order received; an unknown mandatory one fails the decode instead. Writers emit
+/// them after the extensions they know, byte for byte (only a header's "more" bit is
+/// set as its new position needs).
+///
+/// Empty is the usual case and costs nothing: no allocation, a null pointer.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UnknownExts(Option<Box<RawExts>>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct RawExts {
+    /// Extensions back to back; every header but the last has MORE set.
+    bytes: Vec<u8>,
+    /// Offset of the last header in `bytes`.
+    last: usize,
+}
+
+impl UnknownExts {
+    /// No extensions.
+    pub const fn new() -> Self {
+        UnknownExts(None)
+    }
+
+    /// True when there are none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The extensions as one wire-format list (the last header without MORE); empty if none.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_ref().map_or(&[], |r| &r.bytes)
+    }
+
+    /// Keeps an extension the caller did not know, given as decoded (`e`) and as read
+    /// (`raw`, header included): an error naming it if it is mandatory.
+    #[cold]
+    #[inline(never)]
+    pub fn keep(&mut self, e: &Ext, raw: &[u8], msg: &'static str) -> DecodeResult<()> {
+        if e.is_mandatory() {
+            return Err(unknown_mandatory(e.key, msg));
+        }
+        self.push_raw(raw);
+        Ok(())
+    }
+
+    /// Appends one extension's wire form (its header, whatever its MORE bit, then its body).
+    fn push_raw(&mut self, raw: &[u8]) {
+        let Some((&h, body)) = raw.split_first() else {
+            return;
+        };
+        let r = self.0.get_or_insert_with(|| {
+            Box::new(RawExts {
+                bytes: Vec::with_capacity(raw.len()),
+                last: 0,
+            })
+        });
+        if !r.bytes.is_empty() {
+            r.bytes[r.last] |= ext::MORE;
+        }
+        r.last = r.bytes.len();
+        r.bytes.push(h & !ext::MORE);
+        r.bytes.extend_from_slice(body);
+    }
+
+    /// Appends an extension (e.g. one a router adds). Any key may be used: only a
+    /// decoder restricts what lands here.
+    pub fn push(&mut self, e: &Ext) {
+        let mut raw = Vec::new();
+        e.write(&mut raw);
+        self.push_raw(&raw);
+    }
+
+    /// The extensions, decoded, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Ext> + '_ {
+        let mut r = Reader::new(Bytes::copy_from_slice(self.as_bytes()));
+        let mut it = ExtIter::new(!self.is_empty());
+        // The bytes were written by `push_raw` from complete extensions, so they decode.
+        std::iter::from_fn(move || it.next(&mut r, "unknown extensions").ok().flatten())
+    }
+
+    /// The first extension with this key (low 7 header bits), if any.
+    pub fn get(&self, key: u8) -> Option<Ext> {
+        self.iter().find(|e| e.key == key & ext::KEY)
+    }
+
+    /// Replaces the first extension with `e`'s key by `e`, or appends `e`; the others
+    /// keep their bytes and order.
+    pub fn replace(&mut self, e: &Ext) {
+        let mut out = UnknownExts::new();
+        let mut done = false;
+        for old in self.iter() {
+            if !done && old.key == e.key & ext::KEY {
+                out.push(e);
+                done = true;
+            } else {
+                out.push(&old);
+            }
+        }
+        if !done {
+            out.push(e);
+        }
+        *self = out;
+    }
+
+    /// Parses a wire-format extension list (as if after a message's Z flag), keeping
+    /// every extension, mandatory or not.
+    pub fn from_wire(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut r = Reader::new(Bytes::copy_from_slice(bytes));
+        let mut it = ExtIter::new(!bytes.is_empty());
+        let mut out = UnknownExts::new();
+        loop {
+            let at = r.position();
+            if it.next(&mut r, "extension list")?.is_none() {
+                break;
+            }
+            out.push_raw(r.since(at));
+        }
+        if !r.is_empty() {
+            return Err(DecodeError::malformed(
+                "extension list",
+                format!("{} bytes after the last extension", r.remaining()),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for UnknownExts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Ext {
+    /// Writes this extension alone (header without MORE, then its body); the header's
+    /// encoding bits are those of the body.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut w = ExtWriter::new();
+        let key = self.key & !ext::ENC_MASK;
+        match &self.body {
+            ExtBody::Unit => w.unit(out, key | ext::UNIT),
+            ExtBody::Z64(v) => w.z64(out, key | ext::Z64, *v),
+            ExtBody::ZBuf(b) => w.zbuf(out, key | ext::ZBUF, b),
         }
     }
 }
@@ -666,6 +837,24 @@ impl ExtWriter {
     pub fn zbuf(&mut self, out: &mut Vec<u8>, key: u8, b: &[u8]) {
         self.header(out, key);
         write_zbytes(out, b);
+    }
+
+    /// Writes extensions kept from a decode (see [`UnknownExts`]); nothing if empty.
+    #[inline]
+    pub fn unknown(&mut self, out: &mut Vec<u8>, exts: &UnknownExts) {
+        if let Some(r) = &exts.0 {
+            self.raw(out, r);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn raw(&mut self, out: &mut Vec<u8>, r: &RawExts) {
+        if let Some(i) = self.last_header {
+            out[i] |= ext::MORE;
+        }
+        self.last_header = Some(out.len() + r.last);
+        out.extend_from_slice(&r.bytes);
     }
 
     /// Writes a zbuf extension whose body is produced by `f`.

@@ -4,16 +4,25 @@
 //! header whose id is in 0x19..=0x1f (see [`is_network_header`]). Extensions are written
 //! in Zenoh's order and omitted when equal to their defaults, so decoding a message Zenoh
 //! wrote and encoding it again reproduces the same bytes.
+//!
+//! Extensions Plexus does not model: an unknown mandatory one fails the decode with an
+//! error naming it. Unknown optional ones are kept, byte for byte, in `unknown_exts` by
+//! the messages a router forwards (PUSH, REQUEST, RESPONSE, and their zenoh bodies) and
+//! written back after the known ones, so a router passes them on (Zenoh 1.10's
+//! timestamp stack among them, see [`timestamp_stack`]). The messages a router consumes
+//! and regenerates (DECLARE, INTEREST, RESPONSE_FINAL, OAM, declarations) skip them.
 
 use bytes::Bytes;
 
 use super::core::{
     CongestionControl, DecodeError, DecodeResult, Ext, ExtIter, ExtWriter, Priority, Reader,
-    Timestamp, ZenohId, ext, flag, write_zbytes, write_zint,
+    Timestamp, UnknownExts, ZenohId, ext, flag, write_zbytes, write_zint,
 };
 use super::zenoh::{self, Query, expect_end, read_flagged_zid, write_flagged_zid};
 
 pub use super::zenoh::PushBody;
+
+pub mod timestamp_stack;
 
 /// Message ids of network messages.
 pub mod id {
@@ -331,6 +340,8 @@ struct CommonExts {
     qos: NetQos,
     timestamp: Option<Timestamp>,
     node_id: u16,
+    /// Optional extensions not known here (dropped by the messages a router consumes).
+    unknown: UnknownExts,
 }
 
 impl CommonExts {
@@ -366,9 +377,11 @@ impl CommonExts {
             return Ok(c);
         }
         let mut exts = ExtIter::new(true);
-        while let Some(e) = exts.next(r, what)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, what)? else { break };
             if !c.take(&e, what, with_node)? {
-                e.unknown(what)?;
+                c.unknown.keep(&e, r.since(at), what)?;
             }
         }
         Ok(c)
@@ -424,6 +437,9 @@ pub struct Push {
     pub timestamp: Option<Timestamp>,
     /// The routing node id (0 = generated here, omitted).
     pub node_id: u16,
+    /// Optional extensions not modelled here (e.g. Zenoh's timestamp stack), kept as
+    /// received and written after the others.
+    pub unknown_exts: UnknownExts,
     /// The PUT or DEL.
     pub body: PushBody,
 }
@@ -442,6 +458,7 @@ impl Push {
             qos: c.qos,
             timestamp: c.timestamp,
             node_id: c.node_id,
+            unknown_exts: c.unknown,
             body,
         })
     }
@@ -470,6 +487,7 @@ impl Push {
         if self.node_id != 0 {
             w.z64(out, key::NODE_ID, self.node_id as u64);
         }
+        w.unknown(out, &self.unknown_exts);
         if w.wrote_any() {
             out[at] |= flag::Z;
         }
@@ -531,6 +549,9 @@ pub struct Request {
     pub timeout_ms: Option<u64>,
     /// The routing node id (0 = generated here, omitted).
     pub node_id: u16,
+    /// Optional extensions not modelled here (e.g. Zenoh's timestamp stack), kept as
+    /// received and written after the others.
+    pub unknown_exts: UnknownExts,
     /// The query.
     pub body: Query,
 }
@@ -547,7 +568,9 @@ impl Request {
         let mut budget = None;
         let mut timeout_ms = None;
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             if c.take(&e, WHAT, true)? {
                 continue;
             }
@@ -560,7 +583,7 @@ impl Request {
                     })?);
                 }
                 key::TIMEOUT => timeout_ms = Some(e.z64(WHAT)?),
-                _ => e.unknown(WHAT)?,
+                _ => c.unknown.keep(&e, r.since(at), WHAT)?,
             }
         }
         let qh = r.u8("request body")?;
@@ -580,6 +603,7 @@ impl Request {
             budget,
             timeout_ms,
             node_id: c.node_id,
+            unknown_exts: c.unknown,
             body,
         })
     }
@@ -599,6 +623,7 @@ impl Request {
             x.w.z64(&mut x.buf, key::TIMEOUT, t);
         }
         x.node_id(self.node_id);
+        x.w.unknown(&mut x.buf, &self.unknown_exts);
         out.push(id::REQUEST | self.wire_expr.flags() | x.z_flag());
         write_zint(out, self.id as u64);
         self.wire_expr.write(out);
@@ -649,6 +674,9 @@ pub struct Response {
     pub timestamp: Option<Timestamp>,
     /// Who answered, if stated.
     pub responder: Option<ResponderId>,
+    /// Optional extensions not modelled here (e.g. Zenoh's timestamp stack), kept as
+    /// received and written after the others.
+    pub unknown_exts: UnknownExts,
     /// The reply or error.
     pub body: ResponseBody,
 }
@@ -663,13 +691,15 @@ impl Response {
         let mut c = CommonExts::default();
         let mut responder = None;
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             if c.take(&e, WHAT, false)? {
                 continue;
             }
             match e.key {
                 key::RESPONDER_ID => responder = Some(ResponderId::read_ext(&e)?),
-                _ => e.unknown(WHAT)?,
+                _ => c.unknown.keep(&e, r.since(at), WHAT)?,
             }
         }
         let bh = r.u8("response body")?;
@@ -689,6 +719,7 @@ impl Response {
             qos: c.qos,
             timestamp: c.timestamp,
             responder,
+            unknown_exts: c.unknown,
             body,
         })
     }
@@ -704,6 +735,7 @@ impl Response {
                 write_zint(b, rid.eid as u64);
             });
         }
+        x.w.unknown(&mut x.buf, &self.unknown_exts);
         out.push(id::RESPONSE | self.wire_expr.flags() | x.z_flag());
         write_zint(out, self.request_id as u64);
         self.wire_expr.write(out);
@@ -1522,6 +1554,7 @@ mod tests {
             timeout_ms: Some(100),
             node_id: 9,
             body: Query::default(),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         req.write(&mut out);
@@ -1549,6 +1582,7 @@ mod tests {
             timestamp: None,
             node_id: 0,
             body: body.clone(),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         lone.write(&mut out);

@@ -1067,7 +1067,9 @@ mod tests {
                 source_info: None,
                 attachment: None,
                 payload: Bytes::from_static(b"v"),
+                unknown_exts: Default::default(),
             }),
+            unknown_exts: Default::default(),
         };
         let frame = FrameHeader {
             reliability: Reliability::Reliable,

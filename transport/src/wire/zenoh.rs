@@ -2,13 +2,15 @@
 //! REPLY), QUERY (in REQUEST), REPLY and ERR (in RESPONSE).
 //!
 //! Each body starts with its own header byte (id 0x01..=0x05). Readers take the header
-//! already consumed by the caller; writers emit it.
+//! already consumed by the caller; writers emit it. Optional extensions a reader does not
+//! know are kept in the body's `unknown_exts` and written back after the known ones, as
+//! Zenoh does with its `ext_unknown`.
 
 use bytes::Bytes;
 
 use super::core::{
-    DecodeError, DecodeResult, Encoding, ExtIter, ExtWriter, Reader, Timestamp, ZenohId, ext, flag,
-    write_zbytes, write_zint,
+    DecodeError, DecodeResult, Encoding, ExtIter, ExtWriter, Reader, Timestamp, UnknownExts,
+    ZenohId, ext, flag, write_zbytes, write_zint,
 };
 
 /// Message ids of zenoh bodies.
@@ -161,6 +163,8 @@ pub struct Put {
     pub source_info: Option<SourceInfo>,
     /// Opaque user bytes sent along with the value.
     pub attachment: Option<Bytes>,
+    /// Optional extensions not modelled here, kept as received.
+    pub unknown_exts: UnknownExts,
     /// The value itself.
     pub payload: Bytes,
 }
@@ -183,13 +187,16 @@ impl Put {
         };
         let mut source_info = None;
         let mut attachment = None;
+        let mut unknown_exts = UnknownExts::new();
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             match e.key {
                 key::SOURCE_INFO => source_info = Some(SourceInfo::read_ext(e.zbuf(WHAT)?)?),
                 key::SHM => return Err(shm_unsupported(WHAT)),
                 key::PUT_ATTACHMENT => attachment = Some(e.zbuf(WHAT)?.clone()),
-                _ => e.unknown(WHAT)?,
+                _ => unknown_exts.keep(&e, r.since(at), WHAT)?,
             }
         }
         let payload = read_payload(r, "PUT payload")?;
@@ -198,6 +205,7 @@ impl Put {
             encoding,
             source_info,
             attachment,
+            unknown_exts,
             payload,
         })
     }
@@ -218,7 +226,8 @@ impl Put {
         if !self.encoding.is_default() {
             header |= F6;
         }
-        if self.source_info.is_some() || self.attachment.is_some() {
+        if self.source_info.is_some() || self.attachment.is_some() || !self.unknown_exts.is_empty()
+        {
             header |= flag::Z;
         }
         out.push(header);
@@ -235,6 +244,7 @@ impl Put {
         if let Some(a) = &self.attachment {
             w.zbuf(out, key::PUT_ATTACHMENT, a);
         }
+        w.unknown(out, &self.unknown_exts);
         write_zint(out, self.payload.len() as u64);
         &self.payload
     }
@@ -249,6 +259,8 @@ pub struct Del {
     pub source_info: Option<SourceInfo>,
     /// Opaque user bytes sent along with the deletion.
     pub attachment: Option<Bytes>,
+    /// Optional extensions not modelled here, kept as received.
+    pub unknown_exts: UnknownExts,
 }
 
 impl Del {
@@ -263,18 +275,22 @@ impl Del {
         };
         let mut source_info = None;
         let mut attachment = None;
+        let mut unknown_exts = UnknownExts::new();
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             match e.key {
                 key::SOURCE_INFO => source_info = Some(SourceInfo::read_ext(e.zbuf(WHAT)?)?),
                 key::DEL_ATTACHMENT => attachment = Some(e.zbuf(WHAT)?.clone()),
-                _ => e.unknown(WHAT)?,
+                _ => unknown_exts.keep(&e, r.since(at), WHAT)?,
             }
         }
         Ok(Del {
             timestamp,
             source_info,
             attachment,
+            unknown_exts,
         })
     }
 
@@ -284,7 +300,8 @@ impl Del {
         if self.timestamp.is_some() {
             header |= F5;
         }
-        if self.source_info.is_some() || self.attachment.is_some() {
+        if self.source_info.is_some() || self.attachment.is_some() || !self.unknown_exts.is_empty()
+        {
             header |= flag::Z;
         }
         out.push(header);
@@ -298,6 +315,7 @@ impl Del {
         if let Some(a) = &self.attachment {
             w.zbuf(out, key::DEL_ATTACHMENT, a);
         }
+        w.unknown(out, &self.unknown_exts);
     }
 }
 
@@ -366,6 +384,8 @@ pub struct Query {
     pub body: Option<QueryBody>,
     /// Opaque user bytes sent along with the query.
     pub attachment: Option<Bytes>,
+    /// Optional extensions not modelled here, kept as received.
+    pub unknown_exts: UnknownExts,
 }
 
 impl Query {
@@ -386,8 +406,11 @@ impl Query {
         let mut source_info = None;
         let mut body = None;
         let mut attachment = None;
+        let mut unknown_exts = UnknownExts::new();
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             match e.key {
                 key::SOURCE_INFO => source_info = Some(SourceInfo::read_ext(e.zbuf(WHAT)?)?),
                 key::SHM => return Err(shm_unsupported(WHAT)),
@@ -398,7 +421,7 @@ impl Query {
                     body = Some(QueryBody { encoding, payload });
                 }
                 key::QUERY_ATTACHMENT => attachment = Some(e.zbuf(WHAT)?.clone()),
-                _ => e.unknown(WHAT)?,
+                _ => unknown_exts.keep(&e, r.since(at), WHAT)?,
             }
         }
         Ok(Query {
@@ -407,6 +430,7 @@ impl Query {
             source_info,
             body,
             attachment,
+            unknown_exts,
         })
     }
 
@@ -419,7 +443,11 @@ impl Query {
         if !self.parameters.is_empty() {
             header |= F6;
         }
-        if self.source_info.is_some() || self.body.is_some() || self.attachment.is_some() {
+        if self.source_info.is_some()
+            || self.body.is_some()
+            || self.attachment.is_some()
+            || !self.unknown_exts.is_empty()
+        {
             header |= flag::Z;
         }
         out.push(header);
@@ -442,6 +470,7 @@ impl Query {
         if let Some(a) = &self.attachment {
             w.zbuf(out, key::QUERY_ATTACHMENT, a);
         }
+        w.unknown(out, &self.unknown_exts);
     }
 }
 
@@ -450,6 +479,8 @@ impl Query {
 pub struct Reply {
     /// Consolidation mode, if stated (C flag, legacy).
     pub consolidation: Option<Consolidation>,
+    /// Optional extensions (REPLY defines none), kept as received.
+    pub unknown_exts: UnknownExts,
     /// The answered value or deletion.
     pub body: PushBody,
 }
@@ -464,13 +495,17 @@ impl Reply {
         } else {
             None
         };
+        let mut unknown_exts = UnknownExts::new();
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
-            e.unknown(WHAT)?;
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
+            unknown_exts.keep(&e, r.since(at), WHAT)?;
         }
         let body = PushBody::read(r)?;
         Ok(Reply {
             consolidation,
+            unknown_exts,
             body,
         })
     }
@@ -481,10 +516,14 @@ impl Reply {
         if self.consolidation.is_some() {
             header |= F5;
         }
+        if !self.unknown_exts.is_empty() {
+            header |= flag::Z;
+        }
         out.push(header);
         if let Some(c) = self.consolidation {
             write_zint(out, c.code() as u64);
         }
+        ExtWriter::new().unknown(out, &self.unknown_exts);
         self.body.write(out);
     }
 }
@@ -496,6 +535,8 @@ pub struct Err {
     pub encoding: Encoding,
     /// The source of the error, if given.
     pub source_info: Option<SourceInfo>,
+    /// Optional extensions not modelled here, kept as received.
+    pub unknown_exts: UnknownExts,
     /// The error value.
     pub payload: Bytes,
 }
@@ -511,18 +552,22 @@ impl Err {
             Encoding::default()
         };
         let mut source_info = None;
+        let mut unknown_exts = UnknownExts::new();
         let mut exts = ExtIter::new(header & flag::Z != 0);
-        while let Some(e) = exts.next(r, WHAT)? {
+        loop {
+            let at = r.position();
+            let Some(e) = exts.next(r, WHAT)? else { break };
             match e.key {
                 key::SOURCE_INFO => source_info = Some(SourceInfo::read_ext(e.zbuf(WHAT)?)?),
                 key::SHM => return Result::Err(shm_unsupported(WHAT)),
-                _ => e.unknown(WHAT)?,
+                _ => unknown_exts.keep(&e, r.since(at), WHAT)?,
             }
         }
         let payload = read_payload(r, "ERR payload")?;
         Ok(Err {
             encoding,
             source_info,
+            unknown_exts,
             payload,
         })
     }
@@ -533,7 +578,7 @@ impl Err {
         if !self.encoding.is_default() {
             header |= F6;
         }
-        if self.source_info.is_some() {
+        if self.source_info.is_some() || !self.unknown_exts.is_empty() {
             header |= flag::Z;
         }
         out.push(header);
@@ -544,6 +589,7 @@ impl Err {
         if let Some(si) = &self.source_info {
             si.write_ext(&mut w, out);
         }
+        w.unknown(out, &self.unknown_exts);
         write_zbytes(out, &self.payload);
     }
 }
@@ -589,6 +635,7 @@ mod tests {
             }),
             attachment: Some(Bytes::from_static(b"at")),
             payload: Bytes::from_static(b"hi"),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         put.write(&mut out);
@@ -613,6 +660,7 @@ mod tests {
             timestamp: None,
             source_info: None,
             attachment: Some(Bytes::from_static(b"a")),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         del.write(&mut out);
@@ -631,6 +679,7 @@ mod tests {
             },
             source_info: None,
             payload: Bytes::from_static(b"no"),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         err.write(&mut out);
@@ -645,6 +694,7 @@ mod tests {
                 payload: Bytes::new(),
             }),
             attachment: Some(Bytes::from_static(b"z")),
+            unknown_exts: Default::default(),
         };
         let mut out = Vec::new();
         q.write(&mut out);

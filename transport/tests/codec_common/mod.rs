@@ -9,7 +9,7 @@ use plexus_transport::wire::network::*;
 use plexus_transport::wire::zenoh::{
     Consolidation, Del, Err as ZErr, Put, Query, QueryBody, Reply, SourceInfo,
 };
-use plexus_transport::wire::{Encoding, Timestamp, ZenohId};
+use plexus_transport::wire::{Encoding, Ext, ExtBody, Timestamp, UnknownExts, ZenohId};
 use proptest::prelude::*;
 
 pub fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
@@ -66,6 +66,41 @@ pub fn arb_wire_expr() -> impl Strategy<Value = WireExpr> {
     })
 }
 
+/// One optional extension no message models: ids 7 to 14 (7 is Zenoh's timestamp
+/// stack, which Plexus keeps as received), any encoding, never mandatory.
+pub fn arb_unknown_ext() -> impl Strategy<Value = Ext> {
+    let body = prop_oneof![
+        Just(ExtBody::Unit),
+        any::<u64>().prop_map(ExtBody::Z64),
+        arb_bytes(24).prop_map(ExtBody::ZBuf),
+    ];
+    (7u8..=14, body).prop_map(|(id, body)| {
+        let enc = match body {
+            ExtBody::Unit => 0x00,
+            ExtBody::Z64(_) => 0x20,
+            ExtBody::ZBuf(_) => 0x40,
+        };
+        Ext {
+            key: id | enc,
+            body,
+        }
+    })
+}
+
+/// Up to three unknown optional extensions, usually none.
+pub fn arb_unknown_exts() -> impl Strategy<Value = UnknownExts> {
+    prop_oneof![
+        2 => Just(UnknownExts::new()),
+        1 => prop::collection::vec(arb_unknown_ext(), 1..=3).prop_map(|v| {
+            let mut u = UnknownExts::new();
+            for e in &v {
+                u.push(e);
+            }
+            u
+        }),
+    ]
+}
+
 pub fn arb_put() -> impl Strategy<Value = Put> {
     (
         prop::option::of(arb_timestamp()),
@@ -73,14 +108,16 @@ pub fn arb_put() -> impl Strategy<Value = Put> {
         prop::option::of(arb_source_info()),
         prop::option::of(arb_bytes(32)),
         arb_bytes(300),
+        arb_unknown_exts(),
     )
         .prop_map(
-            |(timestamp, encoding, source_info, attachment, payload)| Put {
+            |(timestamp, encoding, source_info, attachment, payload, unknown_exts)| Put {
                 timestamp,
                 encoding,
                 source_info,
                 attachment,
                 payload,
+                unknown_exts,
             },
         )
 }
@@ -90,11 +127,13 @@ pub fn arb_del() -> impl Strategy<Value = Del> {
         prop::option::of(arb_timestamp()),
         prop::option::of(arb_source_info()),
         prop::option::of(arb_bytes(32)),
+        arb_unknown_exts(),
     )
-        .prop_map(|(timestamp, source_info, attachment)| Del {
+        .prop_map(|(timestamp, source_info, attachment, unknown_exts)| Del {
             timestamp,
             source_info,
             attachment,
+            unknown_exts,
         })
 }
 
@@ -115,14 +154,16 @@ pub fn arb_query() -> impl Strategy<Value = Query> {
                 .prop_map(|(encoding, payload)| QueryBody { encoding, payload }),
         ),
         prop::option::of(arb_bytes(32)),
+        arb_unknown_exts(),
     )
         .prop_map(
-            |(consolidation, parameters, source_info, body, attachment)| Query {
+            |(consolidation, parameters, source_info, body, attachment, unknown_exts)| Query {
                 consolidation,
                 parameters,
                 source_info,
                 body,
                 attachment,
+                unknown_exts,
             },
         )
 }
@@ -147,14 +188,16 @@ pub fn arb_push() -> impl Strategy<Value = NetworkMessage> {
         prop::option::of(arb_timestamp()),
         arb_node_id(),
         arb_push_body(),
+        arb_unknown_exts(),
     )
-        .prop_map(|(wire_expr, qos, timestamp, node_id, body)| {
+        .prop_map(|(wire_expr, qos, timestamp, node_id, body, unknown_exts)| {
             NetworkMessage::Push(Push {
                 wire_expr,
                 qos,
                 timestamp,
                 node_id,
                 body,
+                unknown_exts,
             })
         })
 }
@@ -178,9 +221,21 @@ pub fn arb_request() -> impl Strategy<Value = NetworkMessage> {
         prop::option::of(any::<u64>()),
         arb_node_id(),
         arb_query(),
+        arb_unknown_exts(),
     )
         .prop_map(
-            |(id, wire_expr, qos, timestamp, target, budget, timeout_ms, node_id, body)| {
+            |(
+                id,
+                wire_expr,
+                qos,
+                timestamp,
+                target,
+                budget,
+                timeout_ms,
+                node_id,
+                body,
+                unknown_exts,
+            )| {
                 NetworkMessage::Request(Request {
                     id,
                     wire_expr,
@@ -191,6 +246,7 @@ pub fn arb_request() -> impl Strategy<Value = NetworkMessage> {
                     timeout_ms,
                     node_id,
                     body,
+                    unknown_exts,
                 })
             },
         )
@@ -198,22 +254,32 @@ pub fn arb_request() -> impl Strategy<Value = NetworkMessage> {
 
 pub fn arb_response_body() -> impl Strategy<Value = ResponseBody> {
     prop_oneof![
-        (prop::option::of(arb_consolidation()), arb_push_body()).prop_map(
-            |(consolidation, body)| ResponseBody::Reply(Reply {
-                consolidation,
-                body
-            })
-        ),
+        (
+            prop::option::of(arb_consolidation()),
+            arb_push_body(),
+            arb_unknown_exts()
+        )
+            .prop_map(
+                |(consolidation, body, unknown_exts)| ResponseBody::Reply(Reply {
+                    consolidation,
+                    body,
+                    unknown_exts,
+                })
+            ),
         (
             arb_encoding(),
             prop::option::of(arb_source_info()),
-            arb_bytes(64)
+            arb_bytes(64),
+            arb_unknown_exts()
         )
-            .prop_map(|(encoding, source_info, payload)| ResponseBody::Err(ZErr {
-                encoding,
-                source_info,
-                payload
-            })),
+            .prop_map(
+                |(encoding, source_info, payload, unknown_exts)| ResponseBody::Err(ZErr {
+                    encoding,
+                    source_info,
+                    payload,
+                    unknown_exts,
+                })
+            ),
     ]
 }
 
@@ -225,17 +291,21 @@ pub fn arb_response() -> impl Strategy<Value = NetworkMessage> {
         prop::option::of(arb_timestamp()),
         prop::option::of((arb_zid(), any::<u32>()).prop_map(|(zid, eid)| ResponderId { zid, eid })),
         arb_response_body(),
+        arb_unknown_exts(),
     )
-        .prop_map(|(request_id, wire_expr, qos, timestamp, responder, body)| {
-            NetworkMessage::Response(Response {
-                request_id,
-                wire_expr,
-                qos,
-                timestamp,
-                responder,
-                body,
-            })
-        })
+        .prop_map(
+            |(request_id, wire_expr, qos, timestamp, responder, body, unknown_exts)| {
+                NetworkMessage::Response(Response {
+                    request_id,
+                    wire_expr,
+                    qos,
+                    timestamp,
+                    responder,
+                    body,
+                    unknown_exts,
+                })
+            },
+        )
 }
 
 pub fn arb_response_final() -> impl Strategy<Value = NetworkMessage> {

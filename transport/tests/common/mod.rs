@@ -204,7 +204,9 @@ pub fn put(key: &str, seq: u64, size: usize) -> NetworkMessage {
             source_info: None,
             attachment: None,
             payload: payload(seq, size),
+            unknown_exts: Default::default(),
         }),
+        unknown_exts: Default::default(),
     })
 }
 
