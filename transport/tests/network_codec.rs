@@ -856,9 +856,9 @@ proptest! {
     ) {
         let mandatory = Ext { key: ext.key | 0x10, ..ext };
         let bytes = if in_put {
-            push_with_exts(&net_known, &interleave(&put_known, &[mandatory.clone()], at))
+            push_with_exts(&net_known, &interleave(&put_known, std::slice::from_ref(&mandatory), at))
         } else {
-            push_with_exts(&interleave(&net_known, &[mandatory.clone()], at), &put_known)
+            push_with_exts(&interleave(&net_known, std::slice::from_ref(&mandatory), at), &put_known)
         };
         let err = NetworkMessage::read(&mut Reader::new(Bytes::from(bytes)))
             .expect_err("a mandatory extension nobody knows must be refused");
