@@ -112,7 +112,8 @@ def op_sub(c):
 
 def op_put(c):
     instr = instrumentation(c.get("instrument"))
-    pub = _session.declare_publisher(c["key"]) if c.get("publisher") else None
+    block = {"congestion_control": zenoh.CongestionControl.BLOCK} if c.get("block") else {}
+    pub = _session.declare_publisher(c["key"], **block) if c.get("publisher") else None
     for i in range(c.get("count", 1)):
         payload = str(i).encode() if c.get("seq") else payload_of(c)
         kw = {"timestamp_instrumentation": instr}
@@ -121,7 +122,7 @@ def op_put(c):
         if pub is not None:
             pub.put(payload, **kw)
         else:
-            _session.put(c["key"], payload, **kw)
+            _session.put(c["key"], payload, **kw, **block)
     if pub is not None:
         pub.undeclare()
 

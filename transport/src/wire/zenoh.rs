@@ -226,10 +226,8 @@ impl Put {
         if !self.encoding.is_default() {
             header |= F6;
         }
-        if self.source_info.is_some() || self.attachment.is_some() || !self.unknown_exts.is_empty()
-        {
-            header |= flag::Z;
-        }
+        // The Z flag is set once the extensions are written, if any was.
+        let at = out.len();
         out.push(header);
         if let Some(ts) = &self.timestamp {
             ts.write(out);
@@ -245,6 +243,9 @@ impl Put {
             w.zbuf(out, key::PUT_ATTACHMENT, a);
         }
         w.unknown(out, &self.unknown_exts);
+        if w.wrote_any() {
+            out[at] |= flag::Z;
+        }
         write_zint(out, self.payload.len() as u64);
         &self.payload
     }
