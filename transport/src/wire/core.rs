@@ -192,16 +192,27 @@ pub fn zint_len(v: u64) -> usize {
 }
 
 /// Appends `v` as a minimal zint.
-pub fn write_zint(out: &mut Vec<u8>, mut v: u64) {
-    for _ in 0..8 {
-        if v < 0x80 {
-            out.push(v as u8);
-            return;
-        }
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+#[inline]
+pub fn write_zint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        write_long_zint(out, v);
     }
-    out.push(v as u8);
+}
+
+/// A zint of two bytes or more, assembled on the stack and appended at once (an HLC
+/// time, which every stamped message carries, takes nine).
+fn write_long_zint(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 9];
+    let mut n = 0;
+    while n < 8 && v >= 0x80 {
+        buf[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    buf[n] = v as u8;
+    out.extend_from_slice(&buf[..=n]);
 }
 
 /// Appends a zint-prefixed byte string.
