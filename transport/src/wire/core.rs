@@ -203,8 +203,15 @@ pub fn write_zint(out: &mut Vec<u8>, v: u64) {
 
 /// A zint of two bytes or more, assembled on the stack and appended at once (an HLC
 /// time, which every stamped message carries, takes nine).
-fn write_long_zint(out: &mut Vec<u8>, mut v: u64) {
+fn write_long_zint(out: &mut Vec<u8>, v: u64) {
     let mut buf = [0u8; 9];
+    let n = put_zint(&mut buf, v);
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// Writes `v` as a minimal zint at the start of `buf`; returns its length.
+#[inline]
+fn put_zint(buf: &mut [u8; 9], mut v: u64) -> usize {
     let mut n = 0;
     while n < 8 && v >= 0x80 {
         buf[n] = (v as u8) | 0x80;
@@ -212,7 +219,7 @@ fn write_long_zint(out: &mut Vec<u8>, mut v: u64) {
         n += 1;
     }
     buf[n] = v as u8;
-    out.extend_from_slice(&buf[..=n]);
+    n + 1
 }
 
 /// Appends a zint-prefixed byte string.
@@ -466,10 +473,17 @@ impl Timestamp {
         Ok(Timestamp { time, id })
     }
 
-    /// Encodes `time zint, id <u8;z>`.
+    /// Encodes `time zint, id <u8;z>` (assembled on the stack, appended at once: every
+    /// message a router stamps carries one).
     pub fn write(&self, out: &mut Vec<u8>) {
-        write_zint(out, self.time);
-        self.id.write_zlen(out);
+        let mut time = [0u8; 9];
+        let n = put_zint(&mut time, self.time);
+        let (id, len) = self.id.wire_bytes();
+        let mut buf = [0u8; 9 + 1 + 16];
+        buf[..9].copy_from_slice(&time);
+        buf[n] = len as u8; // 1..=16: a one-byte zint
+        buf[n + 1..n + 17].copy_from_slice(&id);
+        out.extend_from_slice(&buf[..n + 1 + len]);
     }
 }
 
@@ -939,6 +953,25 @@ mod tests {
                 let mut r = Reader::new(Bytes::from(b));
                 assert_eq!(r.zint("v").unwrap(), v);
                 assert!(r.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn timestamp_write_is_time_zint_then_id_with_its_length() {
+        for shift in [0u32, 7, 14, 35, 56, 63] {
+            for id in [1u128, 0xa1b2, u128::MAX, 1 << 127] {
+                let ts = Timestamp {
+                    time: (1u64 << shift) | 1,
+                    id: ZenohId::new(id).expect("nonzero"),
+                };
+                let mut out = Vec::new();
+                ts.write(&mut out);
+                let mut naive = zint_bytes(ts.time);
+                ts.id.write_zlen(&mut naive);
+                assert_eq!(out, naive, "{ts:?}");
+                let back = Timestamp::read(&mut Reader::new(Bytes::from(out))).unwrap();
+                assert_eq!(back, ts);
             }
         }
     }
