@@ -136,7 +136,27 @@ impl Reader {
     }
 
     /// Reads a zint (LEB128, at most 9 bytes for a u64; the 9th byte carries 8 bits).
+    #[inline]
     pub fn zint(&mut self, what: &'static str) -> DecodeResult<u64> {
+        // With nine bytes at hand (the usual case inside a batch), no byte needs its own
+        // bounds check: an HLC time, on every stamped message, takes all nine.
+        if let Some(b) = self.buf.get(self.pos..self.pos + 9) {
+            let mut value: u64 = 0;
+            for (i, &byte) in b[..8].iter().enumerate() {
+                value |= ((byte & 0x7f) as u64) << (7 * i);
+                if byte & 0x80 == 0 {
+                    self.pos += i + 1;
+                    return Ok(value);
+                }
+            }
+            self.pos += 9;
+            return Ok(value | (b[8] as u64) << 56);
+        }
+        self.zint_near_end(what)
+    }
+
+    /// [`Reader::zint`] when fewer than nine bytes remain.
+    fn zint_near_end(&mut self, what: &'static str) -> DecodeResult<u64> {
         let mut value: u64 = 0;
         for i in 0..9 {
             let b = self.u8(what)?;
@@ -288,8 +308,8 @@ impl ZenohId {
 
     /// Reads a zid whose length travels as a zint prefix (timestamps, link-state).
     pub fn read_zlen(r: &mut Reader, what: &'static str) -> DecodeResult<Self> {
-        let b = r.zbytes(what)?;
-        Self::from_wire(&b, what)
+        let len = r.len(what)?;
+        Self::from_wire(r.slice(len, what)?, what)
     }
 
     /// Writes a zid with a zint length prefix.
@@ -950,9 +970,15 @@ mod tests {
             for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1] {
                 let b = zint_bytes(v);
                 assert_eq!(b.len(), zint_len(v), "len of {v}");
-                let mut r = Reader::new(Bytes::from(b));
+                // Alone (fewer than nine bytes at hand) and followed by others.
+                let mut r = Reader::new(Bytes::from(b.clone()));
                 assert_eq!(r.zint("v").unwrap(), v);
                 assert!(r.is_empty());
+                let mut padded = b.clone();
+                padded.extend_from_slice(&[0xff; 9]);
+                let mut r = Reader::new(Bytes::from(padded));
+                assert_eq!(r.zint("v").unwrap(), v);
+                assert_eq!(r.position(), b.len());
             }
         }
     }
