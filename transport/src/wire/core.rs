@@ -138,6 +138,13 @@ impl Reader {
     /// Reads a zint (LEB128, at most 9 bytes for a u64; the 9th byte carries 8 bits).
     #[inline]
     pub fn zint(&mut self, what: &'static str) -> DecodeResult<u64> {
+        // Most zints are one byte (ids, lengths of small payloads).
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(b as u64);
+        }
         // With nine bytes at hand (the usual case inside a batch), no byte needs its own
         // bounds check: an HLC time, on every stamped message, takes all nine.
         if let Some(b) = self.buf.get(self.pos..self.pos + 9) {
