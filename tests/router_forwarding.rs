@@ -111,6 +111,43 @@ async fn a_zenoh_clients_put_is_stamped_by_the_plexus_router() {
     zsub_s.close().await.expect("close");
 }
 
+/// A peer with `timestamping/enabled` stamps what it receives untimestamped with its own
+/// clock before its subscribers see it; a peer without (the default) leaves it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamping_peer_stamps_what_it_receives() {
+    for stamping in [true, false] {
+        let peer = plexus::open(
+            Config::default()
+                .with_mode(WhatAmI::Peer)
+                .with_listen(vec![ep("tcp/127.0.0.1:0")])
+                .with_timestamping(stamping),
+        )
+        .await
+        .expect("peer");
+        let loc = peer.locators()[0].to_string();
+        let sub = peer.declare_subscriber("peer/**").await.expect("subscribe");
+        let z = zenoh::open(zenoh_config("peer", Some(&loc), None))
+            .await
+            .expect("zenoh peer");
+        common::until("the Zenoh peer's puts arriving", || async {
+            z.put("peer/probe", "p").await.expect("put");
+            common::arrived(&sub).await
+        })
+        .await;
+        while sub.try_recv().is_ok() {}
+        z.put("peer/x", "v").await.expect("put");
+        let s = common::recv(&sub).await;
+        match s.timestamp() {
+            Some(ts) if stamping => {
+                assert_eq!(ts.get_id().to_string(), peer.zid().to_string())
+            }
+            None if !stamping => {}
+            other => panic!("timestamping {stamping}: got {other:?}"),
+        }
+        z.close().await.expect("close");
+    }
+}
+
 /// A timestamp far in the future (beyond the clock's 500 ms drift) is replaced by the
 /// router's own, or, with `timestamping/drop_future_timestamp`, the message is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
