@@ -124,6 +124,7 @@ async fn zenoh_dot(t: &Transport, rx: &mut mpsc::UnboundedReceiver<Seen>, id: u3
         timeout_ms: Some(5000),
         node_id: 0,
         body: Query::default(),
+        unknown_exts: Default::default(),
     });
     t.send(&req, control()).await.expect("send request");
     next(rx, "the linkstate reply", |m| match m {

@@ -96,11 +96,13 @@ impl Session {
                 source_info: None,
                 attachment: o.attachment.clone(),
                 payload,
+                unknown_exts: Default::default(),
             }),
             SampleKind::Delete => PushBody::Del(Del {
                 timestamp,
                 source_info: None,
                 attachment: o.attachment.clone(),
+                unknown_exts: Default::default(),
             }),
         };
         let qos = NetQos::new(o.priority, o.congestion_control, o.express);

@@ -77,11 +77,13 @@ pub(crate) fn push_body_of(sample: &Sample) -> PushBody {
             source_info: None,
             attachment: sample.attachment.clone(),
             payload: sample.payload.clone(),
+            unknown_exts: Default::default(),
         }),
         SampleKind::Delete => PushBody::Del(Del {
             timestamp,
             source_info: None,
             attachment: sample.attachment.clone(),
+            unknown_exts: Default::default(),
         }),
     }
 }

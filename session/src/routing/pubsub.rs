@@ -174,6 +174,7 @@ impl Dispatcher {
                     timestamp: None,
                     node_id: 0,
                     body,
+                    unknown_exts: Default::default(),
                 });
                 first.send_ref(&push, opts);
                 for (f, wire_expr) in rest {

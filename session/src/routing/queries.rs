@@ -174,7 +174,9 @@ impl Dispatcher {
                             payload,
                         }),
                         attachment: d.attachment.clone(),
+                        unknown_exts: Default::default(),
                     },
+                    unknown_exts: Default::default(),
                 }),
                 control(),
             );

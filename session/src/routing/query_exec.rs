@@ -140,6 +140,7 @@ impl QueryExec {
                         ResponseBody::Reply(wz::Reply {
                             consolidation: None,
                             body: push_body_of(&s),
+                            unknown_exts: Default::default(),
                         }),
                     ),
                     Err(e) => (
@@ -148,6 +149,7 @@ impl QueryExec {
                             encoding: e.encoding.to_wire(),
                             source_info: None,
                             payload: e.payload,
+                            unknown_exts: Default::default(),
                         }),
                     ),
                 };
@@ -163,6 +165,7 @@ impl QueryExec {
                             eid: 0,
                         }),
                         body,
+                        unknown_exts: Default::default(),
                     }),
                     control(),
                 );

@@ -119,6 +119,7 @@ fn push(d: &Dispatcher, face: &Arc<Face>, we: WireExpr, payload: &'static [u8]) 
                 payload: Bytes::from_static(payload),
                 ..Put::default()
             }),
+            unknown_exts: Default::default(),
         },
     );
 }
@@ -492,6 +493,7 @@ fn request_within(id: u32, k: &str, timeout_ms: u64) -> NetworkMessage {
         timeout_ms: Some(timeout_ms),
         node_id: 0,
         body: wz::Query::default(),
+        unknown_exts: Default::default(),
     })
 }
 
@@ -536,7 +538,9 @@ async fn a_request_reaches_the_matching_queryable_and_its_replies_come_back() {
             body: ResponseBody::Reply(wz::Reply {
                 consolidation: None,
                 body: PushBody::Put(Put::default()),
+                unknown_exts: Default::default(),
             }),
+            unknown_exts: Default::default(),
         }),
     );
     assert_eq!(sent(&a_rec), ["RESPONSE 7 q/1"]);
