@@ -3,9 +3,9 @@
 //! handles users hold (`crate::api`) and the routing layer that carries queries.
 
 use bytes::Bytes;
-use plexus_transport::wire::ZenohId;
 use plexus_transport::wire::network::QueryTarget as WireTarget;
 use plexus_transport::wire::zenoh::Consolidation as WireConsolidation;
+use plexus_transport::wire::{UnknownExts, ZenohId};
 
 use crate::encoding::Encoding;
 use crate::sample::Sample;
@@ -95,11 +95,27 @@ impl ReplyError {
 pub struct Reply {
     pub(crate) result: Result<Sample, ReplyError>,
     pub(crate) replier_id: Option<ZenohId>,
+    /// What a routed reply carries on (empty for a session's own replies).
+    pub(crate) passed: PassedExts,
+}
+
+/// The extensions Plexus does not model that a routed query or reply carries on
+/// unchanged: the network message's (REQUEST, RESPONSE), its zenoh body's (QUERY,
+/// REPLY or ERR), and those of the PUT or DEL inside a REPLY.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PassedExts {
+    pub(crate) net: UnknownExts,
+    pub(crate) body: UnknownExts,
+    pub(crate) value: UnknownExts,
 }
 
 impl Reply {
     pub(crate) fn new(result: Result<Sample, ReplyError>, replier_id: Option<ZenohId>) -> Self {
-        Reply { result, replier_id }
+        Reply {
+            result,
+            replier_id,
+            passed: PassedExts::default(),
+        }
     }
 
     /// The sample, or the error the queryable replied with.

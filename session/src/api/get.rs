@@ -134,6 +134,7 @@ impl<H: IntoHandler<Reply>> Resolve<H> for GetOptions {
                 .timeout
                 .unwrap_or_else(|| inner.config.queries_default_timeout()),
             destination: self.destination,
+            passed: Default::default(),
         };
         inner.routing.dispatch(Source::Local, d, exec);
         Ok(handler)

@@ -52,6 +52,14 @@
 //! *Mode-dependent* values may be given once (`true`) or per mode, as in Zenoh
 //! (`{ router: true, peer: false }`); a mode left out of the object gets its default.
 //!
+//! With `timestamping/enabled`, a session stamps its own publications and, before
+//! delivering or forwarding them, the PUTs, DELs and query replies it receives without a
+//! timestamp, with its HLC (id = its zid); a received timestamp is kept and updates the
+//! clock, unless it is more than the clock's maximum drift (500 ms, `UHLC_MAX_DELTA_MS`)
+//! ahead: then it is replaced by the session's own, or with
+//! `timestamping/drop_future_timestamp` the message is dropped. Zenoh 1.10.2 does the same
+//! for PUTs; stamping DELs and replies goes beyond it.
+//!
 //! `transport/unicast/lease` does not exist in Zenoh 1.10.2: it is a Plexus alias for
 //! `transport/link/tx/lease`. Giving both in one document with different values is an
 //! error naming both keys. `adminspace/max_closed_transports` does not exist in Zenoh

@@ -26,8 +26,12 @@ use crate::sync::{lock, read, write};
 pub(crate) struct Dispatcher {
     pub(crate) zid: ZenohId,
     pub(crate) whatami: WhatAmI,
-    /// The session's clock when timestamping is on; received timestamps update it.
+    /// The session's clock when timestamping is on: it stamps what arrives without a
+    /// timestamp, and received timestamps update it.
     pub(crate) hlc: Option<uhlc::HLC>,
+    /// `timestamping/drop_future_timestamp`: drop, rather than restamp, what carries a
+    /// timestamp too far in the future.
+    pub(super) drop_future_timestamp: bool,
     /// The timeout of a query that a face sent without one.
     pub(super) queries_default_timeout: Duration,
     pub(super) tables: RwLock<Tables>,
@@ -44,6 +48,13 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The same, dropping (`true`) or restamping (`false`, the default) what carries a
+    /// timestamp too far in the future.
+    pub(crate) fn with_drop_future_timestamp(mut self, drop: bool) -> Self {
+        self.drop_future_timestamp = drop;
+        self
+    }
+
     /// The routing state of a session `zid` in mode `whatami`, with no faces yet.
     pub(crate) fn new(
         zid: ZenohId,
@@ -55,6 +66,7 @@ impl Dispatcher {
             zid,
             whatami,
             hlc,
+            drop_future_timestamp: false,
             queries_default_timeout,
             tables: RwLock::new(Tables::default()),
             next_id: AtomicU32::new(1),

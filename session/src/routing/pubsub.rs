@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use plexus_transport::SendOptions;
-use plexus_transport::wire::WhatAmI;
+use plexus_transport::wire::network::timestamp_stack::push_route_record;
 use plexus_transport::wire::network::{Mapping, NetQos, NetworkMessage, Push, PushBody, WireExpr};
 use plexus_transport::wire::zenoh::Del;
+use plexus_transport::wire::{self, UnknownExts, WhatAmI, ZenohId};
 
 use super::callbacks::SampleCallback;
-use super::convert::{push_body_of, sample_of, sample_taken, to_uhlc};
+use super::convert::{push_body_of, sample_of, sample_taken, to_uhlc, to_wire_ts};
 use super::dispatcher::Dispatcher;
 use super::face::{Face, RX_ROUTES_MAX, Route, Source};
 use super::tables::LocalSub;
@@ -158,6 +159,21 @@ impl Dispatcher {
         qos: NetQos,
         reliability: Reliability,
     ) {
+        self.deliver_with(route, key, body, qos, reliability, UnknownExts::new());
+    }
+
+    /// [`Dispatcher::deliver`] for a forwarded publication, with the extensions it
+    /// carries on (see [`UnknownExts`]).
+    #[inline(always)]
+    fn deliver_with(
+        &self,
+        route: &Route,
+        key: OwnedKeyExpr,
+        body: PushBody,
+        qos: NetQos,
+        reliability: Reliability,
+        unknown_exts: UnknownExts,
+    ) {
         let opts = SendOptions {
             priority: qos.priority(),
             reliability,
@@ -174,7 +190,7 @@ impl Dispatcher {
                     timestamp: None,
                     node_id: 0,
                     body,
-                    unknown_exts: Default::default(),
+                    unknown_exts,
                 });
                 first.send_ref(&push, opts);
                 for (f, wire_expr) in rest {
@@ -217,17 +233,12 @@ impl Dispatcher {
         let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
             return;
         };
-        let ts = match &push.body {
-            PushBody::Put(p) => p.timestamp,
-            PushBody::Del(d) => d.timestamp,
-        };
-        if let (Some(hlc), Some(ts)) = (&self.hlc, ts)
-            && let Err(e) = hlc.update_with_timestamp(&to_uhlc(ts))
+        // Stamped only when it goes somewhere, as in Zenoh.
+        if self.hlc.is_some()
+            && !(route.faces.is_empty() && route.local.is_empty())
+            && !self.treat_timestamp(&mut push.body, face.zid)
         {
-            tracing::debug!(
-                "from {}: timestamp not accepted by the clock: {e}",
-                face.zid
-            );
+            return;
         }
         if route.faces.is_empty() {
             // Local subscribers only (a subscriber's usual case): the sample is made
@@ -239,7 +250,49 @@ impl Dispatcher {
             return;
         }
         let body = std::mem::replace(&mut push.body, PushBody::Del(Del::default()));
-        self.deliver(&route, key, body, push.qos, Reliability::Reliable);
+        // A timestamp stack asking for ROUTE records gets ours (a null check without one).
+        push_route_record(&mut push.unknown_exts, || self.route_timestamp());
+        let exts = std::mem::take(&mut push.unknown_exts);
+        self.deliver_with(&route, key, body, push.qos, Reliability::Reliable, exts);
+    }
+
+    /// What a timestamping session (every router, by default) does with the timestamp
+    /// of a publication or reply it received, before delivering or forwarding it, as
+    /// Zenoh's router does: stamps it if it has none, lets the clock learn it if it has
+    /// one, and replaces one too far in the future (more than the clock's maximum drift)
+    /// with its own, or drops the message when `timestamping/drop_future_timestamp` is
+    /// set. Returns false when the message is to be dropped. Zenoh 1.10.2 stamps only
+    /// PUTs in PUSHes; Plexus stamps DELs and replies as well.
+    pub(crate) fn treat_timestamp(&self, body: &mut PushBody, from: ZenohId) -> bool {
+        let Some(hlc) = &self.hlc else { return true };
+        let ts = match body {
+            PushBody::Put(p) => &mut p.timestamp,
+            PushBody::Del(d) => &mut d.timestamp,
+        };
+        match ts {
+            None => *ts = to_wire_ts(&hlc.new_timestamp()),
+            Some(t) => {
+                if let Err(e) = hlc.update_with_timestamp(&to_uhlc(*t)) {
+                    if self.drop_future_timestamp {
+                        tracing::warn!("from {from}: dropped a message: {e}");
+                        return false;
+                    }
+                    tracing::warn!("from {from}: replaced a timestamp: {e}");
+                    *ts = to_wire_ts(&hlc.new_timestamp());
+                }
+            }
+        }
+        true
+    }
+
+    /// The timestamp of a ROUTE record (Zenoh's timestamp instrumentation): from the
+    /// session's clock, or the system time when it has none.
+    pub(crate) fn route_timestamp(&self) -> wire::Timestamp {
+        let time = match &self.hlc {
+            Some(hlc) => hlc.new_timestamp().get_time().as_u64(),
+            None => uhlc::system_time_clock().as_u64(),
+        };
+        wire::Timestamp { time, id: self.zid }
     }
 
     /// The key a face's publication names, and where it goes (cached per face).

@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plexus_transport::wire::WhatAmI;
+use plexus_transport::wire::network::timestamp_stack::push_route_record;
 use plexus_transport::wire::network::{
-    NetQos, NetworkMessage, Request, Response, ResponseBody, ResponseFinal, WireExpr,
+    NetQos, NetworkMessage, PushBody, Request, Response, ResponseBody, ResponseFinal, WireExpr,
 };
 use plexus_transport::wire::zenoh as wz;
+use plexus_transport::wire::{UnknownExts, WhatAmI};
 
 use super::convert::sample_of;
 use super::dispatcher::{Dispatcher, REQUESTS};
@@ -22,7 +23,7 @@ use super::tables::LocalQueryable;
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{
-    ConsolidationMode, QueryTarget, Reply, ReplyError, target_from_wire, target_to_wire,
+    ConsolidationMode, PassedExts, QueryTarget, Reply, ReplyError, target_from_wire, target_to_wire,
 };
 use crate::sample::Locality;
 use crate::sync::{read, write};
@@ -38,6 +39,8 @@ pub(crate) struct Dispatch {
     pub(crate) attachment: Option<Bytes>,
     pub(crate) timeout: Duration,
     pub(crate) destination: Locality,
+    /// What a routed REQUEST carries on (its `value` part is unused).
+    pub(crate) passed: PassedExts,
 }
 
 impl Dispatcher {
@@ -150,6 +153,10 @@ impl Dispatcher {
             }
         }
         exec.add_outstanding(locals.len() + faces.len());
+        let mut passed = d.passed;
+        if !faces.is_empty() && from_remote {
+            push_route_record(&mut passed.net, || self.route_timestamp());
+        }
         for face in faces {
             let rid = self.next_request_id();
             write(&self.tables)
@@ -174,9 +181,9 @@ impl Dispatcher {
                             payload,
                         }),
                         attachment: d.attachment.clone(),
-                        unknown_exts: Default::default(),
+                        unknown_exts: passed.body.clone(),
                     },
-                    unknown_exts: Default::default(),
+                    unknown_exts: passed.net.clone(),
                 }),
                 control(),
             );
@@ -229,12 +236,17 @@ impl Dispatcher {
             attachment: req.body.attachment,
             timeout,
             destination: Locality::Any,
+            passed: PassedExts {
+                net: req.unknown_exts,
+                body: req.body.unknown_exts,
+                value: UnknownExts::new(),
+            },
         };
         self.dispatch(Source::Face(face), d, exec);
     }
 
     /// A RESPONSE arrived for one of our requests.
-    pub(crate) fn handle_response(&self, face: &Arc<Face>, resp: Response) {
+    pub(crate) fn handle_response(&self, face: &Arc<Face>, mut resp: Response) {
         let exec = read(&self.tables).requests.get(resp.request_id, face.zid);
         let Some(exec) = exec else {
             tracing::debug!(
@@ -245,8 +257,15 @@ impl Dispatcher {
             return;
         };
         let replier_id = resp.responder.map(|r| r.zid);
+        if exec.forwards() {
+            push_route_record(&mut resp.unknown_exts, || self.route_timestamp());
+        }
+        let mut passed = PassedExts {
+            net: resp.unknown_exts,
+            ..PassedExts::default()
+        };
         let result = match resp.body {
-            ResponseBody::Reply(r) => {
+            ResponseBody::Reply(mut r) => {
                 let key = face
                     .resolve(&resp.wire_expr)
                     .and_then(|k| OwnedKeyExpr::new(k).ok());
@@ -254,14 +273,30 @@ impl Dispatcher {
                     tracing::debug!("from {}: reply with an unusable key", face.zid());
                     return;
                 };
+                // Replies are stamped like publications (routers, timestamping peers).
+                if !self.treat_timestamp(&mut r.body, face.zid()) {
+                    return;
+                }
+                passed.body = r.unknown_exts;
+                passed.value = match &mut r.body {
+                    PushBody::Put(p) => std::mem::take(&mut p.unknown_exts),
+                    PushBody::Del(d) => std::mem::take(&mut d.unknown_exts),
+                };
                 Ok(sample_of(key, r.body, NetQos::RESPONSE))
             }
-            ResponseBody::Err(e) => Err(ReplyError {
-                payload: e.payload,
-                encoding: Encoding::from_wire(e.encoding),
-            }),
+            ResponseBody::Err(e) => {
+                passed.body = e.unknown_exts;
+                Err(ReplyError {
+                    payload: e.payload,
+                    encoding: Encoding::from_wire(e.encoding),
+                })
+            }
         };
-        exec.reply(Reply { result, replier_id });
+        exec.reply(Reply {
+            result,
+            replier_id,
+            passed,
+        });
     }
 
     /// RESPONSE_FINAL arrived from `face` for one of our requests.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use plexus_transport::wire::ZenohId;
 use plexus_transport::wire::network::{
-    NetQos, NetworkMessage, ResponderId, Response, ResponseBody, WireExpr,
+    NetQos, NetworkMessage, PushBody, ResponderId, Response, ResponseBody, WireExpr,
 };
 use plexus_transport::wire::zenoh as wz;
 
@@ -21,7 +21,7 @@ use super::convert::push_body_of;
 use super::face::{Face, control, response_final};
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
-use crate::reply::{ConsolidationMode, Reply, ReplyError};
+use crate::reply::{ConsolidationMode, PassedExts, Reply, ReplyError};
 use crate::sample::Sample;
 use crate::sync::lock;
 
@@ -134,22 +134,30 @@ impl QueryExec {
                 }
             }
             Sink::Remote { face, request_id } => {
+                let PassedExts { net, body, value } = reply.passed;
                 let (wire_expr, body) = match reply.result {
-                    Ok(s) => (
-                        WireExpr::key(s.key_expr().as_str()),
-                        ResponseBody::Reply(wz::Reply {
-                            consolidation: None,
-                            body: push_body_of(&s),
-                            unknown_exts: Default::default(),
-                        }),
-                    ),
+                    Ok(s) => {
+                        let mut value_body = push_body_of(&s);
+                        match &mut value_body {
+                            PushBody::Put(p) => p.unknown_exts = value,
+                            PushBody::Del(d) => d.unknown_exts = value,
+                        }
+                        (
+                            WireExpr::key(s.key_expr().as_str()),
+                            ResponseBody::Reply(wz::Reply {
+                                consolidation: None,
+                                body: value_body,
+                                unknown_exts: body,
+                            }),
+                        )
+                    }
                     Err(e) => (
                         WireExpr::key(""),
                         ResponseBody::Err(wz::Err {
                             encoding: e.encoding.to_wire(),
                             source_info: None,
                             payload: e.payload,
-                            unknown_exts: Default::default(),
+                            unknown_exts: body,
                         }),
                     ),
                 };
@@ -165,12 +173,17 @@ impl QueryExec {
                             eid: 0,
                         }),
                         body,
-                        unknown_exts: Default::default(),
+                        unknown_exts: net,
                     }),
                     control(),
                 );
             }
         }
+    }
+
+    /// True when the replies go to another face (this session routes the query).
+    pub(crate) fn forwards(&self) -> bool {
+        matches!(self.sink, Sink::Remote { .. })
     }
 
     /// Ends the query once: flushes consolidated replies, closes the handler or sends
@@ -228,10 +241,7 @@ impl Drop for QueryInner {
 impl QueryInner {
     /// Sends one reply (a sample, or an error) to the querier.
     pub(crate) fn send(&self, result: Result<Sample, ReplyError>) {
-        self.exec.reply(Reply {
-            result,
-            replier_id: Some(self.responder),
-        });
+        self.exec.reply(Reply::new(result, Some(self.responder)));
     }
 }
 

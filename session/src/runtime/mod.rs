@@ -84,12 +84,10 @@ impl Runtime {
             whatami,
             manager: OnceLock::new(),
             closed: AtomicBool::new(false),
-            routing: Arc::new(Dispatcher::new(
-                zid,
-                whatami,
-                hlc,
-                config.queries_default_timeout(),
-            )),
+            routing: Arc::new(
+                Dispatcher::new(zid, whatami, hlc, config.queries_default_timeout())
+                    .with_drop_future_timestamp(config.drop_future_timestamp()),
+            ),
             admin: Admin::new(zid, config.adminspace().max_closed_transports),
             config: config.clone(),
         });
