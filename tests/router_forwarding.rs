@@ -620,3 +620,208 @@ async fn an_unknown_mandatory_extension_is_refused_by_name() {
         assert!(matches!(got.body, PushBody::Put(_)));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Zenoh's timestamp instrumentation reads the router's ROUTE records
+// ---------------------------------------------------------------------------------------
+
+/// The points and ids of a timestamp stack a Zenoh session received.
+fn zenoh_records(stack: Option<&zenoh::timestamp_stack::TimestampStack>) -> Vec<(u8, String)> {
+    use zenoh::timestamp_stack::InstrumentationTimestamp;
+    stack
+        .expect("Zenoh decoded a timestamp stack")
+        .records()
+        .iter()
+        .map(|r| match r.timestamp() {
+            InstrumentationTimestamp::UHLC(t) => (u8::from(r.point()), t.get_id().to_string()),
+            InstrumentationTimestamp::Custom(b) => panic!("a custom record {b:?}"),
+        })
+        .collect()
+}
+
+/// The points and ids of the timestamp stack among `exts`.
+fn records(exts: &UnknownExts) -> Vec<(u8, String)> {
+    TimestampStack::find(exts)
+        .expect("a timestamp stack")
+        .records
+        .iter()
+        .map(|r| {
+            let mut rd = plexus_transport::wire::Reader::new(r.timestamp.clone());
+            let ts = Timestamp::read(&mut rd).expect("an HLC timestamp record");
+            (r.flags, ts.id.to_string())
+        })
+        .collect()
+}
+
+/// Zenoh 1.10.2 sessions decode the ROUTE records a Plexus router adds: a client's
+/// timestamp stack reaches a Zenoh subscriber and a Zenoh queryable with the sender's
+/// SEND record, the router's ROUTE record and the Zenoh session's own; the Zenoh
+/// queryable's reply comes back with those, its SEND record, and the router's ROUTE
+/// record on the way back, stamped by the router. A Plexus peer's put and get through
+/// the router are stamped by it as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenoh_sessions_read_the_routers_route_records() {
+    let (router, loc) = plexus_listening(WhatAmI::Router).await;
+    let rid_s = router.zid().to_string();
+    let mut a = Bare::client_of(&loc).await;
+    let aid = a.zid.to_string();
+    let z = zenoh::open(zenoh_config("client", Some(&loc), None))
+        .await
+        .expect("zenoh client");
+    let zid = z.zid().to_string();
+    let zsub = z
+        .declare_subscriber("rr/**")
+        .await
+        .expect("zenoh subscribe");
+    let (qtx, mut qrx) = mpsc::unbounded_channel();
+    let _zq = z
+        .declare_queryable("rr/q/**")
+        .callback(move |q| {
+            let _ = qtx.send(q.timestamp_stack().map(|s| zenoh_records(Some(s))));
+            zenoh::Wait::wait(q.reply(q.key_expr().clone(), "answer")).expect("reply");
+        })
+        .await
+        .expect("zenoh queryable");
+    common::until("the Zenoh subscription reaching the router", || async {
+        a.send(push(
+            "rr/probe",
+            put("p", UnknownExts::new()),
+            UnknownExts::new(),
+        ))
+        .await;
+        timeout(Duration::from_millis(100), zsub.recv_async())
+            .await
+            .is_ok()
+    })
+    .await;
+    while zsub.try_recv().ok().flatten().is_some() {}
+
+    // A put: SEND (the bare client's), ROUTE (the router's), ROUTE (the Zenoh client's).
+    let stack = exts(&stack_ext(a.zid));
+    a.send(push("rr/x", put("v", UnknownExts::new()), stack.clone()))
+        .await;
+    let s = zrecv(&zsub).await;
+    assert_eq!(s.key_expr().as_str(), "rr/x");
+    assert_eq!(
+        zenoh_records(s.timestamp_stack()),
+        [
+            (SEND, aid.clone()),
+            (ROUTE, rid_s.clone()),
+            (ROUTE, zid.clone())
+        ]
+    );
+    let ts = s.timestamp().expect("stamped by the router");
+    assert_eq!(ts.get_id().to_string(), rid_s);
+
+    // A query carrying the stack, until the queryable's declaration reached the router.
+    let mut rid = 0;
+    let query_records = timeout(WAIT, async {
+        loop {
+            rid += 1;
+            a.send(NetworkMessage::Request(Request {
+                id: rid,
+                wire_expr: WireExpr::key("rr/q/x"),
+                qos: NetQos::REQUEST,
+                timestamp: None,
+                target: QueryTarget::BestMatching,
+                budget: None,
+                timeout_ms: Some(5_000),
+                node_id: 0,
+                unknown_exts: stack.clone(),
+                body: Query::default(),
+            }))
+            .await;
+            let answered = timeout(Duration::from_millis(300), async {
+                loop {
+                    tokio::select! {
+                        Some(r) = qrx.recv() => return Some(r),
+                        Some(NetworkMessage::ResponseFinal(f)) = a.rx.recv() => {
+                            if f.request_id == rid {
+                                return None;
+                            }
+                        }
+                    }
+                }
+            })
+            .await;
+            if let Ok(Some(r)) = answered {
+                return r.expect("the query's timestamp stack");
+            }
+        }
+    })
+    .await
+    .expect("the queryable never reached the router");
+    assert_eq!(
+        query_records,
+        [
+            (SEND, aid.clone()),
+            (ROUTE, rid_s.clone()),
+            (ROUTE, zid.clone())
+        ]
+    );
+    let resp = a
+        .next("the RESPONSE", |m| match m {
+            NetworkMessage::Response(r) if r.request_id == rid => Some(r),
+            _ => None,
+        })
+        .await;
+    let back = records(&resp.unknown_exts);
+    assert_eq!(back[..3], query_records[..], "{back:?}");
+    assert!(back[3..].contains(&(SEND, zid.clone())), "{back:?}");
+    assert_eq!(
+        back.last(),
+        Some(&(ROUTE, rid_s.clone())),
+        "the router's ROUTE record last: {back:?}"
+    );
+    let ResponseBody::Reply(reply) = &resp.body else {
+        panic!("expected a REPLY")
+    };
+    let PushBody::Put(p) = &reply.body else {
+        panic!("expected a PUT")
+    };
+    assert_eq!(p.payload.as_ref(), b"answer");
+    assert_eq!(
+        p.timestamp.map(|t| t.id.to_string()),
+        Some(rid_s.clone()),
+        "the router stamps the reply"
+    );
+
+    // A Plexus peer through the router: its put and the reply to its get are stamped.
+    let peer = plexus_connected(WhatAmI::Peer, &loc).await;
+    common::until(
+        "the Plexus peer's puts reaching the Zenoh subscriber",
+        || async {
+            peer.put("rr/probe", "p").await.expect("put");
+            timeout(Duration::from_millis(100), zsub.recv_async())
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    while zsub.try_recv().ok().flatten().is_some() {}
+    peer.put("rr/peer", "v").await.expect("put");
+    let s = zrecv(&zsub).await;
+    assert_eq!(s.key_expr().as_str(), "rr/peer");
+    assert_eq!(
+        s.timestamp().map(|t| t.get_id().to_string()),
+        Some(rid_s.clone())
+    );
+    let replies = peer.get("rr/q/y").await.expect("get");
+    let r = timeout(WAIT, replies.recv_async())
+        .await
+        .expect("no reply within 10 s")
+        .expect("a reply");
+    let sample = r.result().expect("a sample");
+    assert_eq!(&sample.payload()[..], b"answer");
+    assert_eq!(
+        sample.timestamp().map(|t| t.get_id().to_string()),
+        Some(rid_s),
+        "the router stamps the reply"
+    );
+    assert_eq!(
+        qrx.try_recv().ok(),
+        Some(None),
+        "the peer's query had no stack"
+    );
+    z.close().await.expect("close");
+}
