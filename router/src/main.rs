@@ -2,8 +2,11 @@
 //!
 //! A session in router mode: it forwards publications, subscriptions and queries
 //! between the clients and peers attached to it, and logs every transport and link as
-//! it opens and closes. Configuration comes from a JSON5 file (`-c`), overridden by the
-//! command-line flags; with neither it listens on `tcp/[::]:7447`.
+//! it opens and closes (with the reason it closed, e.g. `slow consumer`). Configuration
+//! comes from a JSON5 file (`-c`), overridden by the command-line flags; with neither it
+//! listens on `tcp/[::]:7447`. On SIGUSR1 it logs its statistics: how many transports
+//! are open and how many exist in memory, and each transport's admin-space JSON with its
+//! counters (messages dropped by congestion control among them).
 //!
 //! As `zenohd` does, it always serves the admin space (`@/<zid>/router`, readable by
 //! other processes unless `adminspace/permissions/read` is false), and it starts the
@@ -63,6 +66,55 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     futures_util::future::Either::Right(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// Serves SIGUSR1 (log the statistics) until `shutdown` (SIGINT or SIGTERM).
+async fn run_until_shutdown(
+    session: &plexus::Session,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut usr1) = signal(SignalKind::user_defined1()) {
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = usr1.recv() => log_stats(session).await,
+                }
+            }
+        }
+    }
+    shutdown.await;
+}
+
+/// Logs the transport counts and each transport's admin JSON (with its counters).
+async fn log_stats(session: &plexus::Session) {
+    tracing::info!(
+        open = session.transports().len(),
+        alive = plexus_transport::alive_transports(),
+        "stats: transports"
+    );
+    let zid = session.zid().to_string().to_uppercase();
+    let key = format!("@/session/{zid}/transport/unicast/*");
+    let replies = match session.get(&key).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("stats: cannot read the admin space: {e}");
+            return;
+        }
+    };
+    while let Ok(reply) = replies.recv_async().await {
+        if let Ok(sample) = reply.result() {
+            tracing::info!(
+                "stats: {} {}",
+                sample.key_expr(),
+                String::from_utf8_lossy(sample.payload())
+            );
+        }
+    }
+    tracing::info!("stats: end");
 }
 
 fn config(args: &Args) -> Result<Config, plexus::ConfigError> {
@@ -175,7 +227,7 @@ async fn main() -> ExitCode {
     if let Some(admin) = monitoring.admin_space() {
         tracing::info!(prefix = admin.prefix(), "admin space served");
     }
-    shutdown.await;
+    run_until_shutdown(&session, shutdown).await;
     tracing::info!("shutting down");
     drop(monitoring);
     if tokio::time::timeout(Duration::from_secs(5), session.close())

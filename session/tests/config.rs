@@ -506,7 +506,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 45);
+    assert_eq!(keys.len(), 56);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
@@ -762,4 +762,73 @@ fn usrpwd_keys_follow_zenoh() {
     assert!(e.contains("line 2: expected `user:password`"), "{e}");
     let e = err("{ transport: { auth: { usrpwd: { password: 1234 } } } }");
     assert!(!e.contains("1234"), "{e}");
+}
+
+#[test]
+fn tx_queue_keys_as_in_zenoh() {
+    let d = Config::default()
+        .transport_config(ZenohId::random())
+        .expect("transport config")
+        .queue;
+    assert_eq!(d.size, [16; 8], "Plexus's default (Zenoh: 2)");
+    assert_eq!(d.wait_before_drop, Duration::from_micros(1000));
+    assert_eq!(
+        d.max_wait_before_drop_fragments,
+        Duration::from_micros(50_000)
+    );
+    assert_eq!(d.wait_before_close, Duration::from_micros(5_000_000));
+
+    // Zenoh's DEFAULT_CONFIG.json5 section, as written there.
+    let c = Config::from_json5(
+        "{ transport: { link: { tx: { queue: {
+            size: { control: 2, real_time: 2, interactive_high: 2, interactive_low: 2,
+                    data_high: 2, data: 4, data_low: 2, background: 1 },
+            congestion_control: {
+              drop: { wait_before_drop: 2000, max_wait_before_drop_fragments: 60000 },
+              block: { wait_before_close: 3000000 },
+            },
+        } } } } }",
+    )
+    .unwrap();
+    let q = c
+        .transport_config(ZenohId::random())
+        .expect("transport config")
+        .queue;
+    assert_eq!(q.size, [2, 2, 2, 2, 2, 4, 2, 1]);
+    assert_eq!(q.wait_before_drop, Duration::from_millis(2));
+    assert_eq!(q.max_wait_before_drop_fragments, Duration::from_millis(60));
+    assert_eq!(q.wait_before_close, Duration::from_secs(3));
+
+    // Negative waits are forever, as in Zenoh.
+    let mut c = Config::default();
+    c.insert_json5(
+        "transport/link/tx/queue/congestion_control/block/wait_before_close",
+        "-1",
+    )
+    .unwrap();
+    let q = c
+        .transport_config(ZenohId::random())
+        .expect("transport config")
+        .queue;
+    assert!(q.wait_before_close > Duration::from_secs(365 * 24 * 3600));
+
+    // Out of Zenoh's range, or not a number: the error names the key.
+    assert_eq!(
+        err("{ transport: { link: { tx: { queue: { size: { data: 17 } } } } } }"),
+        r#""transport/link/tx/queue/size/data": expected an integer from 1 to 16 (batches), got 17"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { queue: { size: { control: 0 } } } } } }"),
+        r#""transport/link/tx/queue/size/control": expected an integer from 1 to 16 (batches), got 0"#
+    );
+    let e = err(
+        "{ transport: { link: { tx: { queue: { congestion_control: { drop: { wait_before_drop: 'soon' } } } } } } }",
+    );
+    assert!(
+        e.contains("transport/link/tx/queue/congestion_control/drop/wait_before_drop")
+            && e.contains("microseconds"),
+        "{e}"
+    );
+    let e = err("{ transport: { link: { tx: { queue: { sise: {} } } } } }");
+    assert!(e.contains("transport/link/tx/queue/sise"), "{e}");
 }

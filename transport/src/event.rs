@@ -24,6 +24,9 @@ pub enum CloseCause {
     Malformed(String),
     /// The link failed (reset, end of stream, I/O error).
     LinkFailed(String),
+    /// The remote process stopped reading: a link's writer made no progress for
+    /// `wait_before_close` while a `Block` message waited for room.
+    SlowConsumer,
 }
 
 impl fmt::Display for CloseCause {
@@ -34,6 +37,7 @@ impl fmt::Display for CloseCause {
             CloseCause::LeaseExpired => f.write_str("lease expired"),
             CloseCause::Malformed(what) => write!(f, "malformed input: {what}"),
             CloseCause::LinkFailed(what) => write!(f, "link failed: {what}"),
+            CloseCause::SlowConsumer => f.write_str("slow consumer"),
         }
     }
 }
@@ -76,7 +80,10 @@ pub enum TransportEvent {
 
 /// Receives what one transport delivers: network messages and events.
 ///
-/// `message` runs on the task that read the bytes, so it must not block for long.
+/// `message` and `push` run on the task that read the bytes, so they must not block for
+/// long; what they send to other transports beyond their queues' bounds is waited for
+/// (asynchronously) by that task before it reads more (see
+/// [`backpressure`](crate::unicast::backpressure)).
 pub trait PeerHandler: Send + Sync + 'static {
     /// A network message arrived.
     fn message(&self, msg: NetworkMessage);
@@ -86,19 +93,9 @@ pub trait PeerHandler: Send + Sync + 'static {
     fn push(&self, push: &mut Push) {
         self.message(NetworkMessage::Push(push.clone()));
     }
-    /// Back-pressure: when messages this handler passed on wait in queues (their
-    /// destinations are slower than this source), a future that resolves once they
-    /// have left. The link's reader awaits it (within a bound) before reading more, so
-    /// that the sender is slowed down through the link instead of memory growing here.
-    fn backlog(&self) -> Option<Backlog> {
-        None
-    }
     /// The transport's links or state changed.
     fn event(&self, event: TransportEvent);
 }
-
-/// See [`PeerHandler::backlog`].
-pub type Backlog = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Receives new transports from the manager.
 pub trait TransportHandler: Send + Sync + 'static {

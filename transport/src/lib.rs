@@ -4,9 +4,13 @@
 //! - [`handshake`], [`seq`], [`defrag`]: protocol logic as plain state machines, driven
 //!   with explicit inputs and times, tested without sockets; [`auth`]: usrpwd
 //!   authentication inside the handshake.
-//! - [`pipeline`]: the TX pipeline that packs messages into batches.
+//! - [`pipeline`]: the TX pipeline that packs messages into batches, with bounded
+//!   per-priority queues (congestion control: `Block` and `Drop`).
 //! - [`unicast`]: transports to remote processes over one or more links, with lease,
-//!   keep-alive and RTT probes; they report to a [`TransportHandler`].
+//!   keep-alive and RTT probes; they report to a [`TransportHandler`]. Producers that
+//!   push beyond a queue's bound wait for its writer asynchronously
+//!   ([`unicast::backpressure`]); a transport whose writer is stuck while `Block`
+//!   messages wait closes as a slow consumer.
 //!
 //! This crate knows nothing of key expressions or routing: it moves network messages.
 #![warn(missing_docs)]
@@ -23,6 +27,6 @@ pub mod unicast;
 pub mod wire;
 
 pub use error::TransportError;
-pub use event::{Backlog, CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
+pub use event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
 pub use pipeline::SendOptions;
-pub use unicast::{Transport, TransportConfig, TransportManager};
+pub use unicast::{QueueConfig, Transport, TransportConfig, TransportManager, alive_transports};

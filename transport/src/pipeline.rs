@@ -10,11 +10,26 @@
 //! batch was closed by an express message, by filling up or by fragmentation: write it
 //! now). A lone message leaves at once.
 //!
-//! Every batch buffer starts with two bytes reserved for the length prefix of streamed
-//! links; [`Batch::as_prefixed`] and [`Batch::payload`] give the bytes to write.
+//! Congestion control. Each stage holds at most its *bound* of finished batches (Zenoh's
+//! `transport/link/tx/queue/size/*`). A message that finds its stage full is not refused
+//! at once: it is queued beyond the bound and the push says [`Pushed::Over`], so that its
+//! producer waits (asynchronously, see `unicast`) for the writer's next pull before it
+//! produces more. Every producer adds at most what it pushes between two waits, so the
+//! memory beyond the bound is bounded by the number of producers. Producers that will not
+//! wait get a small fixed slack instead (one bound more), past which `Block` messages are
+//! refused ([`Pushed::Full`]) and `Drop` ones dropped. Once a stage was marked congested
+//! ([`Pipeline::set_congested`], after a `Drop` producer waited `wait_before_drop` in vain),
+//! later `Drop` messages are dropped at once, without a lock, until the writer pulls:
+//! only one wait per congestion episode, as in Zenoh.
+//!
+//! Batch buffers are allocated when a stage first needs one and return to a small pool
+//! after they are written; a closed pipeline frees them ([`Pipeline::clear`]). Every
+//! batch buffer starts with two bytes reserved for the length prefix of streamed links;
+//! [`Batch::as_prefixed`] and [`Batch::payload`] give the bytes to write.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use crate::seq::TxChannel;
 use crate::wire::network::NetworkMessage;
@@ -37,11 +52,20 @@ pub struct SendOptions {
 /// What became of a pushed message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pushed {
-    /// Queued for sending.
+    /// Queued for sending, within the stage's bound.
     Queued,
-    /// Dropped: the queue was full and the message's congestion control is `Drop`.
+    /// Queued, but beyond the stage's bound: its producer should wait for the writer's
+    /// next pull before it pushes more.
+    Over {
+        /// The message was cut into fragments (Zenoh lets such a `Drop` message wait
+        /// longer: `max_wait_before_drop_fragments`).
+        fragmented: bool,
+    },
+    /// Dropped (congestion control `Drop`): the stage is congested, or full past the
+    /// slack of a producer that does not wait.
     Dropped,
-    /// The queue was full; retry after the writer frees room (congestion control `Block`).
+    /// Refused (congestion control `Block`): the stage is full past the slack of a
+    /// producer that does not wait.
     Full,
     /// The pipeline is closed.
     Closed,
@@ -50,6 +74,7 @@ pub enum Pushed {
 /// A finished batch: two reserved prefix bytes, then the batch content.
 #[derive(Debug)]
 pub struct Batch {
+    /// Empty (no allocation) until the first message; then the prefix and the content.
     buf: Vec<u8>,
 }
 
@@ -60,6 +85,11 @@ impl Batch {
         Batch { buf }
     }
 
+    /// A batch without a buffer yet.
+    const fn unallocated() -> Self {
+        Batch { buf: Vec::new() }
+    }
+
     /// A batch holding one transport message (KEEP_ALIVE, CLOSE, OAM).
     pub fn single(msg: &TransportMessage) -> Self {
         let mut b = Batch::new(Vec::with_capacity(16));
@@ -68,7 +98,7 @@ impl Batch {
     }
 
     fn len(&self) -> usize {
-        self.buf.len() - 2
+        self.buf.len().saturating_sub(2)
     }
 
     fn is_empty(&self) -> bool {
@@ -91,6 +121,15 @@ impl Batch {
         &self.buf[2..]
     }
 
+    /// The bytes to write on a link: with the prefix if `streamed` (seal first).
+    pub fn wire(&self, streamed: bool) -> &[u8] {
+        if streamed {
+            self.as_prefixed()
+        } else {
+            self.payload()
+        }
+    }
+
     /// The underlying buffer, to hand back to [`Pipeline::recycle`].
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
@@ -102,8 +141,17 @@ struct Stage {
     /// Reliability of the FRAME open at the end of `current`, if any.
     open_frame: Option<Reliability>,
     ready: VecDeque<Batch>,
+    /// Finished batches that may wait before congestion control applies.
+    bound: usize,
     tx: [TxChannel; 2],
     scratch: Vec<u8>,
+}
+
+impl Stage {
+    /// No finished batch may join the queue within its bound.
+    fn full(&self) -> bool {
+        self.ready.len() >= self.bound
+    }
 }
 
 fn channel(r: Reliability) -> usize {
@@ -113,6 +161,9 @@ fn channel(r: Reliability) -> usize {
     }
 }
 
+/// How many written batch buffers a pipeline keeps for reuse.
+const POOL_MAX: usize = 8;
+
 /// The TX pipeline of one transport.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -121,12 +172,18 @@ pub struct Pipeline {
     qos: bool,
     /// Largest batch content, excluding the length prefix.
     capacity: usize,
-    max_ready: usize,
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
     /// Messages queued since the last pull (cheap to poll: no stage lock).
-    pending: std::sync::atomic::AtomicUsize,
+    pending: AtomicUsize,
     /// A finished batch waits (full, express or fragmented): write without delay.
-    ready: std::sync::atomic::AtomicBool,
+    ready: AtomicBool,
+    /// Stages (bit per stage index) whose `Drop` messages are dropped until the next pull.
+    congested: AtomicU8,
+    /// A `Block` message waits beyond a bound (set by push, cleared by pull).
+    blocked: AtomicBool,
+    /// How many pulls took something: a producer that went over a bound waits for this
+    /// to move.
+    pulls: AtomicU64,
 }
 
 impl std::fmt::Debug for Stage {
@@ -134,6 +191,7 @@ impl std::fmt::Debug for Stage {
         f.debug_struct("Stage")
             .field("current", &self.current.len())
             .field("ready", &self.ready.len())
+            .field("bound", &self.bound)
             .finish()
     }
 }
@@ -142,24 +200,30 @@ impl Pipeline {
     /// A pipeline with one stage per priority if `qos`, else one stage (Data).
     ///
     /// `batch_size` is the negotiated size including the 2-byte prefix on streamed
-    /// links; `initial_sn` and `sn_mask` come from the handshake; at most `max_ready`
-    /// finished batches wait per priority before congestion control applies.
+    /// links; `initial_sn` and `sn_mask` come from the handshake; `bounds[p]` finished
+    /// batches may wait in priority `p`'s stage before congestion control applies (a
+    /// missing or zero entry counts as 1; without QoS the single stage takes Data's).
     pub fn new(
         qos: bool,
         batch_size: u16,
         streamed: bool,
         initial_sn: u32,
         sn_mask: u32,
-        max_ready: usize,
+        bounds: &[usize],
     ) -> Self {
         let n = if qos { Priority::ALL.len() } else { 1 };
         let capacity = batch_size as usize - if streamed { 2 } else { 0 };
+        let bound_of = |i: usize| {
+            let p = if qos { i } else { Priority::Data as usize };
+            bounds.get(p).copied().unwrap_or(1).max(1)
+        };
         let stages = (0..n)
-            .map(|_| {
+            .map(|i| {
                 Mutex::new(Stage {
-                    current: Batch::new(Vec::with_capacity(capacity + 2)),
+                    current: Batch::unallocated(),
                     open_frame: None,
                     ready: VecDeque::new(),
+                    bound: bound_of(i),
                     tx: [
                         TxChannel::new(initial_sn, sn_mask),
                         TxChannel::new(initial_sn, sn_mask),
@@ -173,10 +237,12 @@ impl Pipeline {
             pool: Mutex::new(Vec::new()),
             qos,
             capacity,
-            max_ready: max_ready.max(1),
-            closed: std::sync::atomic::AtomicBool::new(false),
-            pending: std::sync::atomic::AtomicUsize::new(0),
-            ready: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            ready: AtomicBool::new(false),
+            congested: AtomicU8::new(0),
+            blocked: AtomicBool::new(false),
+            pulls: AtomicU64::new(0),
         }
     }
 
@@ -201,35 +267,86 @@ impl Pipeline {
 
     /// Returns a written batch's buffer for reuse.
     pub fn recycle(&self, batch: Batch) {
-        let mut pool = lock(&self.pool);
-        if pool.len() < 64 {
-            pool.push(batch.into_buffer());
+        let buf = batch.into_buffer();
+        if buf.capacity() < self.capacity + 2 || self.closed.load(Ordering::Acquire) {
+            return;
         }
+        let mut pool = lock(&self.pool);
+        if pool.len() < POOL_MAX {
+            pool.push(buf);
+        }
+    }
+
+    /// Frees pooled buffers beyond `keep` (the writer calls it when it goes idle).
+    pub fn trim(&self, keep: usize) {
+        lock(&self.pool).truncate(keep);
     }
 
     /// Stops accepting messages; later pushes return [`Pushed::Closed`].
     pub fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// True once [`Pipeline::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the pipeline and frees every batch it holds (what was queued is lost).
+    pub fn clear(&self) {
+        self.close();
+        for s in &self.stages {
+            let mut s = lock(s);
+            s.ready = VecDeque::new();
+            s.current = Batch::unallocated();
+            s.open_frame = None;
+            s.scratch = Vec::new();
+        }
+        *lock(&self.pool) = Vec::new();
     }
 
     /// Encodes `msg` into its priority's stage.
-    pub fn push(&self, msg: &NetworkMessage, opts: SendOptions) -> Pushed {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+    ///
+    /// When the stage is full, `waits` is asked whether the producer will wait for the
+    /// writer (then the message goes beyond the bound: [`Pushed::Over`]) or not (then it
+    /// may use a slack of one bound more, past which it is refused or dropped).
+    #[inline]
+    pub fn push(
+        &self,
+        msg: &NetworkMessage,
+        opts: SendOptions,
+        waits: impl FnOnce() -> bool,
+    ) -> Pushed {
+        if self.closed.load(Ordering::Acquire) {
             return Pushed::Closed;
         }
         let idx = self.stage_index(opts.priority);
+        let droppable = opts.congestion == CongestionControl::Drop;
+        if droppable && self.congested.load(Ordering::Relaxed) & (1 << idx) != 0 {
+            return Pushed::Dropped;
+        }
         let priority = self.priority_of(idx);
         let mut guard = lock(&self.stages[idx]);
         let stage = &mut *guard;
-        if stage.ready.len() >= self.max_ready {
-            return match opts.congestion {
-                CongestionControl::Drop => Pushed::Dropped,
-                CongestionControl::Block => Pushed::Full,
-            };
+        let was_full = stage.full();
+        if was_full {
+            if droppable && self.congested.load(Ordering::Relaxed) & (1 << idx) != 0 {
+                return Pushed::Dropped;
+            }
+            if stage.ready.len() >= 2 * stage.bound && !waits() {
+                return if droppable {
+                    Pushed::Dropped
+                } else {
+                    Pushed::Full
+                };
+            }
+        }
+        if stage.current.buf.len() < 2 {
+            stage.current = self.new_batch();
         }
         let ch = channel(opts.reliability);
         // Try the current batch first, then a fresh one.
+        let mut fits = false;
         for attempt in 0..2 {
             let mark = stage.current.buf.len();
             let needs_header = stage.open_frame != Some(opts.reliability);
@@ -250,32 +367,40 @@ impl Pipeline {
                 if opts.express {
                     self.finish(stage);
                 }
-                self.pending
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                return Pushed::Queued;
+                fits = true;
+                break;
             }
             stage.current.buf.truncate(mark);
             if attempt == 0 && !stage.current.is_empty() {
                 self.finish(stage);
+                stage.current = self.new_batch();
             } else {
                 break;
             }
         }
-        // Too large for one batch: serialize once and cut into fragments.
-        self.fragment(stage, msg, opts.reliability, priority);
-        self.pending
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Pushed::Queued
+        if !fits {
+            // Too large for one batch: serialize once and cut into fragments.
+            self.fragment(stage, msg, opts.reliability, priority);
+        }
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if was_full || stage.ready.len() > stage.bound {
+            if !droppable {
+                self.blocked.store(true, Ordering::Release);
+            }
+            Pushed::Over { fragmented: !fits }
+        } else {
+            Pushed::Queued
+        }
     }
 
     fn finish(&self, stage: &mut Stage) {
         if stage.current.is_empty() {
             return;
         }
-        let full = std::mem::replace(&mut stage.current, self.new_batch());
+        let full = std::mem::replace(&mut stage.current, Batch::unallocated());
         stage.ready.push_back(full);
         stage.open_frame = None;
-        self.ready.store(true, std::sync::atomic::Ordering::Release);
+        self.ready.store(true, Ordering::Release);
     }
 
     fn fragment(
@@ -306,7 +431,7 @@ impl Pipeline {
                 payload: bytes::Bytes::new(),
             };
             let mut batch = self.new_batch();
-            self.ready.store(true, std::sync::atomic::Ordering::Release);
+            self.ready.store(true, Ordering::Release);
             frag.write_header(&mut batch.buf);
             let room = self.capacity.saturating_sub(batch.len()).max(1);
             let end = (offset + room).min(total);
@@ -337,23 +462,30 @@ impl Pipeline {
     ///
     /// Every stage is locked before any is drained, so one pull sees a single instant:
     /// a message queued after another on a lower priority never leaves before it.
+    /// A pull that takes something frees every stage: it ends congestion episodes and
+    /// releases the producers waiting for room.
     pub fn pull(&self, out: &mut Vec<Batch>) -> usize {
         let before = out.len();
         // At most one stage per priority: the guards fit on the stack.
         let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
             std::array::from_fn(|i| self.stages.get(i).map(lock));
-        self.pending.store(0, std::sync::atomic::Ordering::Release);
-        self.ready
-            .store(false, std::sync::atomic::Ordering::Release);
+        self.pending.store(0, Ordering::Release);
+        self.ready.store(false, Ordering::Release);
         for stage in stages.iter_mut().flatten() {
             out.extend(stage.ready.drain(..));
             if !stage.current.is_empty() {
-                let cur = std::mem::replace(&mut stage.current, self.new_batch());
+                let cur = std::mem::replace(&mut stage.current, Batch::unallocated());
                 stage.open_frame = None;
                 out.push(cur);
             }
         }
-        out.len() - before
+        let n = out.len() - before;
+        if n > 0 {
+            self.congested.store(0, Ordering::Release);
+            self.blocked.store(false, Ordering::Release);
+            self.pulls.fetch_add(1, Ordering::AcqRel);
+        }
+        n
     }
 
     /// True when a message was queued since the last pull; no lock taken.
@@ -363,13 +495,13 @@ impl Pipeline {
 
     /// How many messages were queued since the last pull; no lock taken.
     pub fn pending(&self) -> usize {
-        self.pending.load(std::sync::atomic::Ordering::SeqCst)
+        self.pending.load(Ordering::SeqCst)
     }
 
     /// True when a finished batch waits (it filled up, or an express message or a
     /// fragmented one closed it): worth writing at once. No lock taken.
     pub fn has_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::Acquire)
+        self.ready.load(Ordering::Acquire)
     }
 
     /// True when no batch waits to be written.
@@ -378,6 +510,31 @@ impl Pipeline {
             let s = lock(s);
             s.ready.is_empty() && s.current.is_empty()
         })
+    }
+
+    /// How many pulls have taken something so far.
+    pub fn pulls(&self) -> u64 {
+        self.pulls.load(Ordering::Acquire)
+    }
+
+    /// True while a `Block` message waits beyond a stage's bound (until the next pull).
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
+    /// From now until the next pull, `Drop` messages of `priority` are dropped at once.
+    pub fn set_congested(&self, priority: Priority) {
+        let idx = self.stage_index(priority);
+        // Unless a pull freed the stage meanwhile.
+        let s = lock(&self.stages[idx]);
+        if s.full() {
+            self.congested.fetch_or(1 << idx, Ordering::AcqRel);
+        }
+    }
+
+    /// True when `priority`'s `Drop` messages are dropped at once.
+    pub fn is_congested(&self, priority: Priority) -> bool {
+        self.congested.load(Ordering::Acquire) & (1 << self.stage_index(priority)) != 0
     }
 }
 
@@ -492,10 +649,10 @@ mod tests {
 
     #[test]
     fn small_messages_share_one_batch_and_one_frame() {
-        let p = Pipeline::new(true, 1024, true, 7, MASK, 16);
+        let p = Pipeline::new(true, 1024, true, 7, MASK, &[16; 8]);
         for i in 0..10 {
             assert_eq!(
-                p.push(&put(&format!("k/{i}"), 8), SendOptions::default()),
+                p.push(&put(&format!("k/{i}"), 8), SendOptions::default(), || true),
                 Pushed::Queued
             );
         }
@@ -509,10 +666,10 @@ mod tests {
 
     #[test]
     fn batches_fill_up_to_the_batch_size() {
-        let p = Pipeline::new(false, 256, true, 0, MASK, 64);
+        let p = Pipeline::new(false, 256, true, 0, MASK, &[64; 8]);
         let msgs: Vec<_> = (0..40).map(|i| put(&format!("key/{i}"), 20)).collect();
         for m in &msgs {
-            p.push(m, SendOptions::default());
+            p.push(m, SendOptions::default(), || true);
         }
         let mut batches = Vec::new();
         let n = p.pull(&mut batches);
@@ -529,10 +686,22 @@ mod tests {
 
     #[test]
     fn reliability_change_opens_a_new_frame_with_its_own_sn() {
-        let p = Pipeline::new(true, 1024, true, 100, MASK, 16);
-        p.push(&put("a", 1), opts(Priority::Data, Reliability::Reliable));
-        p.push(&put("b", 1), opts(Priority::Data, Reliability::BestEffort));
-        p.push(&put("c", 1), opts(Priority::Data, Reliability::Reliable));
+        let p = Pipeline::new(true, 1024, true, 100, MASK, &[16; 8]);
+        p.push(
+            &put("a", 1),
+            opts(Priority::Data, Reliability::Reliable),
+            || true,
+        );
+        p.push(
+            &put("b", 1),
+            opts(Priority::Data, Reliability::BestEffort),
+            || true,
+        );
+        p.push(
+            &put("c", 1),
+            opts(Priority::Data, Reliability::Reliable),
+            || true,
+        );
         let mut batches = Vec::new();
         p.pull(&mut batches);
         let items =
@@ -557,11 +726,11 @@ mod tests {
     #[test]
     fn large_messages_are_fragmented_and_reassemble() {
         // The queue bound counts batches: room for every fragment of the big message.
-        let p = Pipeline::new(true, 1000, true, 5, MASK, 1000);
-        p.push(&put("small", 3), SendOptions::default());
+        let p = Pipeline::new(true, 1000, true, 5, MASK, &[1000; 8]);
+        p.push(&put("small", 3), SendOptions::default(), || true);
         let big = put("big", 100_009);
-        p.push(&big, SendOptions::default());
-        p.push(&put("after", 3), SendOptions::default());
+        p.push(&big, SendOptions::default(), || true);
+        p.push(&put("after", 3), SendOptions::default(), || true);
         let mut batches = Vec::new();
         let n = p.pull(&mut batches);
         assert!(n > 100, "100 kB in 1000-byte batches: {n} batches");
@@ -577,7 +746,7 @@ mod tests {
     #[test]
     fn fragments_cut_across_the_head_and_the_payload() {
         // Tiny batches: the key alone spans several fragments, then the payload does.
-        let p = Pipeline::new(false, 64, true, 0, MASK, 1000);
+        let p = Pipeline::new(false, 64, true, 0, MASK, &[1000; 8]);
         let long_key = format!("k/{}", "x".repeat(150));
         let big = put(&long_key, 300);
         let del = NetworkMessage::Push(Push {
@@ -588,8 +757,8 @@ mod tests {
             body: PushBody::Del(Default::default()),
             unknown_exts: Default::default(),
         });
-        p.push(&big, SendOptions::default());
-        p.push(&del, SendOptions::default());
+        p.push(&big, SendOptions::default(), || true);
+        p.push(&del, SendOptions::default(), || true);
         let mut batches = Vec::new();
         assert!(p.pull(&mut batches) > 8);
         let got: Vec<_> = receive(&mut batches, 62, 0)
@@ -601,17 +770,18 @@ mod tests {
 
     #[test]
     fn priorities_are_pulled_highest_first_and_express_flushes() {
-        let p = Pipeline::new(true, 1024, true, 0, MASK, 16);
+        let p = Pipeline::new(true, 1024, true, 0, MASK, &[16; 8]);
         p.push(
             &put("low", 1),
             opts(Priority::Background, Reliability::Reliable),
+            || true,
         );
         let express = SendOptions {
             express: true,
             ..opts(Priority::RealTime, Reliability::Reliable)
         };
-        p.push(&put("rt1", 1), express);
-        p.push(&put("rt2", 1), express);
+        p.push(&put("rt1", 1), express, || true);
+        p.push(&put("rt2", 1), express, || true);
         let mut batches = Vec::new();
         assert_eq!(
             p.pull(&mut batches),
@@ -628,10 +798,10 @@ mod tests {
 
     #[test]
     fn pending_counts_messages_and_ready_flags_what_must_go_now() {
-        let p = Pipeline::new(true, 256, true, 0, MASK, 64);
+        let p = Pipeline::new(true, 256, true, 0, MASK, &[64; 8]);
         assert_eq!((p.pending(), p.has_ready()), (0, false));
-        p.push(&put("a", 1), SendOptions::default());
-        p.push(&put("b", 1), SendOptions::default());
+        p.push(&put("a", 1), SendOptions::default(), || true);
+        p.push(&put("b", 1), SendOptions::default(), || true);
         assert_eq!(p.pending(), 2);
         assert!(!p.has_ready(), "a batch still filling up is not urgent");
         let mut batches = Vec::new();
@@ -647,66 +817,213 @@ mod tests {
             express: true,
             ..SendOptions::default()
         };
-        p.push(&put("x", 1), express);
+        p.push(&put("x", 1), express, || true);
         assert!(p.has_ready());
         p.pull(&mut batches);
 
         // So does filling a batch up.
         for i in 0..20 {
-            p.push(&put(&format!("k{i}"), 40), SendOptions::default());
+            p.push(&put(&format!("k{i}"), 40), SendOptions::default(), || true);
         }
         assert!(p.has_ready(), "20 messages of ~45 bytes overflow 254 bytes");
         p.pull(&mut batches);
 
         // And a message cut into fragments.
         assert!(!p.has_ready());
-        p.push(&put("big", 1000), SendOptions::default());
+        p.push(&put("big", 1000), SendOptions::default(), || true);
         assert!(p.has_ready());
     }
 
     #[test]
     fn without_qos_everything_goes_on_data() {
-        let p = Pipeline::new(false, 1024, true, 0, MASK, 16);
-        p.push(&put("x", 1), opts(Priority::Control, Reliability::Reliable));
+        let p = Pipeline::new(false, 1024, true, 0, MASK, &[16; 8]);
+        p.push(
+            &put("x", 1),
+            opts(Priority::Control, Reliability::Reliable),
+            || true,
+        );
         let mut batches = Vec::new();
         p.pull(&mut batches);
         assert_eq!(receive(&mut batches, 1022, 0)[0].0, Priority::Data);
     }
 
-    #[test]
-    fn full_queue_drops_or_asks_to_block() {
-        let p = Pipeline::new(false, 64, true, 0, MASK, 2);
-        let mut outcomes = Vec::new();
-        for i in 0..20 {
-            outcomes.push(p.push(&put(&format!("k{i}"), 40), SendOptions::default()));
-        }
-        assert!(outcomes.contains(&Pushed::Dropped), "{outcomes:?}");
-        let block = SendOptions {
+    fn block() -> SendOptions {
+        SendOptions {
             congestion: CongestionControl::Block,
             ..SendOptions::default()
-        };
-        assert_eq!(p.push(&put("b", 40), block), Pushed::Full);
+        }
+    }
+
+    /// Pushes ~45-byte messages until one goes beyond the bound; returns how many
+    /// were queued within it.
+    fn fill(p: &Pipeline, opts: SendOptions) -> usize {
+        for i in 0..1000 {
+            match p.push(&put(&format!("k{i}"), 40), opts, || true) {
+                Pushed::Queued => {}
+                Pushed::Over { .. } => return i,
+                other => panic!("{other:?} before the bound was reached"),
+            }
+        }
+        panic!("never went over the bound")
+    }
+
+    #[test]
+    fn a_full_stage_queues_beyond_its_bound_for_a_producer_that_waits() {
+        let p = Pipeline::new(false, 64, true, 0, MASK, &[2; 8]);
+        let within = fill(&p, block());
+        assert!(
+            within >= 2,
+            "two 62-byte batches hold one message each at least"
+        );
+        assert!(p.is_blocked(), "a Block message waits beyond the bound");
+        let pulls = p.pulls();
+        // A producer that waits is never refused, Block or Drop.
+        for i in 0..50 {
+            assert_eq!(
+                p.push(&put("b", 40), block(), || true),
+                Pushed::Over { fragmented: false },
+                "{i}"
+            );
+            let drop = SendOptions::default();
+            assert_eq!(
+                p.push(&put("d", 40), drop, || true),
+                Pushed::Over { fragmented: false },
+                "{i}"
+            );
+        }
+        // One that does not wait gets a slack of one bound more.
+        let mut refused = None;
+        for i in 0..10 {
+            match p.push(&put("x", 40), block(), || false) {
+                Pushed::Full => {
+                    refused = Some(i);
+                    break;
+                }
+                Pushed::Over { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(refused, Some(0), "already past twice the bound");
+        assert_eq!(
+            p.push(&put("x", 40), SendOptions::default(), || false),
+            Pushed::Dropped
+        );
+        // The writer's pull frees the stage and counts.
+        let mut batches = Vec::new();
+        assert!(p.pull(&mut batches) > 100);
+        assert_eq!(p.pulls(), pulls + 1);
+        assert!(!p.is_blocked());
+        assert_eq!(p.push(&put("b", 40), block(), || false), Pushed::Queued);
+        p.close();
+        assert_eq!(p.push(&put("c", 1), block(), || true), Pushed::Closed);
+    }
+
+    #[test]
+    fn a_producer_that_does_not_wait_gets_one_bound_of_slack() {
+        let p = Pipeline::new(false, 64, true, 0, MASK, &[2; 8]);
+        let mut outcomes = Vec::new();
+        for i in 0..20 {
+            outcomes.push(p.push(&put(&format!("k{i}"), 40), block(), || false));
+        }
+        let queued = outcomes.iter().filter(|o| **o == Pushed::Queued).count();
+        let over = outcomes
+            .iter()
+            .filter(|o| matches!(o, Pushed::Over { .. }))
+            .count();
+        assert!(queued >= 2 && over >= 1, "{outcomes:?}");
+        assert_eq!(outcomes[19], Pushed::Full, "{outcomes:?}");
         let mut batches = Vec::new();
         p.pull(&mut batches);
-        assert_eq!(
-            p.push(&put("b", 40), block),
-            Pushed::Queued,
-            "room after the writer pulled"
+        assert!(
+            batches.len() <= 2 * 2 + 1,
+            "within twice the bound plus the batch under construction: {}",
+            batches.len()
         );
-        p.close();
-        assert_eq!(p.push(&put("c", 1), block), Pushed::Closed);
+    }
+
+    #[test]
+    fn a_congested_stage_drops_droppable_messages_until_the_next_pull() {
+        let p = Pipeline::new(true, 64, true, 0, MASK, &[2; 8]);
+        let drop = SendOptions::default();
+        fill(&p, drop);
+        assert!(!p.is_blocked(), "only Drop messages wait");
+        // Still full: the producer waited in vain and marks it.
+        p.set_congested(Priority::Data);
+        assert!(p.is_congested(Priority::Data));
+        assert!(!p.is_congested(Priority::Control), "per priority");
+        assert_eq!(p.push(&put("d", 40), drop, || true), Pushed::Dropped);
+        // Blocking messages still queue (beyond the bound).
+        assert_eq!(
+            p.push(&put("b", 40), block(), || true),
+            Pushed::Over { fragmented: false }
+        );
+        let control = opts(Priority::Control, Reliability::Reliable);
+        assert_eq!(p.push(&put("c", 1), control, || true), Pushed::Queued);
+        let mut batches = Vec::new();
+        p.pull(&mut batches);
+        assert!(!p.is_congested(Priority::Data), "the pull ends the episode");
+        assert_eq!(p.push(&put("d", 40), drop, || true), Pushed::Queued);
+        // Marking a stage that a pull freed meanwhile does nothing.
+        p.set_congested(Priority::Data);
+        assert!(!p.is_congested(Priority::Data));
+    }
+
+    #[test]
+    fn small_drop_messages_after_a_fragmented_one_wait_instead_of_dropping() {
+        // The lost-burst case: a 1 MiB message fills the queue with its fragments; a
+        // burst of small Drop messages right after it must not be dropped while the
+        // writer has not had the chance to pull.
+        let p = Pipeline::new(true, u16::MAX, true, 0, MASK, &[2; 8]);
+        assert_eq!(
+            p.push(&put("big", 1 << 20), SendOptions::default(), || true),
+            Pushed::Over { fragmented: true },
+            "17 fragments exceed a bound of 2"
+        );
+        for i in 0..500 {
+            let r = p.push(&put(&format!("s/{i}"), 8), SendOptions::default(), || true);
+            assert_eq!(r, Pushed::Over { fragmented: false }, "message {i}");
+        }
+        let mut batches = Vec::new();
+        p.pull(&mut batches);
+        let got = receive(&mut batches, u16::MAX as usize - 2, 0);
+        assert_eq!(got.len(), 501, "nothing dropped");
+    }
+
+    #[test]
+    fn buffers_are_allocated_lazily_and_freed_on_clear() {
+        let p = Pipeline::new(true, u16::MAX, true, 0, MASK, &[16; 8]);
+        assert!(p.stages.iter().all(|s| lock(s).current.buf.capacity() == 0));
+        p.push(&put("a", 1), SendOptions::default(), || true);
+        let mut batches = Vec::new();
+        p.pull(&mut batches);
+        assert!(
+            p.stages.iter().all(|s| lock(s).current.buf.capacity() == 0),
+            "a pull leaves no buffer behind"
+        );
+        for b in batches.drain(..) {
+            p.recycle(b);
+        }
+        assert_eq!(lock(&p.pool).len(), 1);
+        p.push(&put("b", 1), SendOptions::default(), || true);
+        assert_eq!(lock(&p.pool).len(), 0, "reused from the pool");
+        p.clear();
+        assert!(p.is_empty());
+        assert_eq!(
+            p.push(&put("c", 1), SendOptions::default(), || true),
+            Pushed::Closed
+        );
     }
 
     #[test]
     fn sn_wraps_within_the_mask() {
         let mask = sn_mask(0); // 8-bit resolution
-        let p = Pipeline::new(false, 1024, true, mask - 1, mask, 16);
+        let p = Pipeline::new(false, 1024, true, mask - 1, mask, &[16; 8]);
         let express = SendOptions {
             express: true,
             ..SendOptions::default()
         };
         for _ in 0..4 {
-            p.push(&put("w", 1), express);
+            p.push(&put("w", 1), express, || true);
         }
         let mut batches = Vec::new();
         p.pull(&mut batches);

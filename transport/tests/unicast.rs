@@ -115,7 +115,7 @@ async fn bulk_data_both_ways_over_tcp() {
 async fn blocked_sender_wakes_when_room_frees() {
     let mut a = Node::with(|c| c.lease = Duration::from_secs(60));
     let mut b = Node::with(|c| {
-        c.queue_batches = 1;
+        c.queue.size = [1; 8];
         c.batch_size = 2048;
     });
     let (_ta, tb) = pair(&mut a, &mut b).await;

@@ -82,12 +82,13 @@ fn now_ms() -> u64 {
 /// The low-cardinality kind of a close reason (a metrics label). The reasons are the
 /// `Display` of `plexus_transport::CloseCause`; a test pins the mapping to it.
 pub(crate) fn cause_kind(reason: &str) -> &'static str {
-    const KINDS: [(&str, &str); 5] = [
+    const KINDS: [(&str, &str); 6] = [
         ("closed locally", "local"),
         ("closed by peer", "closed_by_peer"),
         ("lease expired", "lease_expired"),
         ("malformed input", "malformed"),
         ("link failed", "link_failed"),
+        ("slow consumer", "slow_consumer"),
     ];
     KINDS
         .iter()
@@ -255,6 +256,7 @@ mod tests {
             (CloseCause::LeaseExpired, "lease_expired"),
             (CloseCause::Malformed("bad frame".into()), "malformed"),
             (CloseCause::LinkFailed("reset".into()), "link_failed"),
+            (CloseCause::SlowConsumer, "slow_consumer"),
         ];
         for (cause, kind) in cases {
             assert_eq!(cause_kind(&cause.to_string()), kind, "{cause}");

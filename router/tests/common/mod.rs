@@ -1,7 +1,12 @@
 //! Helpers for the tests that run `plexusd`: starting it with an HTTP port, a small
 //! HTTP/1.1 client (with chunked bodies and Server-Sent Events), and client sessions in
-//! separate processes that a test can kill.
+//! separate processes that a test can kill; and (`daemon.rs`) the daemon with its log
+//! lines as they come, its RSS and statistics, and a client that never reads.
 #![allow(dead_code)] // each test file uses its own subset
+
+mod daemon;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use daemon::*;
 
 use std::process::Stdio;
 use std::time::Duration;

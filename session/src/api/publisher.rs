@@ -12,7 +12,7 @@ use super::session::Session;
 use crate::encoding::Encoding;
 use crate::error::SessionError;
 use crate::key_expr::OwnedKeyExpr;
-use crate::routing::{Route, Source, held_back, to_wire_ts};
+use crate::routing::{Route, Source, to_wire_ts, with_backpressure};
 use crate::sample::{CongestionControl, Locality, Priority, Reliability, SampleKind};
 use crate::sync::lock;
 
@@ -53,8 +53,9 @@ impl Session {
         Builder::of(self, key, PublisherOptions::default(), ())
     }
 
-    /// Publishes on `key` (routed now); with `Block`, then waits until no face it went
-    /// to holds messages back, so a publisher faster than the network is slowed down,
+    /// Publishes on `key` (routed now); then, if a transport's queue was full, waits
+    /// for its writer (`Block`: until it takes what waits; `Drop`: at most
+    /// `wait_before_drop`), so a publisher faster than the network is slowed down,
     /// never reordered.
     async fn publish(
         &self,
@@ -67,11 +68,7 @@ impl Session {
             .inner
             .routing
             .compute_route(Source::Local, &key, o.destination);
-        self.publish_now(&route, key, kind, payload, o)?;
-        if o.congestion_control == CongestionControl::Block {
-            held_back(&route).await;
-        }
-        Ok(())
+        with_backpressure(|| self.publish_now(&route, key, kind, payload, o)).await
     }
 
     /// Publishes along `route` without waiting.
@@ -320,22 +317,23 @@ impl Publisher {
         self.publish(SampleKind::Put, payload.into())
     }
 
-    /// Publishes now; then, with `Block`, waits while a face holds messages back.
+    /// Publishes now; then, if a transport's queue was full, waits for its writer.
     /// (The future stays small: it is built for every publication.)
     async fn publish(&self, kind: SampleKind, payload: Bytes) -> Result<(), SessionError> {
         let route = self.route();
-        self.session
-            .publish_now(&route, self.key.clone(), kind, payload, &self.options)?;
-        if self.options.congestion_control == CongestionControl::Block {
-            held_back(&route).await;
-        }
-        Ok(())
+        with_backpressure(|| {
+            self.session
+                .publish_now(&route, self.key.clone(), kind, payload, &self.options)
+        })
+        .await
     }
 
-    /// Publishes a value now, without waiting: usable from a callback. With `Block`,
-    /// a message that finds a transport's queue full waits in order behind it (the
-    /// face's overflow queue) instead of slowing this caller down; with `Drop` it is
-    /// dropped.
+    /// Publishes a value now, without waiting: usable from a callback. A message that
+    /// finds a transport's queue full is still queued: from a subscriber's or
+    /// queryable's callback, the task that runs it waits for that transport before it
+    /// reads more; elsewhere, up to a slack of one more queue's worth, past which the
+    /// message is dropped and counted in the transport's `dropped` (use
+    /// [`Publisher::put`] to wait instead).
     pub fn try_put(&self, payload: impl Into<Bytes>) -> Result<(), SessionError> {
         let route = self.route();
         self.session.publish_now(

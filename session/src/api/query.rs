@@ -119,6 +119,12 @@ impl Query {
             },
         }
     }
+
+    /// Sends a reply; if the querier's transport queue was full, waits for its writer
+    /// (congestion control `Block`, as every reply).
+    async fn send_waiting(&self, result: Result<Sample, ReplyError>) {
+        crate::routing::with_backpressure(|| self.send(result)).await
+    }
 }
 
 /// An error reply being prepared; `.await` it to send.
@@ -137,12 +143,15 @@ impl ReplyErrBuilder<'_> {
     }
 }
 
-impl std::future::IntoFuture for ReplyErrBuilder<'_> {
+impl<'a> std::future::IntoFuture for ReplyErrBuilder<'a> {
     type Output = Result<(), SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
+    type IntoFuture =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
     fn into_future(self) -> Self::IntoFuture {
-        self.query.send(Err(self.error));
-        std::future::ready(Ok(()))
+        Box::pin(async move {
+            self.query.send_waiting(Err(self.error)).await;
+            Ok(())
+        })
     }
 }
 
@@ -180,10 +189,15 @@ impl ReplyBuilder<'_> {
     }
 }
 
-impl std::future::IntoFuture for ReplyBuilder<'_> {
+impl<'a> std::future::IntoFuture for ReplyBuilder<'a> {
     type Output = Result<(), SessionError>;
-    type IntoFuture = std::future::Ready<Self::Output>;
+    type IntoFuture =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
     fn into_future(self) -> Self::IntoFuture {
-        std::future::ready(self.sample.map(|s| self.query.send(Ok(s))))
+        Box::pin(async move {
+            let sample = self.sample?;
+            self.query.send_waiting(Ok(sample)).await;
+            Ok(())
+        })
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use plexus_link::{Endpoint, Pem, TlsConfig};
-use plexus_transport::wire::WhatAmI;
+use plexus_transport::wire::{Priority, WhatAmI};
 
 use super::error::ConfigError;
 use super::json::J;
@@ -139,6 +139,52 @@ const KEYS: &[(&str, Setter)] = &[
         a.config.qos = boolean(p, v)?;
         Ok(())
     }),
+    ("transport/link/tx/queue/size/control", |a, p, v| {
+        queue_size(a, p, v, Priority::Control)
+    }),
+    ("transport/link/tx/queue/size/real_time", |a, p, v| {
+        queue_size(a, p, v, Priority::RealTime)
+    }),
+    (
+        "transport/link/tx/queue/size/interactive_high",
+        |a, p, v| queue_size(a, p, v, Priority::InteractiveHigh),
+    ),
+    ("transport/link/tx/queue/size/interactive_low", |a, p, v| {
+        queue_size(a, p, v, Priority::InteractiveLow)
+    }),
+    ("transport/link/tx/queue/size/data_high", |a, p, v| {
+        queue_size(a, p, v, Priority::DataHigh)
+    }),
+    ("transport/link/tx/queue/size/data", |a, p, v| {
+        queue_size(a, p, v, Priority::Data)
+    }),
+    ("transport/link/tx/queue/size/data_low", |a, p, v| {
+        queue_size(a, p, v, Priority::DataLow)
+    }),
+    ("transport/link/tx/queue/size/background", |a, p, v| {
+        queue_size(a, p, v, Priority::Background)
+    }),
+    (
+        "transport/link/tx/queue/congestion_control/drop/wait_before_drop",
+        |a, p, v| {
+            a.config.queue.wait_before_drop = micros(p, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "transport/link/tx/queue/congestion_control/drop/max_wait_before_drop_fragments",
+        |a, p, v| {
+            a.config.queue.max_wait_before_drop_fragments = micros(p, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "transport/link/tx/queue/congestion_control/block/wait_before_close",
+        |a, p, v| {
+            a.config.queue.wait_before_close = micros(p, v)?;
+            Ok(())
+        },
+    ),
     ("metadata", |a, _, v| {
         a.config.metadata = v.to_json();
         Ok(())
@@ -305,6 +351,31 @@ fn bytes(path: &str, v: &J) -> Result<usize, ConfigError> {
     match as_i64(v).map(usize::try_from) {
         Some(Ok(n)) if n > 0 => Ok(n),
         _ => Err(invalid(path, "a positive integer (bytes)", v)),
+    }
+}
+
+/// Sets one priority's queue size (Zenoh accepts 1 to 16).
+fn queue_size(a: &mut Apply<'_>, p: &str, v: &J, priority: Priority) -> Result<(), ConfigError> {
+    a.config.queue.size[priority as usize] = match as_i64(v) {
+        Some(n @ 1..=16) => n as usize,
+        _ => return Err(invalid(p, "an integer from 1 to 16 (batches)", v)),
+    };
+    Ok(())
+}
+
+/// How a negative wait (Zenoh: forever) is kept: long enough, and safe to add to an instant.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A wait in microseconds, as Zenoh's congestion-control keys give it; negative is forever.
+fn micros(path: &str, v: &J) -> Result<Duration, ConfigError> {
+    match as_i64(v) {
+        Some(us) if us >= 0 => Ok(Duration::from_micros(us as u64)),
+        Some(_) => Ok(FOREVER),
+        None => Err(invalid(
+            path,
+            "an integer (microseconds; negative: forever)",
+            v,
+        )),
     }
 }
 

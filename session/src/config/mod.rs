@@ -29,6 +29,10 @@
 //! | `transport/unicast/accept_timeout` | ms | `10000` |
 //! | `transport/unicast/qos/enabled` | bool | `true` |
 //! | `transport/unicast/lease` | Plexus alias of `transport/link/tx/lease` | — |
+//! | `transport/link/tx/queue/size/<priority>` | batches, 1 ..= 16, per priority (`control`, `real_time`, `interactive_high`, `interactive_low`, `data_high`, `data`, `data_low`, `background`) | `16` (Zenoh: `2`) |
+//! | `transport/link/tx/queue/congestion_control/drop/wait_before_drop` | µs, negative = forever | `1000` |
+//! | `transport/link/tx/queue/congestion_control/drop/max_wait_before_drop_fragments` | µs, negative = forever | `50000` |
+//! | `transport/link/tx/queue/congestion_control/block/wait_before_close` | µs, negative = never | `5000000` |
 //! | `metadata` | any JSON value, shown in the admin space (`@/<zid>/<mode>`) | `null` |
 //! | `adminspace/enabled` | bool: serve the admin space (`@/<zid>/<mode>/**`) | `false` (`plexusd` forces `true`, as `zenohd` does) |
 //! | `adminspace/permissions/read` | bool: remote sessions may query it | `true` |
@@ -77,6 +81,16 @@
 //! credentials are presented on the links this process opens, as in Zenoh; the dictionary
 //! file is read when the session opens. Passwords and inline keys never appear in `Debug`
 //! output or errors.
+//!
+//! The queue sizes count the finished batches that may wait per priority before congestion
+//! control applies (Plexus writes every waiting batch at once, so it counts only those
+//! waiting, not the one being written; its default of 16 is Zenoh's maximum). A `Block`
+//! message that finds its queue full makes its producer wait for the link's writer; a
+//! writer that makes no progress for `wait_before_close` while one waits closes its
+//! transport as a slow consumer. A `Drop` message's producer waits at most
+//! `wait_before_drop` (`max_wait_before_drop_fragments` after a message cut into
+//! fragments); then later `Drop` messages to that queue are dropped at once, and counted,
+//! until the writer frees it.
 //!
 //! Differences from Zenoh: every key not in the table above is rejected, including Zenoh
 //! keys Plexus does not implement (the error names the full path); `null` is accepted

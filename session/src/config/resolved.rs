@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plexus_link::{Endpoint, TlsConfig};
-use plexus_transport::TransportConfig;
 use plexus_transport::auth::UsrPwd;
 use plexus_transport::wire::{WhatAmI, ZenohId};
+use plexus_transport::{QueueConfig, TransportConfig};
 
 use super::error::ConfigError;
 
@@ -114,6 +114,7 @@ pub struct Config {
     pub(super) open_timeout: Duration,
     pub(super) accept_timeout: Duration,
     pub(super) qos: bool,
+    pub(super) queue: QueueConfig,
     pub(super) metadata: serde_json::Value,
     pub(super) adminspace: AdminSpaceConf,
     pub(super) plugins: serde_json::Map<String, serde_json::Value>,
@@ -172,6 +173,7 @@ impl Default for Config {
             open_timeout: Duration::from_millis(10_000),
             accept_timeout: Duration::from_millis(10_000),
             qos: true,
+            queue: QueueConfig::default(),
             metadata: serde_json::Value::Null,
             adminspace: AdminSpaceConf::default(),
             plugins: serde_json::Map::new(),
@@ -352,6 +354,7 @@ impl Config {
         t.open_timeout = self.open_timeout;
         t.accept_timeout = self.accept_timeout;
         t.max_message_size = self.max_message_size;
+        t.queue = self.queue.clone();
         t.link.tls = self.tls.clone();
         t.auth = self.usrpwd()?.map(Arc::new);
         Ok(t)

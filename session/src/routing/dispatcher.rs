@@ -6,7 +6,7 @@
 //! routers will decide per destination from its trees instead; that decision belongs
 //! there and nowhere else.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,6 +14,9 @@ use plexus_transport::wire::network::{
     Declare, DeclareBody, Interest, InterestMode, NetworkMessage,
 };
 use plexus_transport::wire::{WhatAmI, ZenohId};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::face::{Face, Source, control, declare_msg, response_final};
 use super::pending::Pending;
@@ -43,8 +46,10 @@ pub(crate) struct Dispatcher {
     /// goes (subscriptions, faces, key-expression ids); cached routes carry the one they
     /// were computed in.
     route_gen: AtomicU64,
-    /// How many faces have messages waiting in their overflow queue.
-    held_faces: Arc<AtomicUsize>,
+    /// The session's own tasks (connectors, query timeouts); [`Dispatcher::end_tasks`]
+    /// ends them.
+    tasks: TaskTracker,
+    cancel: CancellationToken,
 }
 
 impl Dispatcher {
@@ -72,18 +77,44 @@ impl Dispatcher {
             next_id: AtomicU32::new(1),
             subs_changed: tokio::sync::watch::channel(0).0,
             route_gen: AtomicU64::new(0),
-            held_faces: Arc::new(AtomicUsize::new(0)),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
         }
     }
 
-    /// The count of faces whose overflow queue holds messages (shared with their senders).
-    pub(crate) fn held_faces(&self) -> Arc<AtomicUsize> {
-        self.held_faces.clone()
+    /// Runs `f` as a task of this session: it ends when the session closes.
+    pub(crate) fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = f => {}
+            }
+        });
     }
 
-    /// True if some face holds messages back (one atomic load).
-    pub(crate) fn any_face_held(&self) -> bool {
-        self.held_faces.load(Ordering::Acquire) != 0
+    /// Runs `f` after `delay`, or at once when the session closes (a timeout that a
+    /// closing session ends early), as a task of this session.
+    pub(crate) fn after(&self, delay: Duration, f: impl FnOnce() + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(delay) => {}
+            }
+            f();
+        });
+    }
+
+    /// Ends the session's tasks (timers fire at once, others stop); returns once every
+    /// one has ended.
+    pub(crate) async fn end_tasks(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// The face of the remote process `zid`, if it has one.
@@ -304,6 +335,12 @@ impl Dispatcher {
         let face = write(&self.tables).faces.remove(&zid);
         if let Some(face) = face {
             self.routes_changed();
+            // Every cached route is stale now; those naming this face would keep it
+            // (and its transport) alive.
+            lock(&face.rx_routes).clear();
+            for other in self.faces() {
+                lock(&other.rx_routes).clear();
+            }
             let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
                 let mut st = lock(&face.state);
                 (
@@ -338,11 +375,11 @@ impl Dispatcher {
         timeout: Duration,
         pending: PendingIn,
     ) {
+        // A task of this session: it fires at the timeout, or at once when the session
+        // closes, so a closing session ends its queries without waiting.
         let weak = Arc::downgrade(self);
         let timed = exec.clone();
-        let deadline = tokio::time::Instant::now() + timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep_until(deadline).await;
+        self.after(timeout, move || {
             if !timed.is_finished() {
                 timed.finish();
                 if let Some(s) = weak.upgrade() {

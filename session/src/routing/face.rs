@@ -77,18 +77,6 @@ impl FaceSender for FaceTx {
     }
 }
 
-impl FaceTx {
-    /// True while messages wait behind a full transport.
-    #[inline]
-    pub(crate) fn holds_back(&self) -> bool {
-        match self {
-            FaceTx::Transport(t) => t.holds_back(),
-            #[cfg(test)]
-            FaceTx::Fake(_) => false,
-        }
-    }
-}
-
 /// A face's cache of where its publications go: (scope, sender's mapping) → suffix →
 /// (full key, route), plus the last one looked up (a stream of publications on one key
 /// hits it without hashing). Bounded; entries are checked against the routing generation.
@@ -96,6 +84,14 @@ impl FaceTx {
 pub(super) struct RxRoutes {
     pub(super) last: Option<(WireExpr, Routed)>,
     pub(super) by_expr: HashMap<(u16, bool), HashMap<String, Routed>>,
+}
+
+impl RxRoutes {
+    /// Forgets every cached route (they may name a face that is gone).
+    pub(super) fn clear(&mut self) {
+        self.last = None;
+        self.by_expr.clear();
+    }
 }
 
 /// A publication's full key and its route.
@@ -182,25 +178,10 @@ impl Face {
         self.tx.send(msg, opts);
     }
 
-    /// [`Face::send`] for a borrowed message, cloned only if it must wait.
+    /// [`Face::send`] for a borrowed message (one message serves several faces).
     #[inline]
     pub(crate) fn send_ref(&self, msg: &NetworkMessage, opts: SendOptions) {
         self.tx.send_ref(msg, opts);
-    }
-
-    /// True while messages to this face wait behind its full transport queue.
-    #[inline]
-    pub(crate) fn holds_back(&self) -> bool {
-        self.tx.holds_back()
-    }
-
-    /// Waits until messages queued behind a full transport have been handed to it.
-    pub(crate) async fn drained(&self) {
-        match &self.tx {
-            FaceTx::Transport(t) => t.drained().await,
-            #[cfg(test)]
-            FaceTx::Fake(_) => {}
-        }
     }
 
     /// A fresh id to declare something to this face under.

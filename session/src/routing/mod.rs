@@ -23,7 +23,7 @@
 //! Rooms (each file uses only those above it in this list):
 //! - `callbacks.rs`, `convert.rs`: callback types; samples ⇄ PUT/DEL bodies and timestamps;
 //! - `sender.rs`: the `FaceSender` trait the routing layer sends through;
-//!   `transport.rs`: the transport-backed sender, with its overflow queue;
+//!   `transport.rs`: the transport-backed sender (congestion control is the transport's);
 //!   `fake.rs` (tests only): a sender that records;
 //! - `declarations.rs`: the ref-counted declaration table (what was declared to a face,
 //!   under which id, for how many sources; also the publishers' keys);
@@ -67,7 +67,7 @@ pub(crate) use convert::to_wire_ts;
 pub use counts::Declarations;
 pub(crate) use dispatcher::Dispatcher;
 pub(crate) use face::{Face, FaceTx, Route, Source};
-pub(crate) use pubsub::held_back;
+pub(crate) use pubsub::with_backpressure;
 pub(crate) use queries::Dispatch;
 pub(crate) use query_exec::{QueryExec, QueryInner};
 pub(crate) use tables::LocalQueryable;

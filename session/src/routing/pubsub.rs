@@ -355,12 +355,16 @@ fn to_local(route: &Route, sample: Sample) {
     }
 }
 
-/// Waits while any face of `route` holds messages back in its overflow queue (the
-/// usual case, none does, costs one atomic load per face and no waiting).
-pub(crate) async fn held_back(route: &Route) {
-    for (f, _) in &route.faces {
-        if f.holds_back() {
-            f.drained().await;
-        }
+/// Runs `publish` (which hands messages to faces without waiting) in a back-pressure
+/// scope; then, if a transport's queue was full, waits for its writer (`Block`: until it
+/// takes what waits, or the transport closes as a slow consumer; `Drop`: at most
+/// `wait_before_drop`), so a publisher faster than the network is slowed down, never
+/// reordered. The usual case, no queue full, costs no waiting.
+pub(crate) async fn with_backpressure<T>(publish: impl FnOnce() -> T) -> T {
+    let scope = plexus_transport::unicast::backpressure::Scope::begin();
+    let r = publish();
+    if let Some(wait) = scope.end() {
+        wait.await;
     }
+    r
 }

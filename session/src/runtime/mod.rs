@@ -1,12 +1,14 @@
 //! The runtime: what joins a session's routing to its transports and its admin space.
 //!
-//! [`Runtime::start`] makes the [`Dispatcher`], listens and connects (retrying in the
-//! background), and registers the admin space's queryable. The transport manager calls
+//! [`Runtime::start`] makes the [`Dispatcher`], listens and connects (and keeps
+//! reconnecting for the session's life: `connect.rs`), and registers the admin space's
+//! queryable. The transport manager calls
 //! back into `Handler` for every transport that opens; each gets a face, and its
 //! `FaceHandler` hands the transport's messages to the dispatcher and turns its events
 //! (links added or removed, transport closed) into admin-space samples.
 
 pub(crate) mod admin;
+mod connect;
 
 use std::num::NonZeroU128;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +17,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use plexus_transport::wire::network::{NetworkMessage, Push};
 use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{
-    Backlog, PeerHandler, Transport, TransportEvent, TransportHandler, TransportManager,
+    PeerHandler, Transport, TransportEvent, TransportHandler, TransportManager,
 };
 
 use crate::config::Config;
@@ -54,16 +56,25 @@ impl Runtime {
         }
     }
 
+    /// Closes every transport and ends the session's tasks; returns once they ended
+    /// (also when another close is under way).
     pub(crate) async fn close(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        self.closed.store(true, Ordering::Release);
+        self.routing.end_tasks().await;
         if let Some(m) = self.manager() {
             m.close().await;
         }
     }
 
-    /// Opens a session with `config`: listens, connects (retrying in the background),
+    /// Runs `f` as a task of this session: it ends when the session closes.
+    pub(crate) fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.routing.spawn(f);
+    }
+
+    /// Opens a session with `config`: listens, connects (see `connect.rs`),
     /// and returns once the peers it connected to have sent their declarations.
     pub(crate) async fn start(config: Config) -> Result<Arc<Runtime>, SessionError> {
         let zid = config.id().unwrap_or_else(ZenohId::random);
@@ -117,45 +128,13 @@ impl Runtime {
         for ep in config.listen_endpoints() {
             manager.listen(&ep).await?;
         }
-        let retry = config.connect_retry();
-        let mut connected = Vec::new();
-        for ep in config.connect_endpoints() {
-            match manager.connect(ep).await {
-                Ok(t) => connected.push(t),
-                Err(e) if retry.exit_on_failure => {
-                    manager.close().await;
-                    return Err(e.into());
-                }
-                Err(e) => {
-                    tracing::info!("connect to {ep} failed ({e}); retrying in the background");
-                    let m = manager.clone();
-                    let ep = ep.clone();
-                    let weak = Arc::downgrade(&inner);
-                    tokio::spawn(async move {
-                        let mut period = retry.period_init;
-                        let started = tokio::time::Instant::now();
-                        loop {
-                            tokio::time::sleep(period).await;
-                            if weak
-                                .upgrade()
-                                .is_none_or(|s| s.closed.load(Ordering::Acquire))
-                            {
-                                return;
-                            }
-                            match m.connect(&ep).await {
-                                Ok(_) => return,
-                                Err(e) => tracing::debug!("connect to {ep}: {e}"),
-                            }
-                            if retry.timeout.is_some_and(|t| started.elapsed() >= t) {
-                                tracing::warn!("giving up connecting to {ep}");
-                                return;
-                            }
-                            period = retry.next_period(period);
-                        }
-                    });
-                }
+        let connected = match connect::start(&inner, &manager, &config).await {
+            Ok(c) => c,
+            Err(e) => {
+                inner.close().await;
+                return Err(e);
             }
-        }
+        };
         // Like Zenoh, return once the peers we connected to have told us what they
         // declared, so that a put or get right after open reaches them.
         if whatami != WhatAmI::Client {
@@ -200,14 +179,10 @@ struct FaceHandler {
 impl TransportHandler for Handler {
     fn opened(&self, transport: &Transport) -> Arc<dyn PeerHandler> {
         let session = self.0.upgrade();
-        let held = session
-            .as_ref()
-            .map(|s| s.routing.held_faces())
-            .unwrap_or_default();
         let face = Arc::new(Face::new(
             transport.zid(),
             transport.whatami(),
-            FaceTx::Transport(TransportTx::new(transport.clone(), held)),
+            FaceTx::Transport(TransportTx::new(transport.clone())),
         ));
         if let Some(s) = &session {
             s.routing.face_opened(face.clone());
@@ -236,28 +211,6 @@ impl PeerHandler for FaceHandler {
         if let Some(r) = self.routing.upgrade() {
             r.handle_push(&self.face, push);
         }
-    }
-
-    /// The other faces whose queues hold messages back: reading more from this face
-    /// waits for them (a router passes its slowest subscriber's pace back upstream).
-    fn backlog(&self) -> Option<Backlog> {
-        let r = self.routing.upgrade()?;
-        if !r.any_face_held() {
-            return None;
-        }
-        let held: Vec<Arc<Face>> = r
-            .faces()
-            .into_iter()
-            .filter(|f| f.zid != self.face.zid && f.holds_back())
-            .collect();
-        if held.is_empty() {
-            return None;
-        }
-        Some(Box::pin(async move {
-            for f in held {
-                f.drained().await;
-            }
-        }))
     }
 
     fn event(&self, event: TransportEvent) {

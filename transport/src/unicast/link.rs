@@ -1,18 +1,23 @@
-//! The tasks of one link: reading and decoding batches (with lease expiry), and sending
-//! keep-alives and RTT probes while the link is idle.
+//! The tasks of one link: the reader (decoding batches, with lease expiry and
+//! back-pressure) and the writer (which owns the link's writing half: keep-alives, RTT
+//! probes and their answers, and, on the transport's first link, the TX pipeline).
+//!
+//! Nothing else writes to a link, so no lock guards it and no write is ever cut in the
+//! middle of a batch, except when the link is being closed: a writer told to stop gets
+//! a short grace to finish, then its write is abandoned and the link closed with it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use plexus_link::{LinkReader, LinkWriter};
-use tokio::sync::{Notify, watch};
+use plexus_link::{LinkError, LinkReader, LinkWriter};
+use tokio::sync::watch;
 
-use super::lock;
-use super::transport::{Transport, rx_channel};
-use crate::event::CloseCause;
-use crate::lease::{Lease, LeaseAction};
+use super::backpressure;
+use super::transport::{LinkCmd, LinkShared, Transport, rx_channel};
+use crate::event::{CloseCause, PeerHandler};
+use crate::lease::Lease;
 use crate::pipeline::Batch;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{
@@ -29,16 +34,29 @@ pub const OAM_RTT_PONG: u16 = 0x7002;
 /// Largest single read from a link.
 const READ_CHUNK: usize = 65536;
 
-/// The longest the reader holds back for a backlog before it reads on anyway (so two
-/// processes each waiting for the other to read cannot stall for good).
-const BACKLOG_WAIT_MAX: Duration = Duration::from_millis(100);
+/// Largest write the writer makes at once (at least one batch): its progress is
+/// measured between writes.
+const WRITE_CHUNK: usize = 64 * 1024;
 
-pub(super) struct LinkCtx {
-    pub(super) id: u64,
-    pub(super) writer: Arc<tokio::sync::Mutex<LinkWriter>>,
-    pub(super) rtt_us: Arc<AtomicU64>,
-    pub(super) last_tx: Arc<AtomicU64>,
-}
+/// How long a writer told to close may finish its write, and then send CLOSE.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a writer stuck in a write looks whether a `Block` message waits.
+const WATCH_PERIOD: Duration = Duration::from_millis(100);
+
+/// How many times the writer yields, looking for more to send, before it sleeps.
+const WRITER_SPINS: usize = 16;
+
+/// How long the writer watches a message that is not urgent for company: if no other
+/// message follows within this time, it leaves alone.
+const GATHER_QUIET: Duration = Duration::from_micros(1);
+
+/// How long the writer naps, while producers keep adding to a batch, before it looks
+/// again (the kernel's timer slack usually makes it longer).
+const GATHER_NAP: Duration = Duration::from_micros(20);
+
+/// The longest the writer waits for a batch that keeps filling up.
+const GATHER_MAX: Duration = Duration::from_micros(200);
 
 /// Why the RX loop stopped.
 struct Exit {
@@ -67,125 +85,112 @@ impl Exit {
     }
 }
 
+/// Why a write did not complete.
+enum Stop {
+    /// The link failed.
+    Failed(LinkError),
+    /// The link's tasks were told to stop (cut now, or the grace ran out).
+    Cut,
+}
+
 impl Transport {
-    pub(super) async fn link_task(
+    /// The reader task of a link: reads until the link fails, expires or is stopped.
+    pub(super) async fn link_reader(
         self,
-        ctx: LinkCtx,
+        shared: Arc<LinkShared>,
         mut reader: LinkReader,
         mut framer: StreamFramer,
-        mut stop: watch::Receiver<bool>,
+        mut cmd: watch::Receiver<LinkCmd>,
     ) {
-        let streamed = reader.info().is_streamed();
-        let keep_alive_now = Arc::new(Notify::new());
-        let keepalive = tokio::spawn(self.clone().keepalive_task(
-            ctx.writer.clone(),
-            ctx.last_tx.clone(),
-            keep_alive_now.clone(),
-            stop.clone(),
-        ));
+        let Some(handler) = self.handler() else {
+            return;
+        };
         let exit = self
-            .rx_loop(&ctx, &mut reader, &mut framer, &mut stop, &keep_alive_now)
+            .rx_loop(&shared, &*handler, &mut reader, &mut framer, &mut cmd)
             .await;
-        keepalive.abort();
+        drop(handler);
         let Some(exit) = exit else { return };
-        if let Some(reason) = exit.send_close {
-            let mut w = ctx.writer.lock().await;
-            let mut batch = Batch::single(&TransportMessage::Close(Close {
-                reason,
-                session: false,
-            }));
-            batch.seal();
-            let data: &[u8] = if streamed {
-                batch.as_prefixed()
-            } else {
-                batch.payload()
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), w.write_all(data)).await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), ctx.writer.lock().await.close()).await;
         if exit.whole {
-            self.close_links_after_peer(exit.cause);
+            self.remove_all_links(exit.cause, LinkCmd::Close(None));
         } else {
-            self.remove_link(ctx.id, exit.cause);
+            self.remove_link(shared.id, exit.cause, LinkCmd::Close(exit.send_close));
         }
     }
 
-    fn close_links_after_peer(&self, cause: CloseCause) {
-        let ids: Vec<u64> = lock(&self.inner.links)
-            .iter()
-            .map(|l| l.snapshot.id)
-            .collect();
-        for id in ids {
-            self.remove_link(id, cause.clone());
-        }
-    }
-
-    /// Reads and handles batches until the link fails, expires or is stopped. The lease
-    /// state machine lives here; keep-alives it asks for are sent by the keep-alive task.
+    /// Reads and handles batches until the link fails, expires or is stopped.
+    ///
+    /// The batches of each read are handled inside a back-pressure scope; if they were
+    /// passed on to transports whose queues are full, the reader waits for those (see
+    /// `backpressure`) before it reads more, so a source is slowed down instead of
+    /// memory growing. The lease runs while it reads, not while it holds back.
     async fn rx_loop(
         &self,
-        ctx: &LinkCtx,
+        shared: &LinkShared,
+        handler: &dyn PeerHandler,
         reader: &mut LinkReader,
         framer: &mut StreamFramer,
-        stop: &mut watch::Receiver<bool>,
-        keep_alive_now: &Notify,
+        cmd: &mut watch::Receiver<LinkCmd>,
     ) -> Option<Exit> {
         let streamed = reader.info().is_streamed();
-        let keep_alive = self
-            .inner
-            .manager
-            .upgrade()
-            .map(|m| m.config.keep_alive)
-            .unwrap_or(4);
         let mut lease = Lease::new(
             self.inner.local_lease,
-            keep_alive,
+            self.inner.keep_alive,
             self.inner.remote_lease,
             Instant::now(),
         );
-        let mut received = false;
+        if *cmd.borrow() != LinkCmd::Run {
+            return None;
+        }
+        let mut pending: Option<Bytes> = None;
+        let mut busy = false;
         loop {
-            if streamed {
+            let scope = backpressure::Scope::begin();
+            let handled = if streamed {
                 loop {
                     match framer.next_batch() {
                         Ok(Some(batch)) => {
-                            if let Err(exit) = self.handle_batch(ctx, batch) {
-                                return Some(exit);
+                            if let Err(exit) = self.handle_batch(shared, handler, batch) {
+                                break Err(exit);
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) => return Some(Exit::malformed(e.to_string())),
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(Exit::malformed(e.to_string())),
                     }
                 }
             } else {
                 // A read cancelled by the timer may have left a partial datagram behind.
                 framer.buffer_mut().clear();
+                match pending.take() {
+                    Some(batch) => self.handle_batch(shared, handler, batch),
+                    None => Ok(()),
+                }
+            };
+            let relief = scope.end();
+            if let Err(exit) = handled {
+                return Some(exit);
             }
-            // Only after data arrived: a silent remote's lease must still run out.
-            if std::mem::take(&mut received)
-                && let Some(wait) = self.inner.handler.get().and_then(|h| h.backlog())
-            {
+            if let Some(relief) = relief {
                 tokio::select! {
                     biased;
-                    _ = stop.changed() => return None,
-                    _ = wait => {}
-                    _ = tokio::time::sleep(BACKLOG_WAIT_MAX) => {}
+                    _ = cmd.changed() => return None,
+                    _ = relief => {}
                 }
                 // Holding back is not the remote's silence.
                 lease.handle_rx(Instant::now());
+            } else if std::mem::take(&mut busy) {
+                // A busy stream is always ready to read: without a yield, the writers
+                // this task woke wait in its worker's LIFO slot (which other workers do
+                // not steal) until the task's whole cooperative budget is spent.
+                tokio::task::yield_now().await;
             }
-            let deadline = tokio::time::Instant::from_std(lease.poll_timeout());
+            let deadline = tokio::time::Instant::from_std(lease.expiry());
             let read = tokio::select! {
                 biased;
-                _ = stop.changed() => return None,
+                _ = cmd.changed() => return None,
                 r = reader.read_buf(framer.buffer_mut(), READ_CHUNK) => r,
                 _ = tokio::time::sleep_until(deadline) => {
-                    let written = self.inner.epoch + Duration::from_millis(ctx.last_tx.load(Ordering::Relaxed));
-                    lease.handle_tx(written.into_std());
-                    match lease.handle_timeout(Instant::now()) {
-                        Some(LeaseAction::Expired) => return Some(Exit::link(CloseCause::LeaseExpired)),
-                        Some(LeaseAction::SendKeepAlive) => keep_alive_now.notify_one(),
-                        None => {}
+                    if Instant::now() >= lease.expiry() {
+                        return Some(Exit::link(CloseCause::LeaseExpired));
                     }
                     continue;
                 }
@@ -196,17 +201,14 @@ impl Transport {
                     return Some(Exit::link(CloseCause::LinkFailed("closed by peer".into())));
                 }
                 Ok(n) => {
-                    received = true;
+                    busy = n >= READ_CHUNK / 2;
                     lease.handle_rx(Instant::now());
                     self.inner
                         .stats
                         .rx_bytes
                         .fetch_add(n as u64, Ordering::Relaxed);
                     if !streamed {
-                        let batch = framer.buffer_mut().split().freeze();
-                        if let Err(exit) = self.handle_batch(ctx, batch) {
-                            return Some(exit);
-                        }
+                        pending = Some(framer.buffer_mut().split().freeze());
                     }
                 }
             }
@@ -226,10 +228,14 @@ impl Transport {
     }
 
     /// Decodes one batch and delivers its messages on this task.
-    fn handle_batch(&self, ctx: &LinkCtx, batch: Bytes) -> Result<(), Exit> {
+    fn handle_batch(
+        &self,
+        shared: &LinkShared,
+        handler: &dyn PeerHandler,
+        batch: Bytes,
+    ) -> Result<(), Exit> {
         let mut reader = BatchReader::new(batch);
         let mut accepting = false;
-        let handler = self.inner.handler.get();
         let mut pushes = 0u64;
         let result = loop {
             // The hot path: PUSHes inside a frame go straight to the handler.
@@ -237,16 +243,16 @@ impl Transport {
             let mut next = reader.next_push();
             match &mut next {
                 Ok(Some(push)) => {
-                    if accepting && let Some(h) = handler {
+                    if accepting {
                         pushes += 1;
-                        h.push(push);
+                        handler.push(push);
                     }
                     continue;
                 }
                 Ok(None) => {}
                 Err(e) => break Err(Exit::malformed(e.to_string())),
             }
-            match self.handle_item(ctx, &mut reader, &mut accepting) {
+            match self.handle_item(shared, handler, &mut reader, &mut accepting) {
                 Ok(true) => {}
                 Ok(false) => break Ok(()),
                 Err(exit) => break Err(exit),
@@ -259,10 +265,16 @@ impl Transport {
         result
     }
 
+    fn deliver(&self, handler: &dyn PeerHandler, msg: NetworkMessage) {
+        self.inner.stats.rx_msgs.fetch_add(1, Ordering::Relaxed);
+        handler.message(msg);
+    }
+
     /// Handles the batch's next item other than a PUSH in a frame; false at its end.
     fn handle_item(
         &self,
-        ctx: &LinkCtx,
+        shared: &LinkShared,
+        handler: &dyn PeerHandler,
         reader: &mut BatchReader,
         accepting: &mut bool,
     ) -> Result<bool, Exit> {
@@ -274,13 +286,13 @@ impl Transport {
         match item {
             BatchItem::Network(msg) => {
                 if *accepting {
-                    self.deliver(msg);
+                    self.deliver(handler, msg);
                 }
             }
             BatchItem::Transport(TransportMessage::Frame(h)) => {
                 let idx = self.channel_index(h.priority)?;
                 let ch = rx_channel(h.reliability);
-                *accepting = lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
+                *accepting = super::lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
                 if !*accepting {
                     tracing::debug!(
                         "transport {}: dropped frame with stale sn {}",
@@ -294,14 +306,14 @@ impl Transport {
                 let idx = self.channel_index(f.priority)?;
                 let ch = rx_channel(f.reliability);
                 let whole = {
-                    let mut rx = lock(&self.inner.rx);
+                    let mut rx = super::lock(&self.inner.rx);
                     let ok = rx.channels[idx][ch].accept(f.sn);
                     rx.defrag[idx][ch].handle_fragment(&f, ok)
                 };
                 // As in Zenoh, a failed reassembly loses that message only.
                 match whole {
                     Ok(Some(bytes)) => match NetworkMessage::read(&mut Reader::new(bytes)) {
-                        Ok(msg) => self.deliver(msg),
+                        Ok(msg) => self.deliver(handler, msg),
                         Err(e) => tracing::debug!(
                             "transport {}: dropped undecodable reassembled message: {e}",
                             self.inner.zid
@@ -323,7 +335,7 @@ impl Transport {
             }
             BatchItem::Transport(TransportMessage::Oam(oam)) => {
                 *accepting = false;
-                self.handle_oam(ctx, oam);
+                self.handle_oam(shared, oam);
             }
             BatchItem::Transport(m @ (TransportMessage::Init(_) | TransportMessage::Open(_))) => {
                 let name = if matches!(m, TransportMessage::Init(_)) {
@@ -337,23 +349,17 @@ impl Transport {
         Ok(true)
     }
 
-    fn handle_oam(&self, ctx: &LinkCtx, oam: TransportOam) {
+    fn handle_oam(&self, shared: &LinkShared, oam: TransportOam) {
         match (oam.id, oam.body) {
             (OAM_RTT_PING, OamBody::Z64(t)) => {
-                let pong = TransportMessage::Oam(TransportOam {
-                    id: OAM_RTT_PONG,
-                    priority: self.control_priority(),
-                    body: OamBody::Z64(t),
-                });
-                let writer = ctx.writer.clone();
-                let last_tx = ctx.last_tx.clone();
-                let t = self.clone();
-                tokio::spawn(async move { t.send_single(&writer, &last_tx, &pong).await });
+                // One answer outstanding at most: a newer probe replaces an unsent one.
+                shared.pong.store(t, Ordering::Release);
+                shared.wake.notify_one();
             }
             (OAM_RTT_PONG, OamBody::Z64(t)) => {
                 let now = self.inner.epoch.elapsed().as_micros() as u64;
                 if let Some(rtt) = now.checked_sub(t) {
-                    ctx.rtt_us.store(rtt, Ordering::Relaxed);
+                    shared.rtt_us.store(rtt, Ordering::Relaxed);
                     self.inner.rtt_updates.send_modify(|n| *n += 1);
                 }
             }
@@ -369,63 +375,316 @@ impl Transport {
         }
     }
 
-    async fn send_single(
-        &self,
-        writer: &tokio::sync::Mutex<LinkWriter>,
-        last_tx: &AtomicU64,
-        msg: &TransportMessage,
+    fn oam(&self, id: u16, t: u64) -> TransportMessage {
+        TransportMessage::Oam(TransportOam {
+            id,
+            priority: self.control_priority(),
+            body: OamBody::Z64(t),
+        })
+    }
+
+    /// The writer task of a link: the only code that writes to it.
+    pub(super) async fn link_writer(
+        self,
+        shared: Arc<LinkShared>,
+        mut w: LinkWriter,
+        mut cmd: watch::Receiver<LinkCmd>,
     ) {
-        let mut batch = Batch::single(msg);
-        batch.seal();
-        let mut w = writer.lock().await;
-        let data: &[u8] = if w.info().is_streamed() {
-            batch.as_prefixed()
-        } else {
-            batch.payload()
+        let streamed = w.info().is_streamed();
+        let end = self.tx_loop(&shared, &mut w, streamed, &mut cmd).await;
+        let LinkCmd::Close(reason) = end else {
+            return;
         };
-        if tokio::time::timeout(Duration::from_secs(1), w.write_all(data))
-            .await
-            .is_ok()
-        {
-            last_tx.store(
-                self.inner.epoch.elapsed().as_millis() as u64,
-                Ordering::Relaxed,
-            );
-            self.inner
-                .stats
-                .tx_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        // Closing: CLOSE if asked and the stream is at a batch boundary, then shut the
+        // link down; bounded, and cut short if told to.
+        let close = async {
+            if let Some(reason) = reason {
+                let mut b = Batch::single(&TransportMessage::Close(Close {
+                    reason,
+                    session: false,
+                }));
+                b.seal();
+                let _ = w.write_all(b.wire(streamed)).await;
+            }
+            let _ = w.close().await;
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(CLOSE_GRACE, close) => {}
+            _ = cmd.wait_for(|c| *c == LinkCmd::Cut) => {}
         }
     }
 
-    /// Sends KEEP_ALIVE when the lease machine asks for one, and RTT probes on a timer.
-    async fn keepalive_task(
-        self,
-        writer: Arc<tokio::sync::Mutex<LinkWriter>>,
-        last_tx: Arc<AtomicU64>,
-        keep_alive_now: Arc<Notify>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let (keep_alive, probes) = self
-            .inner
-            .manager
-            .upgrade()
-            .map(|m| (m.config.keep_alive.max(1), m.config.rtt_probes))
-            .unwrap_or((4, false));
-        let period = (self.inner.local_lease / keep_alive).max(Duration::from_millis(10));
+    /// Writes until told to stop; returns how (`Run` never).
+    async fn tx_loop(
+        &self,
+        shared: &LinkShared,
+        w: &mut LinkWriter,
+        streamed: bool,
+        cmd: &mut watch::Receiver<LinkCmd>,
+    ) -> LinkCmd {
+        let inner = &self.inner;
+        // Only the keep-alive half of the lease machine runs here (expiry is the reader's).
+        let mut lease = Lease::new(
+            inner.local_lease,
+            inner.keep_alive,
+            inner.remote_lease,
+            Instant::now(),
+        );
+        let period = (inner.local_lease / inner.keep_alive).max(Duration::from_millis(10));
         let mut probe = tokio::time::interval(period.max(Duration::from_secs(1)));
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batches: Vec<Batch> = Vec::new();
+        let (mut ping_due, mut keep_alive_due) = (false, false);
         loop {
-            let msg = tokio::select! {
-                _ = stop.changed() => return,
-                _ = keep_alive_now.notified() => TransportMessage::KeepAlive,
-                _ = probe.tick(), if probes => TransportMessage::Oam(TransportOam {
-                    id: OAM_RTT_PING,
-                    priority: self.control_priority(),
-                    body: OamBody::Z64(self.inner.epoch.elapsed().as_micros() as u64),
-                }),
-            };
-            self.send_single(&writer, &last_tx, &msg).await;
+            let now_cmd = *cmd.borrow_and_update();
+            if now_cmd != LinkCmd::Run {
+                return now_cmd;
+            }
+            // Control messages first, each a batch of its own, in one write.
+            let mut control = Vec::new();
+            let pong = shared.pong.swap(u64::MAX, Ordering::AcqRel);
+            if pong != u64::MAX {
+                control.push(self.oam(OAM_RTT_PONG, pong));
+            }
+            if std::mem::take(&mut ping_due) {
+                control.push(self.oam(OAM_RTT_PING, inner.epoch.elapsed().as_micros() as u64));
+            }
+            if std::mem::take(&mut keep_alive_due) {
+                control.push(TransportMessage::KeepAlive);
+            }
+            if !control.is_empty() {
+                let mut batches: Vec<Batch> = control.iter().map(Batch::single).collect();
+                let mut bytes = 0;
+                for b in batches.iter_mut() {
+                    b.seal();
+                    bytes += b.wire(streamed).len() as u64;
+                }
+                for chunk in batches.chunks(if streamed { batches.len() } else { 1 }) {
+                    let slices: Vec<&[u8]> = chunk.iter().map(|b| b.wire(streamed)).collect();
+                    if let Err(stop) = self.write_guarded(w, &slices, cmd, false).await {
+                        return self.stopped(shared, stop);
+                    }
+                }
+                lease.handle_tx(Instant::now());
+                inner.stats.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            let primary = self.is_primary(shared.id);
+            if primary {
+                match self
+                    .write_pipeline(shared, w, streamed, cmd, &mut batches)
+                    .await
+                {
+                    Ok(true) => {
+                        lease.handle_tx(Instant::now());
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(stop) => return self.stopped(shared, stop),
+                }
+                // Before sleeping, give a busy producer a moment: a few yields usually
+                // catch its next message without a wake-up (a futex call and a context
+                // switch), and let a batch gather more than one message.
+                let mut work = false;
+                for _ in 0..WRITER_SPINS {
+                    if inner.pipeline.has_pending() {
+                        work = true;
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                if work {
+                    continue;
+                }
+                inner.pipeline.trim(1);
+                inner.writer_parked.store(true, Ordering::SeqCst);
+                if inner.pipeline.has_pending() {
+                    inner.writer_parked.store(false, Ordering::SeqCst);
+                    continue;
+                }
+            }
+            let keep_alive_at = tokio::time::Instant::from_std(lease.keep_alive_due());
+            tokio::select! {
+                biased;
+                _ = cmd.changed() => {}
+                _ = shared.wake.notified() => {}
+                _ = inner.tx_ready.notified(), if primary => {}
+                _ = tokio::time::sleep_until(keep_alive_at) => {
+                    keep_alive_due = true;
+                    lease.handle_tx(Instant::now());
+                }
+                _ = probe.tick(), if inner.rtt_probes => ping_due = true,
+            }
+            if primary {
+                inner.writer_parked.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// What the writer does after a write stopped: a failed link is removed.
+    fn stopped(&self, shared: &LinkShared, stop: Stop) -> LinkCmd {
+        if let Stop::Failed(e) = stop {
+            self.remove_link(
+                shared.id,
+                CloseCause::LinkFailed(e.to_string()),
+                LinkCmd::Cut,
+            );
+        }
+        LinkCmd::Cut
+    }
+
+    /// Pulls batches from the pipeline and writes them until it is empty; true if it
+    /// wrote anything. Returns early when a pong waits or the link stopped being first.
+    async fn write_pipeline(
+        &self,
+        shared: &LinkShared,
+        w: &mut LinkWriter,
+        streamed: bool,
+        cmd: &mut watch::Receiver<LinkCmd>,
+        batches: &mut Vec<Batch>,
+    ) -> Result<bool, Stop> {
+        let inner = &self.inner;
+        let mut wrote = false;
+        loop {
+            self.gather();
+            batches.clear();
+            inner.tx_in_flight.store(true, Ordering::SeqCst);
+            if inner.pipeline.pull(batches) == 0 {
+                inner.tx_in_flight.store(false, Ordering::SeqCst);
+                inner.tx_drained.notify_waiters();
+                return Ok(wrote);
+            }
+            inner.tx_space.notify_waiters();
+            let res = self.write_batches(w, batches, streamed, cmd).await;
+            for b in batches.drain(..) {
+                inner.pipeline.recycle(b);
+            }
+            if let Err(stop) = res {
+                inner.tx_in_flight.store(false, Ordering::SeqCst);
+                inner.tx_drained.notify_waiters();
+                return Err(stop);
+            }
+            wrote = true;
+            if shared.pong.load(Ordering::Acquire) != u64::MAX || !self.is_primary(shared.id) {
+                inner.tx_in_flight.store(false, Ordering::SeqCst);
+                inner.tx_drained.notify_waiters();
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Writes pulled batches, several per system call on streamed links (up to
+    /// [`WRITE_CHUNK`] bytes), one per datagram otherwise, noting progress between.
+    async fn write_batches(
+        &self,
+        w: &mut LinkWriter,
+        batches: &mut [Batch],
+        streamed: bool,
+        cmd: &mut watch::Receiver<LinkCmd>,
+    ) -> Result<(), Stop> {
+        for b in batches.iter_mut() {
+            b.seal();
+        }
+        let mut i = 0;
+        while i < batches.len() {
+            let mut j = i;
+            let mut bytes = 0;
+            while j < batches.len()
+                && (j == i || (streamed && bytes + batches[j].wire(true).len() <= WRITE_CHUNK))
+            {
+                bytes += batches[j].wire(streamed).len();
+                j += 1;
+            }
+            let slices: Vec<&[u8]> = batches[i..j].iter().map(|b| b.wire(streamed)).collect();
+            self.inner
+                .tx_progress
+                .store(self.millis_now(), Ordering::Release);
+            self.write_guarded(w, &slices, cmd, true).await?;
+            self.inner
+                .stats
+                .tx_bytes
+                .fetch_add(bytes as u64, Ordering::Relaxed);
+            i = j;
+        }
+        self.inner
+            .tx_progress
+            .store(self.millis_now(), Ordering::Release);
+        Ok(())
+    }
+
+    /// One write, abandoned only if the link's tasks are told to stop (at once for a
+    /// cut, after [`CLOSE_GRACE`] for a close). With `watchdog`, a write that makes no
+    /// progress for `wait_before_close` while a `Block` message waits closes the
+    /// transport as a slow consumer.
+    async fn write_guarded(
+        &self,
+        w: &mut LinkWriter,
+        slices: &[&[u8]],
+        cmd: &mut watch::Receiver<LinkCmd>,
+        watchdog: bool,
+    ) -> Result<(), Stop> {
+        let write = w.write_vectored_all(slices);
+        tokio::pin!(write);
+        let wait_before_close = self.inner.queue.wait_before_close;
+        let mut check = tokio::time::Instant::now() + wait_before_close;
+        let mut grace: Option<tokio::time::Instant> = None;
+        loop {
+            match *cmd.borrow_and_update() {
+                LinkCmd::Run => {}
+                LinkCmd::Close(_) => {
+                    grace.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_GRACE);
+                }
+                LinkCmd::Cut => return Err(Stop::Cut),
+            }
+            let grace_at = grace.unwrap_or(check);
+            tokio::select! {
+                biased;
+                r = &mut write => return r.map_err(Stop::Failed),
+                _ = cmd.changed() => {}
+                _ = tokio::time::sleep_until(grace_at), if grace.is_some() => return Err(Stop::Cut),
+                _ = tokio::time::sleep_until(check), if watchdog => {
+                    if self.inner.pipeline.is_blocked() && self.writer_stuck() {
+                        self.close_slow_consumer();
+                    }
+                    check = tokio::time::Instant::now() + WATCH_PERIOD.min(wait_before_close);
+                }
+            }
+        }
+    }
+
+    /// Lets a batch fill up before it is written, so that one write carries many
+    /// messages. Express messages, full batches and fragments go at once. A message
+    /// that no other follows within [`GATHER_QUIET`] goes then. While producers keep
+    /// adding, the writer naps (leaving the CPU to them) up to [`GATHER_MAX`].
+    fn gather(&self) {
+        let pipeline = &self.inner.pipeline;
+        let seen = pipeline.pending();
+        if seen == 0 || pipeline.has_ready() {
+            return;
+        }
+        let start = std::time::Instant::now();
+        // Is a producer still at work? Watch the count briefly.
+        loop {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+            if pipeline.has_ready() {
+                return;
+            }
+            if pipeline.pending() != seen {
+                break;
+            }
+            if start.elapsed() >= GATHER_QUIET {
+                return;
+            }
+        }
+        // It is: nap while the batch keeps growing.
+        loop {
+            let before = pipeline.pending();
+            std::thread::sleep(GATHER_NAP);
+            if pipeline.has_ready() || pipeline.pending() == before || start.elapsed() >= GATHER_MAX
+            {
+                return;
+            }
         }
     }
 }

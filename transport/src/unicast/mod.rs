@@ -3,7 +3,8 @@
 //! [`TransportManager`] listens and connects, runs the handshake on every new link and
 //! either opens a new [`Transport`] or joins the link to the transport that already
 //! exists for the remote zid. Events and messages go to the [`TransportHandler`] given
-//! at construction.
+//! at construction. Every task the manager and its transports spawn is tracked:
+//! [`TransportManager::close`] returns once they have all ended.
 //!
 //! A link whose handshake fails (TLS or INIT/OPEN, e.g. refused credentials) never
 //! reaches the handler: it is closed and logged once with its reason, at INFO while fewer
@@ -11,6 +12,7 @@
 //! beyond (the next INFO line says how many went to DEBUG), so strangers cannot fill the
 //! log.
 
+pub mod backpressure;
 mod link;
 mod transport;
 
@@ -22,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use plexus_link::{Endpoint, LinkConfig, LinkReader, LinkWriter, Locator};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-pub use self::transport::{Transport, TransportStats};
+pub use self::transport::{Transport, TransportStats, alive_transports};
 use crate::auth::UsrPwd;
 use crate::error::TransportError;
 use crate::event::TransportHandler;
@@ -54,8 +57,8 @@ pub struct TransportConfig {
     pub accept_timeout: Duration,
     /// Largest reassembled message.
     pub max_message_size: usize,
-    /// Finished batches that may wait per priority before congestion control applies.
-    pub queue_batches: usize,
+    /// The TX queues' bounds and congestion control.
+    pub queue: QueueConfig,
     /// Measure each link's round-trip time with OAM probes (answered by Plexus peers).
     pub rtt_probes: bool,
     /// usrpwd authentication (Zenoh's `transport/auth/usrpwd`): off by default.
@@ -77,7 +80,7 @@ impl TransportConfig {
             open_timeout: Duration::from_secs(10),
             accept_timeout: Duration::from_secs(10),
             max_message_size: 1 << 30,
-            queue_batches: 16,
+            queue: QueueConfig::default(),
             rtt_probes: true,
             auth: None,
             link: LinkConfig::default(),
@@ -105,6 +108,35 @@ impl TransportConfig {
     }
 }
 
+/// The TX queues' bounds and congestion control (Zenoh's `transport/link/tx/queue/*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Finished batches that may wait per priority (indexed by `Priority as usize`)
+    /// before congestion control applies; at least 1.
+    pub size: [usize; 8],
+    /// How long a producer of `Drop` messages waits for room before the queue counts as
+    /// congested (later `Drop` messages to it are then dropped until the writer frees it).
+    pub wait_before_drop: Duration,
+    /// The same for a `Drop` message cut into fragments.
+    pub max_wait_before_drop_fragments: Duration,
+    /// How long a link's writer may make no progress while a `Block` message waits
+    /// before the transport is closed as a slow consumer.
+    pub wait_before_close: Duration,
+}
+
+impl Default for QueueConfig {
+    /// Plexus's defaults: 16 batches per priority (Zenoh: 2), and Zenoh's waits (1 ms,
+    /// 50 ms, 5 s).
+    fn default() -> Self {
+        QueueConfig {
+            size: [16; 8],
+            wait_before_drop: Duration::from_millis(1),
+            max_wait_before_drop_fragments: Duration::from_millis(50),
+            wait_before_close: Duration::from_secs(5),
+        }
+    }
+}
+
 /// An initial SN that depends only on our zid (reduced to the agreed mask later).
 fn stable_initial_sn(zid: ZenohId) -> u32 {
     let v = zid.to_u128();
@@ -117,16 +149,21 @@ pub(crate) struct ManagerInner {
     pub(crate) config: TransportConfig,
     pub(crate) handler: Arc<dyn TransportHandler>,
     transports: Mutex<HashMap<ZenohId, Transport>>,
-    listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
+    listeners: Mutex<Vec<Locator>>,
     refusals: Mutex<RefusalLog>,
     next_link_id: AtomicU64,
     closed: AtomicBool,
+    /// Every task of the manager and of its transports.
+    pub(crate) tasks: TaskTracker,
+    /// Stops the listeners and the handshakes in progress.
+    cancel: CancellationToken,
 }
 
 /// Opens and accepts unicast transports and keeps the table of live ones.
 ///
-/// Cheap to clone. [`TransportManager::close`] closes every transport and listener;
-/// dropping the last clone stops the listeners but leaves transports to their tasks.
+/// Cheap to clone. [`TransportManager::close`] closes every transport and listener and
+/// returns once every task they ran has ended; dropping the last clone stops the
+/// listeners but leaves transports to their tasks.
 #[derive(Clone)]
 pub struct TransportManager {
     inner: Arc<ManagerInner>,
@@ -152,6 +189,8 @@ impl TransportManager {
                 refusals: Mutex::new(RefusalLog::default()),
                 next_link_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
+                tasks: TaskTracker::new(),
+                cancel: CancellationToken::new(),
             }),
         }
     }
@@ -168,12 +207,21 @@ impl TransportManager {
 
     /// Starts listening on `endpoint`; returns the bound locator (port 0 resolved).
     pub async fn listen(&self, endpoint: &Endpoint) -> Result<Locator, TransportError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(TransportError::ManagerClosed);
+        }
         let mut listener = plexus_link::listen(endpoint, &self.inner.config.link).await?;
         let locator = listener.locator().clone();
         let weak = Arc::downgrade(&self.inner);
-        let task = tokio::spawn(async move {
+        let cancel = self.inner.cancel.clone();
+        let tasks = self.inner.tasks.clone();
+        self.inner.tasks.spawn(async move {
             loop {
-                let link = match listener.accept().await {
+                let accepted = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                let link = match accepted {
                     Ok(link) => link,
                     // A TLS handshake that failed or timed out: one refused connection.
                     Err(
@@ -189,29 +237,35 @@ impl TransportManager {
                         if weak.strong_count() == 0 {
                             return;
                         }
-                        continue;
+                        // Do not spin on a persistent error (e.g. out of descriptors).
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_millis(10)) => continue,
+                        }
                     }
                 };
                 let Some(inner) = weak.upgrade() else { return };
                 let on = listener.locator().clone();
-                tokio::spawn(async move {
-                    if let Err(e) = accept_link(&inner, link).await {
+                let cancel = cancel.clone();
+                tasks.spawn(async move {
+                    let accepted = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = accept_link(&inner, link) => r,
+                    };
+                    if let Err(e) = accepted {
                         refused(&inner, &on, &e);
                     }
                 });
             }
         });
-        lock(&self.inner.listeners).push((locator.clone(), task));
+        lock(&self.inner.listeners).push(locator.clone());
         tracing::debug!("listening on {locator}");
         Ok(locator)
     }
 
     /// The locators this manager listens on.
     pub fn locators(&self) -> Vec<Locator> {
-        lock(&self.inner.listeners)
-            .iter()
-            .map(|(l, _)| l.clone())
-            .collect()
+        lock(&self.inner.listeners).clone()
     }
 
     /// Opens a link to `endpoint` and runs the handshake; returns the transport it opened
@@ -220,15 +274,23 @@ impl TransportManager {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(TransportError::ManagerClosed);
         }
-        let link = plexus_link::connect(endpoint, &self.inner.config.link).await?;
-        let cfg = self
-            .inner
-            .config
-            .handshake(link.mtu(), self.inner.config.open_timeout);
-        let (mut reader, mut writer) = link.split();
-        let hs = Handshake::opener(cfg, Instant::now());
-        let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
-        add_link(&self.inner, est, reader, writer, framer)
+        let inner = self.inner.clone();
+        let endpoint = endpoint.clone();
+        // Tracked and cancelled by `close` like the handshakes of accepted links.
+        let connect = self.inner.tasks.track_future(async move {
+            let link = plexus_link::connect(&endpoint, &inner.config.link).await?;
+            let cfg = inner
+                .config
+                .handshake(link.mtu(), inner.config.open_timeout);
+            let (mut reader, mut writer) = link.split();
+            let hs = Handshake::opener(cfg, Instant::now());
+            let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
+            add_link(&inner, est, reader, writer, framer)
+        });
+        tokio::select! {
+            _ = self.inner.cancel.cancelled() => Err(TransportError::ManagerClosed),
+            r = connect => r,
+        }
     }
 
     /// The live transports.
@@ -241,24 +303,25 @@ impl TransportManager {
         lock(&self.inner.transports).get(zid).cloned()
     }
 
-    /// Stops the listeners and closes every transport, sending CLOSE on each link.
+    /// Stops the listeners and closes every transport, sending CLOSE on each link;
+    /// returns once every task of the manager and of its transports has ended.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        for (_, task) in lock(&self.inner.listeners).drain(..) {
-            task.abort();
-        }
+        self.inner.cancel.cancel();
         let transports: Vec<Transport> = lock(&self.inner.transports).values().cloned().collect();
+        let mut closing = tokio::task::JoinSet::new();
         for t in transports {
-            t.close().await;
+            closing.spawn(async move { t.close().await });
         }
+        while closing.join_next().await.is_some() {}
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }
 
 impl Drop for ManagerInner {
     fn drop(&mut self) {
-        for (_, task) in lock(&self.listeners).drain(..) {
-            task.abort();
-        }
+        self.cancel.cancel();
     }
 }
 
@@ -434,7 +497,7 @@ fn add_link(
         existing.join_link(link_id, reader, writer, framer);
         return Ok(existing);
     }
-    let transport = Transport::new(Arc::downgrade(inner), &est, reader.info().auth_identifier());
+    let transport = Transport::new(inner, &est, reader.info().auth_identifier());
     table.insert(est.remote_zid, transport.clone());
     drop(table);
     let handler = inner.handler.opened(&transport);

@@ -1,21 +1,39 @@
-//! One unicast transport: its links, its TX pipeline and writer task, its RX state.
+//! One unicast transport: its links, its TX pipeline, its RX state, and how it closes.
+//!
+//! Each link has two tasks (see `link`): a reader and a writer that owns the link's
+//! writing half. The first link's writer also drains the TX pipeline. Every task is
+//! tracked: [`Transport::close`] returns after they have ended. Closing never waits on
+//! a blocked writer for long: a writer told to stop cuts its write (and the link with
+//! it) after a short grace.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use plexus_link::{LinkReader, LinkWriter};
 use tokio::sync::{Notify, watch};
+use tokio_util::task::TaskTracker;
 
-use super::{ManagerInner, lock};
+use super::backpressure;
+use super::{ManagerInner, QueueConfig, lock};
 use crate::defrag::Defragmenter;
 use crate::event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent};
 use crate::handshake::Established;
-use crate::pipeline::{Batch, Pipeline, Pushed, SendOptions};
+use crate::pipeline::{Pipeline, Pushed, SendOptions};
 use crate::seq::RxChannel;
 use crate::wire::network::NetworkMessage;
-use crate::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
-use crate::wire::{Priority, Reliability, WhatAmI, ZenohId};
+use crate::wire::transport::{CloseReason, StreamFramer};
+use crate::wire::{CongestionControl, Priority, Reliability, WhatAmI, ZenohId};
+use plexus_link::{LinkReader, LinkWriter};
+
+/// How many `TransportInner`s exist in this process (open or not yet freed).
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many transports exist in this process: open ones, and closed ones something
+/// still holds. Once every transport is closed and its handles are dropped, zero.
+/// (A debugging aid: a count that does not return to zero is a leak.)
+pub fn alive_transports() -> usize {
+    ALIVE.load(Ordering::Acquire)
+}
 
 /// Message and byte counters of a transport.
 #[derive(Debug, Default)]
@@ -32,18 +50,53 @@ pub struct TransportStats {
     pub dropped: AtomicU64,
 }
 
+/// What a link's tasks are told to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LinkCmd {
+    /// Keep going.
+    Run,
+    /// Stop reading; the writer finishes its write (within a grace), sends CLOSE with
+    /// this reason if any, and shuts the link down.
+    Close(Option<CloseReason>),
+    /// Stop at once, cutting a write in progress.
+    Cut,
+}
+
+/// What a link's reader and writer share.
+pub(super) struct LinkShared {
+    pub(super) id: u64,
+    pub(super) cmd: watch::Sender<LinkCmd>,
+    /// Last measured round-trip time in microseconds (`u64::MAX` = none yet).
+    pub(super) rtt_us: AtomicU64,
+    /// The probe to answer (`u64::MAX` = none): at most one pong is outstanding.
+    pub(super) pong: AtomicU64,
+    /// Wakes the writer: a pong to send, or it became the link that writes data.
+    pub(super) wake: Notify,
+}
+
+impl LinkShared {
+    /// Tells the link's tasks to stop, unless they were already told.
+    pub(super) fn stop(&self, how: LinkCmd) {
+        self.cmd.send_if_modified(|c| {
+            if *c == LinkCmd::Run || (how == LinkCmd::Cut && *c != LinkCmd::Cut) {
+                *c = how;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
 pub(super) struct LinkState {
     pub(super) snapshot: LinkSnapshot,
-    pub(super) writer: Arc<tokio::sync::Mutex<LinkWriter>>,
-    pub(super) rtt_us: Arc<AtomicU64>,
-    pub(super) last_tx: Arc<AtomicU64>,
-    pub(super) stop: watch::Sender<bool>,
+    pub(super) shared: Arc<LinkShared>,
 }
 
 impl LinkState {
     fn snapshot(&self) -> LinkSnapshot {
         let mut s = self.snapshot.clone();
-        let rtt = self.rtt_us.load(Ordering::Relaxed);
+        let rtt = self.shared.rtt_us.load(Ordering::Relaxed);
         s.rtt_us = (rtt != u64::MAX).then_some(rtt);
         s
     }
@@ -61,6 +114,9 @@ pub(super) struct TransportInner {
     pub(super) batch_size: u16,
     pub(super) local_lease: Duration,
     pub(super) remote_lease: Duration,
+    pub(super) keep_alive: u32,
+    pub(super) rtt_probes: bool,
+    pub(super) queue: QueueConfig,
     pub(super) created_at: SystemTime,
     /// The user the peer proved with usrpwd when the transport opened.
     pub(super) auth_user: Option<String>,
@@ -68,25 +124,42 @@ pub(super) struct TransportInner {
     pub(super) auth_identifier: Option<String>,
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
-    /// Set while the writer task sleeps on `tx_ready`: producers notify it only then.
+    /// Set while the writer sleeps: producers notify `tx_ready` only then.
     pub(super) writer_parked: AtomicBool,
+    /// Notified after every pull that took something, and when the transport closes.
     pub(super) tx_space: Notify,
-    /// Set by the writer task from before it pulls batches until they are written.
+    /// Set by the writer from before it pulls batches until they are written.
     pub(super) tx_in_flight: AtomicBool,
-    /// Notified by the writer task each time it has written what it pulled.
+    /// Notified by the writer each time it has written what it pulled.
     pub(super) tx_drained: Notify,
+    /// When the writer last started or finished a write (ms since `epoch`).
+    pub(super) tx_progress: AtomicU64,
     pub(super) links: Mutex<Vec<LinkState>>,
+    /// The id of the link whose writer drains the pipeline (the first one; 0 = none).
+    pub(super) primary: AtomicU64,
     /// Serialises link additions/removals with their events so handlers see them in order.
     pub(super) events: Mutex<()>,
     pub(super) rx: Mutex<RxState>,
-    pub(super) handler: OnceLock<Arc<dyn PeerHandler>>,
-    pub(super) closed: AtomicBool,
+    /// Taken away when the transport closes: the handler (the session's face) holds
+    /// this transport, and the cycle must not outlive it.
+    pub(super) handler: Mutex<Option<Arc<dyn PeerHandler>>>,
+    pub(super) closed: watch::Sender<bool>,
     pub(super) close_cause: Mutex<Option<CloseCause>>,
     pub(super) manager: Weak<ManagerInner>,
     pub(super) stats: TransportStats,
     pub(super) epoch: tokio::time::Instant,
     /// Counts RTT measurements, so callers can wait for a fresh one.
     pub(super) rtt_updates: watch::Sender<u64>,
+    /// The link tasks of this transport.
+    pub(super) tasks: TaskTracker,
+    /// The manager's tracker, which counts them too.
+    pub(super) manager_tasks: TaskTracker,
+}
+
+impl Drop for TransportInner {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A unicast transport to one remote process. Cheap to clone.
@@ -106,14 +179,11 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     pub(super) fn new(
-        manager: Weak<ManagerInner>,
+        manager: &Arc<ManagerInner>,
         est: &Established,
         certificate_name: Option<&str>,
     ) -> Self {
-        let (max_message_size, queue_batches) = manager
-            .upgrade()
-            .map(|m| (m.config.max_message_size, m.config.queue_batches))
-            .unwrap_or((1 << 30, 16));
+        let config = &manager.config;
         let n = if est.qos { Priority::ALL.len() } else { 1 };
         let rx = RxState {
             channels: (0..n)
@@ -127,12 +197,13 @@ impl Transport {
             defrag: (0..n)
                 .map(|_| {
                     [
-                        Defragmenter::new(max_message_size, est.sn_mask, est.patch),
-                        Defragmenter::new(max_message_size, est.sn_mask, est.patch),
+                        Defragmenter::new(config.max_message_size, est.sn_mask, est.patch),
+                        Defragmenter::new(config.max_message_size, est.sn_mask, est.patch),
                     ]
                 })
                 .collect(),
         };
+        ALIVE.fetch_add(1, Ordering::AcqRel);
         Transport {
             inner: Arc::new(TransportInner {
                 zid: est.remote_zid,
@@ -141,6 +212,9 @@ impl Transport {
                 batch_size: est.batch_size,
                 local_lease: est.local_lease,
                 remote_lease: est.remote_lease,
+                keep_alive: config.keep_alive.max(1),
+                rtt_probes: config.rtt_probes,
+                queue: config.queue.clone(),
                 created_at: SystemTime::now(),
                 auth_user: est.auth_user.clone(),
                 auth_identifier: est
@@ -153,23 +227,27 @@ impl Transport {
                     true,
                     est.local_initial_sn,
                     est.sn_mask,
-                    queue_batches,
+                    &config.queue.size,
                 ),
                 tx_ready: Notify::new(),
                 writer_parked: AtomicBool::new(false),
                 tx_space: Notify::new(),
                 tx_in_flight: AtomicBool::new(false),
                 tx_drained: Notify::new(),
+                tx_progress: AtomicU64::new(0),
                 links: Mutex::new(Vec::new()),
+                primary: AtomicU64::new(0),
                 events: Mutex::new(()),
                 rx: Mutex::new(rx),
-                handler: OnceLock::new(),
-                closed: AtomicBool::new(false),
+                handler: Mutex::new(None),
+                closed: watch::channel(false).0,
                 close_cause: Mutex::new(None),
-                manager,
+                manager: Arc::downgrade(manager),
                 stats: TransportStats::default(),
                 epoch: tokio::time::Instant::now(),
                 rtt_updates: watch::channel(0).0,
+                tasks: TaskTracker::new(),
+                manager_tasks: manager.tasks.clone(),
             }),
         }
     }
@@ -237,7 +315,14 @@ impl Transport {
 
     /// True once the transport closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        *self.inner.closed.borrow()
+    }
+
+    /// Resolves once the transport has closed (at once if it has).
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed.subscribe();
+        // The sender lives as long as `self`: this cannot fail.
+        let _ = rx.wait_for(|c| *c).await;
     }
 
     /// Why the transport closed, once it has.
@@ -258,41 +343,36 @@ impl Transport {
             .collect()
     }
 
-    /// Queues `msg`, waiting for room if the queue is full and `opts` says `Block`.
-    /// Returns false if the message was dropped (congestion control `Drop`).
+    /// Queues `msg`, then, if its queue was full, waits for room: with `Block` until the
+    /// writer takes what waits (a transport whose writer makes no progress for
+    /// `wait_before_close` closes as a slow consumer, which ends the wait); with `Drop` at
+    /// most `wait_before_drop`. Returns false if the message was dropped.
     pub async fn send(
         &self,
         msg: &NetworkMessage,
         opts: SendOptions,
     ) -> Result<bool, crate::TransportError> {
-        loop {
-            let space = self.inner.tx_space.notified();
-            match self.try_send(msg, opts)? {
-                Pushed::Queued => return Ok(true),
-                Pushed::Dropped => return Ok(false),
-                Pushed::Full => {
-                    // Bounded: the writer frees room or the transport closes.
-                    if tokio::time::timeout(self.inner.remote_lease, space)
-                        .await
-                        .is_err()
-                        && self.is_closed()
-                    {
-                        return Err(crate::TransportError::Closed {
-                            zid: self.inner.zid,
-                        });
-                    }
-                }
-                Pushed::Closed => {
-                    return Err(crate::TransportError::Closed {
-                        zid: self.inner.zid,
-                    });
-                }
-            }
+        let scope = backpressure::Scope::begin();
+        let r = self.try_send(msg, opts);
+        if let Some(wait) = scope.end() {
+            wait.await;
+        }
+        match r? {
+            Pushed::Queued | Pushed::Over { .. } => Ok(true),
+            Pushed::Dropped | Pushed::Full => Ok(false),
+            Pushed::Closed => Err(self.closed_error()),
         }
     }
 
-    /// Queues `msg` without waiting; a full queue gives [`Pushed::Full`] for `Block`
-    /// messages and [`Pushed::Dropped`] for `Drop` ones.
+    /// Queues `msg` without waiting.
+    ///
+    /// A message that finds its queue full goes beyond the bound ([`Pushed::Over`]):
+    /// inside a [`backpressure::Scope`] (a link's reader, [`Transport::send`], a session's
+    /// publication) this transport is noted and the scope's owner waits for it before it
+    /// produces more; outside one, a slack of one more bound is allowed, past which a
+    /// `Block` message is refused ([`Pushed::Full`]) and a `Drop` one dropped. Both count
+    /// as dropped in [`TransportStats::dropped`].
+    #[inline]
     pub fn try_send(
         &self,
         msg: &NetworkMessage,
@@ -306,7 +386,7 @@ impl Transport {
                 ..opts
             }
         };
-        let r = self.inner.pipeline.push(msg, opts);
+        let r = self.inner.pipeline.push(msg, opts, backpressure::in_scope);
         match r {
             Pushed::Queued => {
                 self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
@@ -316,73 +396,104 @@ impl Transport {
                     self.inner.tx_ready.notify_one();
                 }
             }
-            Pushed::Dropped => {
+            Pushed::Over { fragmented } => {
+                self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
+                self.inner.tx_ready.notify_one();
+                backpressure::note(self, opts, fragmented);
+            }
+            Pushed::Dropped | Pushed::Full => {
                 self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Pushed::Closed => {
-                return Err(crate::TransportError::Closed {
-                    zid: self.inner.zid,
-                });
-            }
-            Pushed::Full => {
-                self.inner.tx_ready.notify_one();
-            }
+            Pushed::Closed => return Err(self.closed_error()),
         }
         Ok(r)
     }
 
-    /// Sends CLOSE on every link and closes the transport.
+    fn closed_error(&self) -> crate::TransportError {
+        crate::TransportError::Closed {
+            zid: self.inner.zid,
+        }
+    }
+
+    /// Waits until the writer has pulled since pull number `mark` or the transport has
+    /// closed (true), or until `deadline` (false).
+    pub(super) async fn wait_pull(&self, mark: u64, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let space = self.inner.tx_space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            if self.inner.pipeline.pulls() > mark || self.is_closed() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, space).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// True when the writer has been inside one write for `wait_before_close`.
+    pub(super) fn writer_stuck(&self) -> bool {
+        self.inner.tx_in_flight.load(Ordering::SeqCst)
+            && self
+                .millis_now()
+                .saturating_sub(self.inner.tx_progress.load(Ordering::Acquire))
+                >= self.inner.queue.wait_before_close.as_millis() as u64
+    }
+
+    /// Milliseconds since the transport's epoch.
+    pub(super) fn millis_now(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Closes a transport whose writer has not moved for `wait_before_close` while a
+    /// `Block` message waited: its links are cut and it closes with
+    /// [`CloseCause::SlowConsumer`].
+    pub(super) fn close_slow_consumer(&self) {
+        if self.is_closed() {
+            return;
+        }
+        tracing::warn!(
+            "transport to {}: no progress writing for {:?} while messages wait: closing it as a slow consumer",
+            self.inner.zid,
+            self.inner.queue.wait_before_close
+        );
+        self.remove_all_links(CloseCause::SlowConsumer, LinkCmd::Cut);
+    }
+
+    /// Sends CLOSE on every link and closes the transport; returns once its tasks ended.
     pub async fn close(&self) {
         self.close_with(CloseReason::Generic, CloseCause::Local)
             .await;
     }
 
     pub(super) async fn close_with(&self, reason: CloseReason, cause: CloseCause) {
-        self.inner.pipeline.close();
-        // Let queued data leave before the CLOSE, within a bound.
-        // Queued means pulled *and written*: the writer may hold batches it has taken
-        // from the pipeline but not written yet.
-        let flushed = async {
-            loop {
-                let drained = self.inner.tx_drained.notified();
-                tokio::pin!(drained);
-                drained.as_mut().enable();
-                // Pipeline first, then the flag: the writer sets the flag before it pulls.
-                if self.inner.pipeline.is_empty() && !self.inner.tx_in_flight.load(Ordering::SeqCst)
-                {
-                    break;
+        if !self.is_closed() {
+            self.inner.pipeline.close();
+            // Let queued data leave before the CLOSE, within a bound. Queued means
+            // pulled *and written*: the writer may hold batches it has not written yet.
+            let flushed = async {
+                loop {
+                    let drained = self.inner.tx_drained.notified();
+                    tokio::pin!(drained);
+                    drained.as_mut().enable();
+                    // Pipeline first, then the flag: the writer sets the flag before it pulls.
+                    if self.inner.pipeline.is_empty()
+                        && !self.inner.tx_in_flight.load(Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                    self.inner.tx_ready.notify_one();
+                    drained.await;
                 }
-                self.inner.tx_ready.notify_one();
-                drained.await;
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
-        // Stop the links' tasks before the CLOSE goes out: the peer answers it by closing
-        // its end, and a reader that saw that end of stream first would remove its link
-        // as `LinkFailed` instead of `cause`.
-        let writers: Vec<_> = lock(&self.inner.links)
-            .iter()
-            .map(|l| {
-                let _ = l.stop.send(true);
-                (l.writer.clone(), l.snapshot.info.is_streamed())
-            })
-            .collect();
-        for (writer, streamed) in writers {
-            let mut batch = Batch::single(&TransportMessage::Close(Close {
-                reason,
-                session: false,
-            }));
-            let mut w = writer.lock().await;
-            batch.seal();
-            let data: &[u8] = if streamed {
-                batch.as_prefixed()
-            } else {
-                batch.payload()
             };
-            let _ = tokio::time::timeout(Duration::from_secs(1), w.write_all(data)).await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), w.close()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+            // Remove the links (and report it) before the CLOSE goes out: the peer answers
+            // it by closing its end, and a reader that saw that end of stream first would
+            // remove its link as `LinkFailed` instead of `cause`.
+            self.remove_all_links(cause, LinkCmd::Close(Some(reason)));
         }
-        self.remove_all_links(cause);
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 
     pub(super) fn start(
@@ -393,9 +504,7 @@ impl Transport {
         writer: LinkWriter,
         framer: StreamFramer,
     ) {
-        let _ = self.inner.handler.set(handler);
-        let t = self.clone();
-        tokio::spawn(async move { t.writer_task().await });
+        *lock(&self.inner.handler) = Some(handler);
         self.join_link(link_id, reader, writer, framer);
     }
 
@@ -406,7 +515,14 @@ impl Transport {
         writer: LinkWriter,
         framer: StreamFramer,
     ) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (cmd, cmd_rx) = watch::channel(LinkCmd::Run);
+        let shared = Arc::new(LinkShared {
+            id: link_id,
+            cmd,
+            rtt_us: AtomicU64::new(u64::MAX),
+            pong: AtomicU64::new(u64::MAX),
+            wake: Notify::new(),
+        });
         let state = LinkState {
             snapshot: LinkSnapshot {
                 id: link_id,
@@ -419,54 +535,74 @@ impl Transport {
                     .map(str::to_owned)
                     .or_else(|| self.inner.auth_user.clone()),
             },
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            rtt_us: Arc::new(AtomicU64::new(u64::MAX)),
-            last_tx: Arc::new(AtomicU64::new(0)),
-            stop: stop_tx,
+            shared: shared.clone(),
         };
+        let _order = lock(&self.inner.events);
+        if self.is_closed() {
+            return;
+        }
+        let snap = state.snapshot();
         {
-            let _order = lock(&self.inner.events);
-            if self.is_closed() {
-                return;
-            }
-            let snap = state.snapshot();
-            let ctx = super::link::LinkCtx {
-                id: link_id,
-                writer: state.writer.clone(),
-                rtt_us: state.rtt_us.clone(),
-                last_tx: state.last_tx.clone(),
-            };
-            lock(&self.inner.links).push(state);
-            self.emit(TransportEvent::LinkAdded(snap));
-            tracing::debug!("transport {}: link {link_id} added", self.inner.zid);
-            let t = self.clone();
-            tokio::spawn(async move { t.link_task(ctx, reader, framer, stop_rx).await });
+            let mut links = lock(&self.inner.links);
+            links.push(state);
+            self.set_primary(&links);
+        }
+        self.emit(TransportEvent::LinkAdded(snap));
+        tracing::debug!("transport {}: link {link_id} added", self.inner.zid);
+        let t = self.clone();
+        let rx_shared = shared.clone();
+        let rx_cmd = cmd_rx.clone();
+        self.spawn(async move { t.link_reader(rx_shared, reader, framer, rx_cmd).await });
+        let t = self.clone();
+        self.spawn(async move { t.link_writer(shared, writer, cmd_rx).await });
+    }
+
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, f: F) {
+        let f = self
+            .inner
+            .manager_tasks
+            .track_future(self.inner.tasks.track_future(f));
+        tokio::spawn(f);
+    }
+
+    /// Makes the first link the one that writes data, and wakes its writer if it changed.
+    fn set_primary(&self, links: &[LinkState]) {
+        let first = links.first().map(|l| l.shared.id).unwrap_or(0);
+        if self.inner.primary.swap(first, Ordering::AcqRel) != first
+            && let Some(l) = links.first()
+        {
+            l.shared.wake.notify_one();
         }
     }
 
+    pub(super) fn is_primary(&self, link_id: u64) -> bool {
+        self.inner.primary.load(Ordering::Acquire) == link_id
+    }
+
+    /// The handler, while the transport is open.
+    pub(super) fn handler(&self) -> Option<Arc<dyn PeerHandler>> {
+        lock(&self.inner.handler).clone()
+    }
+
     pub(super) fn emit(&self, ev: TransportEvent) {
-        if let Some(h) = self.inner.handler.get() {
+        if let Some(h) = self.handler() {
             h.event(ev);
         }
     }
 
-    pub(super) fn deliver(&self, msg: NetworkMessage) {
-        self.inner.stats.rx_msgs.fetch_add(1, Ordering::Relaxed);
-        if let Some(h) = self.inner.handler.get() {
-            h.message(msg);
-        }
-    }
-
-    /// Removes one link; closes the transport when it was the last.
-    pub(super) fn remove_link(&self, link_id: u64, cause: CloseCause) {
+    /// Removes one link, telling its tasks `how` to stop; closes the transport when it
+    /// was the last.
+    pub(super) fn remove_link(&self, link_id: u64, cause: CloseCause, how: LinkCmd) {
         let _order = lock(&self.inner.events);
         let removed = {
             let mut links = lock(&self.inner.links);
             let pos = links.iter().position(|l| l.snapshot.id == link_id);
-            pos.map(|p| links.remove(p))
+            let removed = pos.map(|p| links.remove(p));
+            self.set_primary(&links);
+            removed
         };
         let Some(state) = removed else { return };
-        let _ = state.stop.send(true);
+        state.shared.stop(how);
         tracing::debug!(
             "transport {}: link {link_id} removed ({cause})",
             self.inner.zid
@@ -480,11 +616,16 @@ impl Transport {
         }
     }
 
-    fn remove_all_links(&self, cause: CloseCause) {
+    pub(super) fn remove_all_links(&self, cause: CloseCause, how: LinkCmd) {
         let _order = lock(&self.inner.events);
-        let removed: Vec<LinkState> = lock(&self.inner.links).drain(..).collect();
+        let removed: Vec<LinkState> = {
+            let mut links = lock(&self.inner.links);
+            let removed = links.drain(..).collect();
+            self.set_primary(&links);
+            removed
+        };
         for state in removed {
-            let _ = state.stop.send(true);
+            state.shared.stop(how);
             self.emit(TransportEvent::LinkRemoved {
                 link: state.snapshot(),
                 cause: cause.clone(),
@@ -495,159 +636,34 @@ impl Transport {
 
     /// Marks the transport closed and emits `Closed`; call with the events lock held.
     fn finish_close(&self, cause: CloseCause) {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
+        if self.inner.closed.send_replace(true) {
             return;
         }
-        self.inner.pipeline.close();
+        self.inner.pipeline.clear();
         *lock(&self.inner.close_cause) = Some(cause.clone());
         if let Some(m) = self.inner.manager.upgrade() {
             super::forget(&m, self);
         }
         tracing::info!("transport to {} closed: {cause}", self.inner.zid);
         self.emit(TransportEvent::Closed { cause });
+        // Nothing follows `Closed`: let the handler (and what it holds) go.
+        let handler = lock(&self.inner.handler).take();
+        drop(handler);
         self.inner.tx_ready.notify_one();
         self.inner.tx_space.notify_waiters();
+        self.inner.tx_drained.notify_waiters();
     }
 
-    /// Moves batches from the pipeline to the first link; ends when the transport closes.
-    async fn writer_task(self) {
-        let mut batches: Vec<Batch> = Vec::new();
-        loop {
-            // Before sleeping, give a busy producer a moment: a few yields usually catch
-            // its next message without a wake-up (a futex call and a context switch),
-            // and let a batch gather more than one message.
-            let mut work = false;
-            for _ in 0..WRITER_SPINS {
-                if self.inner.pipeline.has_pending() {
-                    work = true;
-                    break;
-                }
-                tokio::task::yield_now().await;
+    /// How long the producer of a message sent with `opts` that went beyond its bound
+    /// waits for room: `None` (until the writer moves or the transport closes) for
+    /// `Block`, `wait_before_drop` (or `max_wait_before_drop_fragments`) for `Drop`.
+    pub(super) fn drop_wait(&self, opts: SendOptions, fragmented: bool) -> Option<Duration> {
+        match opts.congestion {
+            CongestionControl::Block => None,
+            CongestionControl::Drop if fragmented => {
+                Some(self.inner.queue.max_wait_before_drop_fragments)
             }
-            if !work {
-                self.inner.writer_parked.store(true, Ordering::SeqCst);
-                if !self.inner.pipeline.has_pending() {
-                    self.inner.tx_ready.notified().await;
-                }
-                self.inner.writer_parked.store(false, Ordering::SeqCst);
-            }
-            loop {
-                self.gather();
-                batches.clear();
-                self.inner.tx_in_flight.store(true, Ordering::SeqCst);
-                if self.inner.pipeline.pull(&mut batches) == 0 {
-                    self.inner.tx_in_flight.store(false, Ordering::SeqCst);
-                    self.inner.tx_drained.notify_waiters();
-                    break;
-                }
-                self.inner.tx_space.notify_waiters();
-                let target = lock(&self.inner.links).first().map(|l| {
-                    (
-                        l.snapshot.id,
-                        l.writer.clone(),
-                        l.last_tx.clone(),
-                        l.snapshot.info.is_streamed(),
-                    )
-                });
-                let Some((link_id, writer, last_tx, streamed)) = target else {
-                    // No link left: the data cannot leave.
-                    batches.clear();
-                    self.inner.tx_in_flight.store(false, Ordering::SeqCst);
-                    self.inner.tx_drained.notify_waiters();
-                    break;
-                };
-                let mut w = writer.lock().await;
-                let mut bytes = 0u64;
-                let res = if streamed {
-                    for b in batches.iter_mut() {
-                        b.seal();
-                        bytes += b.as_prefixed().len() as u64;
-                    }
-                    let slices: Vec<&[u8]> = batches.iter().map(Batch::as_prefixed).collect();
-                    w.write_vectored_all(&slices).await
-                } else {
-                    let mut res = Ok(());
-                    for b in batches.iter() {
-                        bytes += b.payload().len() as u64;
-                        res = w.write_all(b.payload()).await;
-                        if res.is_err() {
-                            break;
-                        }
-                    }
-                    res
-                };
-                drop(w);
-                last_tx.store(
-                    self.inner.epoch.elapsed().as_millis() as u64,
-                    Ordering::Relaxed,
-                );
-                self.inner
-                    .stats
-                    .tx_bytes
-                    .fetch_add(bytes, Ordering::Relaxed);
-                for b in batches.drain(..) {
-                    self.inner.pipeline.recycle(b);
-                }
-                if let Err(e) = res {
-                    self.remove_link(link_id, CloseCause::LinkFailed(e.to_string()));
-                }
-            }
-            if self.is_closed() && self.inner.pipeline.is_empty() {
-                return;
-            }
-        }
-    }
-}
-
-/// How many times the writer yields, looking for more to send, before it sleeps.
-const WRITER_SPINS: usize = 16;
-
-/// How long the writer watches a message that is not urgent for company: if no other
-/// message follows within this time, it leaves alone.
-const GATHER_QUIET: Duration = Duration::from_micros(1);
-
-/// How long the writer naps, while producers keep adding to a batch, before it looks
-/// again (the kernel's timer slack usually makes it longer).
-const GATHER_NAP: Duration = Duration::from_micros(20);
-
-/// The longest the writer waits for a batch that keeps filling up.
-const GATHER_MAX: Duration = Duration::from_micros(200);
-
-impl Transport {
-    /// Lets a batch fill up before it is written, so that one write carries many
-    /// messages. Express messages, full batches and fragments go at once. A message
-    /// that no other follows within [`GATHER_QUIET`] goes then. While producers keep
-    /// adding, the writer naps (leaving the CPU to them) up to [`GATHER_MAX`].
-    fn gather(&self) {
-        let pipeline = &self.inner.pipeline;
-        let seen = pipeline.pending();
-        if seen == 0 || pipeline.has_ready() {
-            return;
-        }
-        let start = std::time::Instant::now();
-        // Is a producer still at work? Watch the count briefly.
-        loop {
-            for _ in 0..16 {
-                std::hint::spin_loop();
-            }
-            if pipeline.has_ready() {
-                return;
-            }
-            if pipeline.pending() != seen {
-                break;
-            }
-            if start.elapsed() >= GATHER_QUIET {
-                return;
-            }
-        }
-        // It is: nap while the batch keeps growing.
-        loop {
-            let before = pipeline.pending();
-            std::thread::sleep(GATHER_NAP);
-            if pipeline.has_ready() || pipeline.pending() == before || start.elapsed() >= GATHER_MAX
-            {
-                return;
-            }
+            CongestionControl::Drop => Some(self.inner.queue.wait_before_drop),
         }
     }
 }

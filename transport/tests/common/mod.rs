@@ -291,6 +291,27 @@ impl RawPeer {
             .await
             .expect("raw connect timed out")
             .expect("raw connect");
+        Self::handshake(stream, cfg).await
+    }
+
+    /// [`RawPeer::connect`] with a small receive buffer (set before connecting), so that
+    /// a peer that stops reading blocks its remote's writes soon.
+    pub async fn connect_small(addr: SocketAddr, cfg: HandshakeConfig, rcvbuf: u32) -> RawPeer {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .expect("socket");
+        socket.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        let stream = tokio::time::timeout(WAIT, socket.connect(addr))
+            .await
+            .expect("raw connect timed out")
+            .expect("raw connect");
+        Self::handshake(stream, cfg).await
+    }
+
+    async fn handshake(stream: TcpStream, cfg: HandshakeConfig) -> RawPeer {
         stream.set_nodelay(true).expect("nodelay");
         let mut peer = RawPeer {
             stream,
