@@ -92,7 +92,7 @@ async fn run_until_shutdown(
 /// Logs the transport counts and each transport's admin JSON (with its counters).
 async fn log_stats(session: &plexus::Session) {
     tracing::info!(
-        open = session.transports().len(),
+        open = session.info().transport_handles().len(),
         alive = plexus_transport::alive_transports(),
         "stats: transports"
     );
