@@ -100,10 +100,12 @@ impl Dispatcher {
     /// closing session ends early), as a task of this session.
     pub(crate) fn after(&self, delay: Duration, f: impl FnOnce() + Send + 'static) {
         let cancel = self.cancel.clone();
+        // The deadline counts from now, not from when the task first runs.
+        let deadline = tokio::time::Instant::now() + delay;
         self.tasks.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
             }
             f();
         });
