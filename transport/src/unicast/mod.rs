@@ -233,10 +233,11 @@ impl TransportManager {
                         continue;
                     }
                     Err(e) => {
-                        tracing::warn!("accept on {} failed: {e}", listener.locator());
-                        if weak.strong_count() == 0 {
-                            return;
-                        }
+                        // Logged through the refusal budget, so a persistent error
+                        // (e.g. out of descriptors) cannot flood the log.
+                        let Some(inner) = weak.upgrade() else { return };
+                        refused(&inner, listener.locator(), &e);
+                        drop(inner);
                         // Do not spin on a persistent error (e.g. out of descriptors).
                         tokio::select! {
                             _ = cancel.cancelled() => return,
