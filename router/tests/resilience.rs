@@ -322,12 +322,12 @@ async fn ten_thousand_transports_opened_and_closed_leave_nothing_behind() {
     let started = Instant::now();
     assert_eq!(churn(&d.locator, WARM_UP).await, WARM_UP);
     closes(&mut d, WARM_UP).await;
-    let warm = d.stats().await;
+    let warm = d.settled_stats().await;
     assert_eq!((warm.open, warm.alive), (0, 0), "after the warm-up");
     let rss_warm = d.rss_kib();
     assert_eq!(churn(&d.locator, N).await, N);
     closes(&mut d, N).await;
-    let stats = d.stats().await;
+    let stats = d.settled_stats().await;
     let rss_end = d.rss_kib();
     eprintln!(
         "{} transports in {:?}; router RSS {rss_start} KiB at start, {rss_warm} KiB after {WARM_UP}, {rss_end} KiB after {N} more ({:+} KiB); open {}, alive {}",

@@ -168,6 +168,21 @@ impl Daemon {
         }
     }
 
+    /// Asks for its statistics until no transport is open or in memory, or until `WAIT`
+    /// has passed, and returns the last answer. A transport's link tasks let go of it just
+    /// after its close is logged, and nothing outside the process says when they have, so
+    /// this asks again (every 20 ms) rather than trusting the first answer.
+    pub async fn settled_stats(&mut self) -> Stats {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stats = self.stats().await;
+            if (stats.open, stats.alive) == (0, 0) || Instant::now() >= deadline {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kills it with SIGKILL and waits for it to be gone.
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("SIGKILL");
