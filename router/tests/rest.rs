@@ -103,7 +103,14 @@ async fn admin_space_and_connectivity_keys_parse_into_the_documented_shapes() {
     assert_eq!(me["region"], "south:0:client");
     assert_eq!(me["lease_ms"], 10_000);
     assert_u64(&me["created_at"], "created_at");
-    for k in ["tx_msgs", "tx_bytes", "rx_msgs", "rx_bytes", "dropped"] {
+    for k in [
+        "tx_msgs",
+        "tx_bytes",
+        "rx_msgs",
+        "rx_bytes",
+        "dropped",
+        "tx_queued_bytes",
+    ] {
         assert_u64(&me["stats"][k], k);
     }
     let links = me["links"].as_array().expect("links");
@@ -729,6 +736,15 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     assert!(rx1 >= rx0 + 20_000.0, "rx bytes {rx0} -> {rx1}");
     assert!(msgs1 >= msgs0 + 20.0, "rx messages {msgs0} -> {msgs1}");
     let sz = subscriber.zid().to_string();
+    assert!(
+        metric(
+            &after,
+            "plexus_transport_tx_queue_bytes",
+            ("remote_zid", &sz)
+        )
+        .is_some(),
+        "no TX queue gauge for the subscriber's transport"
+    );
     assert!(
         metric(
             &after,

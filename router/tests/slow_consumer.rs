@@ -309,6 +309,16 @@ async fn a_stalled_drop_subscriber_costs_the_others_nothing_and_its_drops_are_co
     let dropped = stalled["stats"]["dropped"].as_u64().expect("stats.dropped");
     eprintln!("the stalled transport's admin JSON: {stalled}");
     assert!(dropped > 0, "no drop counted: {stalled}");
+    // What waits for the stalled subscriber is what its bounded queue holds: something,
+    // and no more than every stage's batches with their slack (8 stages, 2 x 16 batches
+    // of 64 KiB at most).
+    let queued = stalled["stats"]["tx_queued_bytes"]
+        .as_u64()
+        .expect("stats.tx_queued_bytes");
+    assert!(
+        queued > 0 && queued <= 8 * 32 * 65_536,
+        "tx_queued_bytes {queued}: {stalled}"
+    );
     assert!(
         worst >= 0.9 * solo,
         "the healthy subscriber fell to {worst:.0} msg/s (solo {solo:.0}): {rates:.0?}"

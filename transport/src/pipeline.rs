@@ -512,6 +512,19 @@ impl Pipeline {
         })
     }
 
+    /// Bytes of encoded messages waiting to be written: the finished batches and the
+    /// batch being filled, across every stage. Takes each stage's lock (for monitoring,
+    /// not for the hot path).
+    pub fn queued_bytes(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| {
+                let s = lock(s);
+                s.ready.iter().map(Batch::len).sum::<usize>() + s.current.len()
+            })
+            .sum()
+    }
+
     /// How many pulls have taken something so far.
     pub fn pulls(&self) -> u64 {
         self.pulls.load(Ordering::Acquire)
@@ -573,6 +586,33 @@ mod tests {
             }),
             unknown_exts: Default::default(),
         })
+    }
+
+    #[test]
+    fn queued_bytes_count_what_waits_and_fall_to_zero_when_pulled() {
+        let p = Pipeline::new(true, 1024, true, 0, MASK, &[4; 8]);
+        assert_eq!(p.queued_bytes(), 0);
+        let mut last = 0;
+        for i in 0..5 {
+            let pushed = p.push(
+                &put("a/b", 300),
+                opts(Priority::Data, Reliability::Reliable),
+                || false,
+            );
+            assert!(matches!(pushed, Pushed::Queued), "push {i}: {pushed:?}");
+            let now = p.queued_bytes();
+            assert!(now > last + 300, "push {i}: {last} -> {now}");
+            last = now;
+        }
+        p.push(
+            &put("c", 10),
+            opts(Priority::RealTime, Reliability::Reliable),
+            || false,
+        );
+        assert!(p.queued_bytes() > last + 10, "another stage counts too");
+        let mut out = Vec::new();
+        assert!(p.pull(&mut out) > 0);
+        assert_eq!(p.queued_bytes(), 0);
     }
 
     /// (key, payload length) of each message, so failures print something readable.

@@ -225,6 +225,20 @@ impl Collector for Live {
         }
 
         let mut m = encoder.encode_descriptor(
+            "plexus_transport_tx_queue_bytes",
+            "Bytes waiting in a transport's TX queue",
+            None,
+            MetricType::Gauge,
+        )?;
+        for t in &transports {
+            let Some(stats) = &t.stats else { continue };
+            ConstGauge::new(stats.tx_queued_bytes as i64).encode(m.encode_family(&[
+                ("remote_zid", t.zid.to_string()),
+                ("whatami", t.whatami.as_str().to_string()),
+            ])?)?;
+        }
+
+        let mut m = encoder.encode_descriptor(
             "plexus_link_rtt_seconds",
             "The last round-trip time measured on a link (absent until measured)",
             None,

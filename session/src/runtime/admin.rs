@@ -64,6 +64,8 @@ pub struct TransportCounters {
     pub rx_bytes: u64,
     /// Messages dropped by congestion control.
     pub dropped: u64,
+    /// Bytes waiting in the TX queue now (a gauge, not a counter).
+    pub tx_queued_bytes: u64,
 }
 
 /// A unicast transport to a remote process.
@@ -101,6 +103,7 @@ impl TransportCounters {
             rx_msgs: get(&s.rx_msgs),
             rx_bytes: get(&s.rx_bytes),
             dropped: get(&s.dropped),
+            tx_queued_bytes: t.tx_queued_bytes() as u64,
         }
     }
 }

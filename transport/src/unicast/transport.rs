@@ -313,6 +313,12 @@ impl Transport {
         &self.inner.stats
     }
 
+    /// Bytes of encoded messages waiting in the TX queue (monitoring: takes the queue's
+    /// locks).
+    pub fn tx_queued_bytes(&self) -> usize {
+        self.inner.pipeline.queued_bytes()
+    }
+
     /// True once the transport closed.
     pub fn is_closed(&self) -> bool {
         *self.inner.closed.borrow()
