@@ -126,6 +126,8 @@ async fn admin_space_and_connectivity_keys_parse_into_the_documented_shapes() {
     assert!(l["rtt_us"].is_null() || l["rtt_us"].is_u64(), "{l}");
     assert_u64(&l["created_at"], "link created_at");
     assert!(l["rtt_history"].is_array(), "{l}");
+    assert_u64(&l["stats"]["tx_bytes"], "link tx_bytes");
+    assert_u64(&l["stats"]["rx_bytes"], "link rx_bytes");
 
     // The router measures the client's RTT: it shows up, with its history.
     let l = timeout(WAIT, async {
@@ -734,6 +736,9 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     let rx1 = metric(&after, "plexus_transport_rx_bytes_total", by_pub).expect("rx bytes");
     let msgs1 = metric(&after, "plexus_transport_rx_messages_total", by_pub).expect("rx messages");
     assert!(rx1 >= rx0 + 20_000.0, "rx bytes {rx0} -> {rx1}");
+    // The publisher's one link carries all of it.
+    let link_rx = metric(&after, "plexus_link_rx_bytes_total", by_pub).expect("link rx bytes");
+    assert!(link_rx >= 20_000.0, "link rx bytes {link_rx}");
     assert!(msgs1 >= msgs0 + 20.0, "rx messages {msgs0} -> {msgs1}");
     let sz = subscriber.zid().to_string();
     assert!(

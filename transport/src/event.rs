@@ -53,6 +53,10 @@ pub struct LinkSnapshot {
     pub created_at: SystemTime,
     /// Last measured round-trip time in microseconds, if known.
     pub rtt_us: Option<u64>,
+    /// Bytes written to the link so far (batches, prefixes included).
+    pub tx_bytes: u64,
+    /// Bytes read from the link so far.
+    pub rx_bytes: u64,
     /// Who the peer proved to be on this link: the common name of its TLS certificate,
     /// else the user the transport's peer proved with usrpwd ([`Transport::auth_user`]).
     pub auth_identifier: Option<String>,

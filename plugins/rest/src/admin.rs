@@ -263,6 +263,7 @@ pub(crate) fn router_json(monitor: &Monitor, plugins: &Value) -> Value {
             "rtt_us": l.rtt_us,
             "rtt_history": history,
             "auth_identifier": l.auth_identifier,
+            "stats": {"tx_bytes": l.tx_bytes, "rx_bytes": l.rx_bytes},
         }));
     }
     let sessions: Vec<Value> = info

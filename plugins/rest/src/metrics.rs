@@ -238,6 +238,28 @@ impl Collector for Live {
             ])?)?;
         }
 
+        type LinkGet = fn(&plexus::admin::LinkInfo) -> u64;
+        let per_link: [(&str, &str, LinkGet); 2] = [
+            ("plexus_link_tx_bytes", "Bytes written to a link", |l| {
+                l.tx_bytes
+            }),
+            ("plexus_link_rx_bytes", "Bytes read from a link", |l| {
+                l.rx_bytes
+            }),
+        ];
+        for (name, help, get) in per_link {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for l in &links {
+                ConstCounter::new(get(l)).encode(m.encode_family(&[
+                    ("remote_zid", l.zid.to_string()),
+                    ("whatami", whatami_of(l.zid).to_string()),
+                    ("link_id", l.id.to_string()),
+                    ("src", l.src.clone()),
+                    ("dst", l.dst.clone()),
+                ])?)?;
+            }
+        }
+
         let mut m = encoder.encode_descriptor(
             "plexus_link_rtt_seconds",
             "The last round-trip time measured on a link (absent until measured)",

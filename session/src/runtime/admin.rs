@@ -169,6 +169,12 @@ pub struct LinkInfo {
     pub priorities: PriorityRange,
     /// `Reliable` or `BestEffort` (Zenoh 1.x's field).
     pub reliability: &'static str,
+    /// Bytes written to the link so far (not in the spec's Link JSON).
+    #[serde(skip)]
+    pub tx_bytes: u64,
+    /// Bytes read from the link so far (not in the spec's Link JSON).
+    #[serde(skip)]
+    pub rx_bytes: u64,
 }
 
 impl LinkInfo {
@@ -195,6 +201,8 @@ impl LinkInfo {
             } else {
                 "BestEffort"
             },
+            tx_bytes: l.tx_bytes,
+            rx_bytes: l.rx_bytes,
         }
     }
 }

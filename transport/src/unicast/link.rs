@@ -207,6 +207,7 @@ impl Transport {
                         .stats
                         .rx_bytes
                         .fetch_add(n as u64, Ordering::Relaxed);
+                    shared.rx_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     if !streamed {
                         pending = Some(framer.buffer_mut().split().freeze());
                     }
@@ -467,6 +468,7 @@ impl Transport {
                 }
                 lease.handle_tx(Instant::now());
                 inner.stats.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+                shared.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
             }
             let primary = self.is_primary(shared.id);
             if primary {
@@ -554,7 +556,7 @@ impl Transport {
                 return Ok(wrote);
             }
             inner.tx_space.notify_waiters();
-            let res = self.write_batches(w, batches, streamed, cmd).await;
+            let res = self.write_batches(shared, w, batches, streamed, cmd).await;
             for b in batches.drain(..) {
                 inner.pipeline.recycle(b);
             }
@@ -576,6 +578,7 @@ impl Transport {
     /// [`WRITE_CHUNK`] bytes), one per datagram otherwise, noting progress between.
     async fn write_batches(
         &self,
+        shared: &LinkShared,
         w: &mut LinkWriter,
         batches: &mut [Batch],
         streamed: bool,
@@ -603,6 +606,7 @@ impl Transport {
                 .stats
                 .tx_bytes
                 .fetch_add(bytes as u64, Ordering::Relaxed);
+            shared.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
             i = j;
         }
         self.inner

@@ -72,6 +72,10 @@ pub(super) struct LinkShared {
     pub(super) pong: AtomicU64,
     /// Wakes the writer: a pong to send, or it became the link that writes data.
     pub(super) wake: Notify,
+    /// Bytes written to this link (batches, prefixes included).
+    pub(super) tx_bytes: AtomicU64,
+    /// Bytes read from this link.
+    pub(super) rx_bytes: AtomicU64,
 }
 
 impl LinkShared {
@@ -98,6 +102,8 @@ impl LinkState {
         let mut s = self.snapshot.clone();
         let rtt = self.shared.rtt_us.load(Ordering::Relaxed);
         s.rtt_us = (rtt != u64::MAX).then_some(rtt);
+        s.tx_bytes = self.shared.tx_bytes.load(Ordering::Relaxed);
+        s.rx_bytes = self.shared.rx_bytes.load(Ordering::Relaxed);
         s
     }
 }
@@ -528,6 +534,8 @@ impl Transport {
             rtt_us: AtomicU64::new(u64::MAX),
             pong: AtomicU64::new(u64::MAX),
             wake: Notify::new(),
+            tx_bytes: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
         });
         let state = LinkState {
             snapshot: LinkSnapshot {
@@ -535,6 +543,8 @@ impl Transport {
                 info: reader.info().clone(),
                 created_at: SystemTime::now(),
                 rtt_us: None,
+                tx_bytes: 0,
+                rx_bytes: 0,
                 auth_identifier: reader
                     .info()
                     .auth_identifier()
