@@ -819,3 +819,79 @@ async fn a_bad_http_port_is_refused_naming_the_key() {
         "{text}"
     );
 }
+
+/// `metadata` in `@/<zid>/router`, read by the Zenoh client `z`.
+async fn router_metadata(z: &zenoh::Session, zid: &str) -> Value {
+    let replies = z.get(format!("@/{zid}/router")).await.expect("get");
+    let reply = timeout(WAIT, replies.recv_async())
+        .await
+        .expect("no reply in time")
+        .expect("no reply");
+    let sample = reply.result().expect("an Ok reply");
+    let v: Value = serde_json::from_slice(&sample.payload().to_bytes()).expect("JSON");
+    v["metadata"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_space_writes_change_metadata_with_write_permission_only() {
+    // Writing permitted: a Zenoh client's put on config/metadata shows in @/<zid>/router,
+    // a put on a key Plexus cannot change at runtime is refused naming it, a delete puts
+    // the default back.
+    let mut d = Plexusd::start(&["--adminspace-permissions", "rw"]).await;
+    let z = zenoh::open(zenoh_client(&d.locator))
+        .await
+        .expect("zenoh client");
+    let key = format!("@/{}/router/config/metadata", d.zid);
+    timeout(WAIT, async {
+        loop {
+            z.put(&key, r#"{name: "edge-1"}"#).await.expect("put");
+            if router_metadata(&z, &d.zid).await["name"] == "edge-1" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the metadata written through the admin space never showed");
+    line_with(&mut d.lines, "configuration key metadata set to").await;
+
+    z.put(format!("@/{}/router/config/mode", d.zid), r#""peer""#)
+        .await
+        .expect("put");
+    let refused = line_with(&mut d.lines, "was refused").await;
+    assert!(
+        refused.contains("config/mode") && refused.contains("metadata"),
+        "{refused}"
+    );
+
+    z.delete(&key).await.expect("delete");
+    line_with(&mut d.lines, "configuration key metadata set to null").await;
+    assert_eq!(router_metadata(&z, &d.zid).await, Value::Null);
+    let _ = z.close().await;
+
+    // Writing not permitted (plexusd's default): the put is logged as ignored and the
+    // metadata stays as configured.
+    let mut d = Plexusd::start(&[]).await;
+    let z = zenoh::open(zenoh_client(&d.locator))
+        .await
+        .expect("zenoh client");
+    let key = format!("@/{}/router/config/metadata", d.zid);
+    let ignored = timeout(WAIT, async {
+        loop {
+            z.put(&key, r#"{name: "edge-2"}"#).await.expect("put");
+            if let Ok(line) = timeout(
+                Duration::from_millis(200),
+                line_with(&mut d.lines, "adminspace/permissions/write is false"),
+            )
+            .await
+            {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("the write was never refused");
+    assert!(ignored.contains("config/metadata"), "{ignored}");
+    assert_eq!(router_metadata(&z, &d.zid).await, Value::Null);
+    let _ = z.close().await;
+}

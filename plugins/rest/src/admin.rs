@@ -10,11 +10,20 @@
 //! `<mode>` is `router`, `peer` or `client`. With `adminspace/permissions/read` false only
 //! this process may query it (its REST plugin and page still work); remote queries get
 //! no reply, as with Zenoh.
+//!
+//! Puts and deletes on `@/<zid>/<mode>/config/<key>` change the configuration as in Zenoh
+//! when `adminspace/permissions/write` is true; Plexus changes only [`WRITABLE_KEYS`] at
+//! runtime and refuses the others with a log line naming them.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use plexus::{Encoding, Locality, OwnedKeyExpr, Query, Queryable, Session, WhatAmI, ZenohId};
+use std::sync::{Arc, Mutex};
+
+use plexus::{
+    Config, Encoding, Locality, OwnedKeyExpr, Query, Queryable, Sample, SampleKind, Session,
+    Subscriber, WhatAmI, ZenohId,
+};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -31,6 +40,7 @@ const PENDING_QUERIES: usize = 64;
 pub struct AdminSpace {
     _root: Queryable<()>,
     _relay: Option<Queryable<()>>,
+    _config: Subscriber<()>,
     tasks: Vec<JoinHandle<()>>,
     prefix: String,
 }
@@ -90,10 +100,12 @@ impl AdminSpace {
             .allowed_origin(origin)
             .callback(callback)
             .await?;
+        let metadata = Arc::new(Mutex::new(session.config().metadata().clone()));
         let ctx = Context {
             monitor: monitor.clone(),
             prefix: OwnedKeyExpr::new(prefix.clone())?,
             plugins,
+            metadata: metadata.clone(),
         };
         let mut tasks = vec![tokio::spawn(async move {
             while let Ok(q) = rx.recv_async().await {
@@ -119,14 +131,35 @@ impl AdminSpace {
         } else {
             None
         };
-        if conf.write {
-            tracing::warn!(
-                "adminspace/permissions/write is true, but Plexus changes no configuration at runtime: puts on {prefix}/config/** are ignored"
-            );
-        }
+        // Puts on `<prefix>/config/<key>` (Zenoh's): applied when writing is permitted.
+        let (tx, rx) = flume::bounded::<Sample>(PENDING_QUERIES);
+        let config = session
+            .declare_subscriber(format!("{prefix}/config/**"))
+            .callback(move |s: Sample| {
+                if let Err(flume::TrySendError::Full(s)) = tx.try_send(s) {
+                    tracing::debug!(
+                        "admin space: too many writes waiting; dropped {}",
+                        s.key_expr()
+                    );
+                }
+            })
+            .await?;
+        let mut writes = ConfigWrites {
+            prefix: format!("{prefix}/config/"),
+            allowed: conf.write,
+            config: session.config().clone(),
+            metadata,
+            refusals_logged: 0,
+        };
+        tasks.push(tokio::spawn(async move {
+            while let Ok(s) = rx.recv_async().await {
+                writes.apply(&s);
+            }
+        }));
         Ok(AdminSpace {
             _root: root,
             _relay: relay,
+            _config: config,
             tasks,
             prefix,
         })
@@ -170,6 +203,81 @@ struct Context {
     monitor: Monitor,
     prefix: OwnedKeyExpr,
     plugins: Value,
+    /// `metadata` as shown in `@/<zid>/<mode>` (writable through the admin space).
+    metadata: Arc<Mutex<Value>>,
+}
+
+/// The configuration keys a put on the admin space changes while the process runs.
+pub const WRITABLE_KEYS: &[&str] = &["metadata"];
+
+/// How many refused admin-space writes are logged at WARN (the rest go to DEBUG, so a
+/// remote writer cannot fill the log).
+const REFUSALS_AT_WARN: u32 = 10;
+
+/// Applies puts and deletes on `@/<zid>/<mode>/config/<key>`, as Zenoh's admin space
+/// does when `adminspace/permissions/write` is true. Plexus changes at runtime only the
+/// keys in [`WRITABLE_KEYS`]; a put on any other key (or with a value that does not
+/// parse) is refused with a log line naming it.
+struct ConfigWrites {
+    prefix: String,
+    allowed: bool,
+    /// The configuration with the writes applied so far (values are checked against it).
+    config: Config,
+    metadata: Arc<Mutex<Value>>,
+    refusals_logged: u32,
+}
+
+impl ConfigWrites {
+    fn apply(&mut self, s: &Sample) {
+        let key_expr = s.key_expr().as_str();
+        if !self.allowed {
+            self.refuse(format_args!(
+                "admin space: the write on {key_expr} was ignored: adminspace/permissions/write is false"
+            ));
+            return;
+        }
+        let Some(key) = key_expr.strip_prefix(&self.prefix) else {
+            return;
+        };
+        if !WRITABLE_KEYS.contains(&key) {
+            self.refuse(format_args!(
+                "admin space: the write on {key_expr} was refused: Plexus changes only {WRITABLE_KEYS:?} at runtime"
+            ));
+            return;
+        }
+        let value = match s.kind() {
+            SampleKind::Put => match std::str::from_utf8(s.payload()) {
+                Ok(text) => text.to_owned(),
+                Err(_) => {
+                    self.refuse(format_args!(
+                        "admin space: the value put on {key_expr} is not UTF-8 text"
+                    ));
+                    return;
+                }
+            },
+            // A delete puts the default back.
+            SampleKind::Delete => "null".to_owned(),
+        };
+        let mut updated = self.config.clone();
+        if let Err(e) = updated.insert_json5(key, &value) {
+            self.refuse(format_args!(
+                "admin space: the write on {key_expr} was refused: {e}"
+            ));
+            return;
+        }
+        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = updated.metadata().clone();
+        self.config = updated;
+        tracing::info!("admin space: configuration key {key} set to {value}");
+    }
+
+    fn refuse(&mut self, what: std::fmt::Arguments<'_>) {
+        if self.refusals_logged < REFUSALS_AT_WARN {
+            self.refusals_logged += 1;
+            tracing::warn!("{what}");
+        } else {
+            tracing::debug!("{what}");
+        }
+    }
 }
 
 impl Context {
@@ -178,7 +286,12 @@ impl Context {
         let key = q.key_expr();
         let sub = |suffix: &str| OwnedKeyExpr::new(format!("{}/{suffix}", self.prefix));
         if self.prefix.intersects(key) {
-            let body = router_json(&self.monitor, &self.plugins).to_string();
+            let metadata = self
+                .metadata
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let body = router_json(&self.monitor, &self.plugins, &metadata).to_string();
             reply(
                 q,
                 self.prefix.clone(),
@@ -246,7 +359,7 @@ fn region(local: WhatAmI, remote: WhatAmI) -> String {
 /// `sessions` with `peer`, `whatami`, `links` of `{src, dst}`, `weight`, `shm`, `region`,
 /// and `plugins`), and for each session and link what Plexus knows more: times, lease,
 /// RTT now and its recent history, counters.
-pub(crate) fn router_json(monitor: &Monitor, plugins: &Value) -> Value {
+pub(crate) fn router_json(monitor: &Monitor, plugins: &Value, metadata: &Value) -> Value {
     let session = monitor.session();
     let info = session.info();
     let mut links: HashMap<ZenohId, Vec<Value>> = HashMap::new();
@@ -288,7 +401,7 @@ pub(crate) fn router_json(monitor: &Monitor, plugins: &Value) -> Value {
     json!({
         "zid": session.zid().to_string(),
         "version": format!("plexus v{}", env!("CARGO_PKG_VERSION")),
-        "metadata": session.config().metadata(),
+        "metadata": metadata,
         "locators": session.locators().iter().map(|l| l.to_string()).collect::<Vec<_>>(),
         "sessions": sessions,
         "plugins": plugins,

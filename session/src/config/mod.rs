@@ -36,7 +36,7 @@
 //! | `metadata` | any JSON value, shown in the admin space (`@/<zid>/<mode>`) | `null` |
 //! | `adminspace/enabled` | bool: serve the admin space (`@/<zid>/<mode>/**`) | `false` (`plexusd` forces `true`, as `zenohd` does) |
 //! | `adminspace/permissions/read` | bool: remote sessions may query it | `true` |
-//! | `adminspace/permissions/write` | bool (stored; Plexus changes no configuration at runtime) | `false` |
+//! | `adminspace/permissions/write` | bool: remote puts on `@/<zid>/<mode>/config/metadata` change it (the only key Plexus changes at runtime) | `false` |
 //! | `adminspace/max_closed_transports` | integer ≥ 0: closed transports remembered (Plexus extension) | `1000` |
 //! | `plugins/<name>/…` | any JSON: the configuration of plugin `<name>` (e.g. `plugins/rest/http_port`) | none |
 //! | `transport/link/tls/root_ca_certificate` | PEM file path | unset |

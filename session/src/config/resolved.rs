@@ -132,7 +132,7 @@ pub struct AdminSpaceConf {
     /// Remote sessions may query it (`adminspace/permissions/read`, default `true`).
     pub read: bool,
     /// Configuration changes through the admin space are accepted
-    /// (`adminspace/permissions/write`, default `false`; Plexus applies none).
+    /// (`adminspace/permissions/write`, default `false`; Plexus applies `metadata` only).
     pub write: bool,
     /// How many closed transports are remembered (`adminspace/max_closed_transports`,
     /// default 1000; a Plexus extension).
