@@ -1,282 +1,12 @@
-//! Tests of the router graph: replays of Zenoh 1.10.2 link states, and a simulated mesh
-//! of [`Network`]s exchanging encoded link states, checked against a shortest-path oracle.
+//! A simulated mesh of routers exchanging encoded link states, checked against a
+//! shortest-path oracle (and by a property over random churn).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use plexus_transport::wire::WhatAmI;
-use plexus_transport::wire::linkstate::{LinkState, LinkStateList};
-use plexus_transport::wire::network::NetworkMessage;
-use plexus_transport::wire::transport::{BatchItem, BatchReader};
-use proptest::prelude::*;
-
-use super::graph::{Changes, LinkId, Network};
-use super::weight::{RttWeigher, RttWeightConfig, edge_weight};
-use crate::ZenohId;
-
-fn zid(s: &str) -> ZenohId {
-    s.parse().unwrap()
-}
-
-fn unhex(s: &str) -> Bytes {
-    let s: String = s.split_whitespace().collect();
-    Bytes::from(
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect::<Vec<u8>>(),
-    )
-}
-
-/// The link-state list in a captured batch (a FRAME holding one LINKSTATE OAM).
-fn captured(batch_hex: &str) -> LinkStateList {
-    let items = BatchReader::read_all(unhex(batch_hex)).expect("batch decodes");
-    items
-        .iter()
-        .find_map(|i| match i {
-            BatchItem::Network(NetworkMessage::Oam(o)) => {
-                Some(LinkStateList::from_oam(o).expect("link state"))
-            }
-            _ => None,
-        })
-        .expect("a LINKSTATE OAM in the batch")
-}
-
-/// Without zids: Zenoh omits them where we always send them.
-fn sans_zid(l: &LinkStateList) -> Vec<LinkState> {
-    l.states
-        .iter()
-        .map(|s| LinkState {
-            zid: None,
-            ..s.clone()
-        })
-        .collect()
-}
-
-fn sent_on(ch: &Changes, link: LinkId) -> Vec<&LinkStateList> {
-    ch.outgoing
-        .iter()
-        .filter(|o| o.link == link)
-        .map(|o| &o.list)
-        .collect()
-}
-
-// A chain of three Zenoh 1.10.2 routers a1 - b2 - c3 (b2 connected to a1 first, then c3
-// to b2), recorded with `shared/tools/wire-proxy.py` on both links: what a1 and c3 sent
-// to b2, and what b2 sent. Records (0-based lines) of `docs/mesh-captures/chain1-x1.jsonl`
-// (b2 <-> a1): 4, 6, 11, 12, 14; of `chain1-x2.jsonl` (c3 <-> b2): 4, 5, 6, 50
-// (`captures_match_the_files` checks them).
-const A1_TO_B2_HELLO: &str = "a5a3c3c4603100df012108250207000201a10101137463702f3132372e302e302e313a3539363335010103010001b20100";
-const A1_TO_B2_ECHO: &str =
-    "a5a4c3c4603100df0121081e0107010201b20101137463702f3132372e302e302e313a33333936350100";
-const B2_TO_A1_C3_JOINED: &str = "a5fffaec653100df012108240203020001c301000600030101137463702f3132372e302e302e313a3333393635020102";
-const A1_TO_B2_C3_NEW: &str = "a5a6c3c4603100df012108080103020001c30100";
-const A1_TO_B2_C3_STATE: &str = "a5a7c3c4603100df012108090103020201c3010101";
-const B2_TO_C3_DUMP: &str = "a5a7c99f113100df012108430307000301b20101137463702f3132372e302e302e313a333339363502010207010201a10101137463702f3132372e302e302e313a3539363335010003020001c30100";
-const C3_TO_B2_HELLO: &str = "a5dfb3d76a3100df012108250207000201c30101137463702f3132372e302e302e313a3430363737010103010001b20100";
-const C3_TO_B2_ECHO: &str = "a5e0b3d76a3100df0121082f0307010301b20101137463702f3132372e302e302e313a333339363502020003020201a101010103020201a1010101";
-const B2_TO_C3_A1_LOST: &str =
-    "a5b8c99f113100df0121081c010600040101137463702f3132372e302e302e313a33333936350102";
-
-#[test]
-fn captures_match_the_files() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mesh-captures");
-    let record = |file: &str, line: usize| -> String {
-        let text = std::fs::read_to_string(dir.join(file)).expect("capture file in the repo");
-        let v: serde_json::Value =
-            serde_json::from_str(text.lines().nth(line).expect("record")).expect("json");
-        v["hex"].as_str().expect("hex").to_string()
-    };
-    for (file, line, hex) in [
-        ("chain1-x1.jsonl", 4, A1_TO_B2_HELLO),
-        ("chain1-x1.jsonl", 6, A1_TO_B2_ECHO),
-        ("chain1-x1.jsonl", 11, B2_TO_A1_C3_JOINED),
-        ("chain1-x1.jsonl", 12, A1_TO_B2_C3_NEW),
-        ("chain1-x1.jsonl", 14, A1_TO_B2_C3_STATE),
-        ("chain1-x2.jsonl", 4, B2_TO_C3_DUMP),
-        ("chain1-x2.jsonl", 5, C3_TO_B2_HELLO),
-        ("chain1-x2.jsonl", 6, C3_TO_B2_ECHO),
-        ("chain1-x2.jsonl", 50, B2_TO_C3_A1_LOST),
-    ] {
-        assert_eq!(record(file, line), hex, "{file} record {line}");
-    }
-}
-
-/// What Zenoh's b2 answered on `@/b2/router/linkstate/north` in that run.
-const B2_DOT: &str = "graph {
-    0 [ label = \"b2\" ]
-    1 [ label = \"a1\" ]
-    2 [ label = \"c3\" ]
-    1 -- 0 [ label = \"100.52192227251872\" ]
-    2 -- 0 [ label = \"100.22397104702516\" ]
-}
-";
-
-#[test]
-fn replaying_zenoh_link_states_rebuilds_zenohs_graph() {
-    let (a1, b2, c3) = (zid("a1"), zid("b2"), zid("c3"));
-    let mut net = Network::new(b2, vec!["tcp/127.0.0.1:33965".into()]);
-    let ch = net.add_link(1, a1, WhatAmI::Router, 0);
-    net.handle_link_states(1, &captured(A1_TO_B2_HELLO));
-    net.handle_link_states(1, &captured(A1_TO_B2_ECHO));
-    let ch_c3 = net.add_link(2, c3, WhatAmI::Router, 0);
-    net.handle_link_states(2, &captured(C3_TO_B2_HELLO));
-    net.handle_link_states(1, &captured(A1_TO_B2_C3_NEW));
-    net.handle_link_states(2, &captured(C3_TO_B2_ECHO));
-    net.handle_link_states(1, &captured(A1_TO_B2_C3_STATE));
-    net.compute_trees();
-    assert_eq!(net.dot(), B2_DOT);
-    net.check_invariants().unwrap();
-
-    // What we sent matches what Zenoh's b2 sent (we add zids Zenoh leaves out).
-    assert_eq!(sent_on(&ch, 1).len(), 1);
-    let got = sent_on(&ch_c3, 1);
-    assert_eq!(got.len(), 1);
-    assert_eq!(sans_zid(got[0]), sans_zid(&captured(B2_TO_A1_C3_JOINED)));
-    let got = sent_on(&ch_c3, 2);
-    assert_eq!(got.len(), 1);
-    // Zenoh's dump to c3 was sent after a1 had described b2 back (sn 2 at a1): the
-    // states match once both had that.
-    let zenoh_dump = captured(B2_TO_C3_DUMP);
-    assert_eq!(got[0].states.len(), zenoh_dump.states.len());
-    assert_eq!(sans_zid(got[0]), sans_zid(&zenoh_dump));
-
-    // Routes: from a1's tree, c3 is reached through us; from ours, each is a child.
-    assert_eq!(net.next_hop(&a1, &c3), Some(c3));
-    assert_eq!(net.children(&a1), vec![c3]);
-    assert_eq!(net.children(&b2), vec![a1, c3]);
-    assert_eq!(net.parent(&c3), Some(c3));
-
-    // a1's link goes: c3 hears b2's new state, as Zenoh's b2 sent it.
-    let ch = net.remove_link(1);
-    assert_eq!(ch.removed, vec![a1]);
-    let got = sent_on(&ch, 2);
-    assert_eq!(got.len(), 1);
-    assert_eq!(sans_zid(got[0]), sans_zid(&captured(B2_TO_C3_A1_LOST)));
-    net.check_invariants().unwrap();
-}
-
-#[test]
-fn node_ids_on_zenoh_declarations_resolve_to_routers() {
-    // c3's view: b2's dump names a1 psid 1; b2 then forwarded a1's declarations to c3
-    // with NodeId 1 and its own with NodeId 0 (absent).
-    let (a1, b2, c3) = (zid("a1"), zid("b2"), zid("c3"));
-    let mut net = Network::new(c3, vec![]);
-    net.add_link(7, b2, WhatAmI::Router, 0);
-    net.handle_link_states(7, &captured(B2_TO_C3_DUMP));
-    assert_eq!(net.resolve_node_id(7, 1), Some(a1));
-    assert_eq!(net.resolve_node_id(7, 0), Some(b2));
-    assert_eq!(net.resolve_node_id(7, 2), Some(c3));
-    assert_eq!(net.resolve_node_id(7, 9), None);
-    assert_eq!(net.resolve_node_id(8, 0), None, "unknown link");
-    net.compute_trees();
-    assert_eq!(net.next_hop(&a1, &c3), None, "we are the destination");
-    assert_eq!(net.parent(&a1), Some(b2));
-}
-
-#[test]
-fn a_stale_copy_of_our_own_state_is_outnumbered_not_adopted() {
-    // After a restart our sn starts at 1 again while a neighbour still holds sn 7.
-    let (me, b) = (zid("a1"), zid("b2"));
-    let mut net = Network::new(me, vec![]);
-    net.add_link(1, b, WhatAmI::Router, 0);
-    let stale = LinkStateList {
-        states: vec![
-            LinkState {
-                psid: 0,
-                sn: 5,
-                zid: Some(b),
-                whatami: Some(WhatAmI::Router),
-                locators: None,
-                links: vec![1],
-                weights: None,
-                gateway: false,
-            },
-            LinkState {
-                psid: 1,
-                sn: 7,
-                zid: Some(me),
-                whatami: Some(WhatAmI::Router),
-                locators: None,
-                links: vec![0, 9],
-                weights: None,
-                gateway: false,
-            },
-        ],
-    };
-    let ch = net.handle_link_states(1, &stale);
-    assert_eq!(net.node(0).unwrap().sn, 8);
-    assert_eq!(
-        net.node(0).unwrap().links,
-        vec![(b, 0)],
-        "our links are ours"
-    );
-    let mine: Vec<&LinkState> = ch
-        .outgoing
-        .iter()
-        .flat_map(|o| &o.list.states)
-        .filter(|s| s.zid == Some(me))
-        .collect();
-    assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].sn, 8);
-}
-
-#[test]
-fn bad_link_states_are_rejected_and_the_rest_applied() {
-    let (me, b) = (zid("a1"), zid("b2"));
-    let mut net = Network::new(me, vec![]).with_max_nodes(3);
-    assert!(
-        !net.handle_link_states(9, &LinkStateList::default())
-            .rejected
-            .is_empty()
-    );
-    net.add_link(1, b, WhatAmI::Router, 0);
-    let st = |psid, zid: Option<ZenohId>, links: Vec<u16>| LinkState {
-        psid,
-        sn: 1,
-        zid,
-        whatami: None,
-        locators: None,
-        links,
-        weights: None,
-        gateway: false,
-    };
-    let list = LinkStateList {
-        states: vec![
-            st(0, Some(b), vec![1, 2, 3, 4]),
-            st(1, Some(me), vec![]),
-            st(2, Some(zid("c3")), vec![0]),
-            st(3, Some(zid("d4")), vec![0]),
-            st(4, None, vec![]),
-            st(5, None, vec![0]),
-        ],
-    };
-    let ch = net.handle_link_states(1, &list);
-    let r = ch.rejected.join("\n");
-    assert!(
-        r.contains("unknown psid 4") && r.contains("unknown psid 5"),
-        "{r}"
-    );
-    assert!(r.contains("bound of 3 nodes"), "{r}");
-    assert_eq!(net.len(), 3);
-    assert_eq!(
-        net.node(1).unwrap().whatami,
-        Some(WhatAmI::Router),
-        "defaulted"
-    );
-    net.check_invariants().unwrap();
-    // A link to ourselves is refused.
-    assert!(!net.add_link(2, me, WhatAmI::Router, 0).rejected.is_empty());
-}
-
-// ---------------------------------------------------------------------------------
-// A simulated mesh.
+use super::*;
 
 /// Routers that exchange encoded link states over simulated links, each link keeping
 /// its order (as TCP does) while links interleave in a pseudo-random order.
-struct Mesh {
-    nets: BTreeMap<ZenohId, Network>,
+pub(super) struct Mesh {
+    pub(super) nets: BTreeMap<ZenohId, Network>,
     /// (a, b) with a < b → (link id at a, link id at b).
     wires: BTreeMap<(ZenohId, ZenohId), (LinkId, LinkId)>,
     /// Per receiving (router, link): bytes in flight.
@@ -289,7 +19,7 @@ struct Mesh {
 }
 
 impl Mesh {
-    fn new(zids: &[ZenohId], seed: u64) -> Self {
+    pub(super) fn new(zids: &[ZenohId], seed: u64) -> Self {
         Mesh {
             nets: zids
                 .iter()
@@ -304,11 +34,11 @@ impl Mesh {
         }
     }
 
-    fn key(a: ZenohId, b: ZenohId) -> (ZenohId, ZenohId) {
+    pub(super) fn key(a: ZenohId, b: ZenohId) -> (ZenohId, ZenohId) {
         if a < b { (a, b) } else { (b, a) }
     }
 
-    fn peer_link(&self, at: ZenohId, link: LinkId) -> Option<(ZenohId, LinkId)> {
+    pub(super) fn peer_link(&self, at: ZenohId, link: LinkId) -> Option<(ZenohId, LinkId)> {
         self.wires.iter().find_map(|((x, y), (lx, ly))| {
             if *x == at && *lx == link {
                 Some((*y, *ly))
@@ -320,7 +50,7 @@ impl Mesh {
         })
     }
 
-    fn apply(&mut self, at: ZenohId, ch: Changes) {
+    pub(super) fn apply(&mut self, at: ZenohId, ch: Changes) {
         assert!(ch.rejected.is_empty(), "{at}: {:?}", ch.rejected);
         self.removed.entry(at).or_default().extend(ch.removed);
         for o in ch.outgoing {
@@ -335,7 +65,7 @@ impl Mesh {
         }
     }
 
-    fn connect(&mut self, a: ZenohId, b: ZenohId) {
+    pub(super) fn connect(&mut self, a: ZenohId, b: ZenohId) {
         let k = Self::key(a, b);
         if self.wires.contains_key(&k) {
             return;
@@ -360,7 +90,7 @@ impl Mesh {
         self.apply(b, ch);
     }
 
-    fn disconnect(&mut self, a: ZenohId, b: ZenohId) {
+    pub(super) fn disconnect(&mut self, a: ZenohId, b: ZenohId) {
         let k = Self::key(a, b);
         let Some((lx, ly)) = self.wires.remove(&k) else {
             return;
@@ -373,13 +103,13 @@ impl Mesh {
         self.apply(k.1, ch);
     }
 
-    fn set_weight(&mut self, from: ZenohId, to: ZenohId, w: u16) {
+    pub(super) fn set_weight(&mut self, from: ZenohId, to: ZenohId, w: u16) {
         self.weights.insert((from, to), w);
         let ch = self.nets.get_mut(&from).unwrap().set_link_weight(&to, w);
         self.apply(from, ch);
     }
 
-    fn rand(&mut self) -> u64 {
+    pub(super) fn rand(&mut self) -> u64 {
         // xorshift64*
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
@@ -388,7 +118,7 @@ impl Mesh {
     }
 
     /// Delivers everything in flight (and what it causes); panics if it never settles.
-    fn settle(&mut self) -> usize {
+    pub(super) fn settle(&mut self) -> usize {
         let mut delivered = 0;
         loop {
             let ready: Vec<(ZenohId, LinkId)> = self
@@ -423,7 +153,7 @@ impl Mesh {
     }
 
     /// The routers `from` can reach over live wires.
-    fn component(&self, from: ZenohId) -> BTreeSet<ZenohId> {
+    pub(super) fn component(&self, from: ZenohId) -> BTreeSet<ZenohId> {
         let mut seen = BTreeSet::from([from]);
         let mut stack = vec![from];
         while let Some(x) = stack.pop() {
@@ -444,14 +174,14 @@ impl Mesh {
     }
 
     /// The true edge weight between neighbours.
-    fn true_weight(&self, a: ZenohId, b: ZenohId) -> f64 {
+    pub(super) fn true_weight(&self, a: ZenohId, b: ZenohId) -> f64 {
         let wa = self.weights.get(&(a, b)).copied().unwrap_or(0);
         let wb = self.weights.get(&(b, a)).copied().unwrap_or(0);
         edge_weight(&a, wa, &b, wb)
     }
 
     /// Shortest distances from `root` over the live wires (Bellman-Ford oracle).
-    fn oracle(&self, root: ZenohId) -> BTreeMap<ZenohId, f64> {
+    pub(super) fn oracle(&self, root: ZenohId) -> BTreeMap<ZenohId, f64> {
         let mut d: BTreeMap<ZenohId, f64> = self.nets.keys().map(|z| (*z, f64::INFINITY)).collect();
         d.insert(root, 0.0);
         for _ in 0..self.nets.len() {
@@ -470,7 +200,7 @@ impl Mesh {
     }
 
     /// Checks that every router agrees with the truth and that trees route correctly.
-    fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), String> {
         for (z, net) in &self.nets {
             net.check_invariants().map_err(|e| format!("{z}: {e}"))?;
             let comp = self.component(*z);
@@ -555,7 +285,11 @@ impl Mesh {
     /// Sends data entering at `src` to the subscriber routers `subs` hop by hop, each
     /// router using its own next hops on `src`'s tree (never back where it came from);
     /// returns how often each router received it.
-    fn forward(&self, src: ZenohId, subs: &BTreeSet<ZenohId>) -> BTreeMap<ZenohId, usize> {
+    pub(super) fn forward(
+        &self,
+        src: ZenohId,
+        subs: &BTreeSet<ZenohId>,
+    ) -> BTreeMap<ZenohId, usize> {
         let mut got: BTreeMap<ZenohId, usize> = BTreeMap::new();
         let mut queue = VecDeque::from([(src, None::<ZenohId>)]);
         while let Some((x, from)) = queue.pop_front() {
@@ -580,7 +314,7 @@ impl Mesh {
     }
 }
 
-fn ids(n: usize) -> Vec<ZenohId> {
+pub(super) fn ids(n: usize) -> Vec<ZenohId> {
     // Mixed widths so Zenoh's byte order differs from the numeric one.
     (0..n)
         .map(|i| {
@@ -825,135 +559,4 @@ fn restart_before_the_news_spread_converges() {
         Restart(3, 1),
     ];
     churn(4, 12814972354626878789, &ops, 0).unwrap();
-}
-
-// ---------------------------------------------------------------------------------
-// RTT-derived weights on a square: a - b - d (path 1) and a - c - d (path 2).
-
-/// A deterministic jittery RTT: `base_us` ± `jitter_us`, plus a 20 ms queueing spike on
-/// about one sample in 50, from an xorshift generator.
-struct Jitter(u64);
-
-impl Jitter {
-    fn next(&mut self, base_us: f64, jitter_us: f64) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let u = (self.0 % 2001) as f64 / 1000.0 - 1.0;
-        let spike = if (self.0 >> 20).is_multiple_of(50) {
-            20_000.0
-        } else {
-            0.0
-        };
-        Duration::from_secs_f64((base_us + u * jitter_us + spike).max(1.0) / 1e6)
-    }
-}
-
-/// Runs `rounds` rounds of RTT samples (one per link per 250 ms, each router weighing its
-/// own links); returns the next hop a uses towards d after each round, and the weights
-/// a announces at the end.
-fn rtt_square(
-    rounds: usize,
-    rtt_of: impl Fn(usize, &str) -> (f64, f64),
-) -> (Vec<ZenohId>, Vec<u16>) {
-    let z = ids(4);
-    let (a, b, c, d) = (z[0], z[1], z[2], z[3]);
-    let mut m = Mesh::new(&z, 11);
-    for (x, y) in [(a, b), (b, d), (a, c), (c, d)] {
-        m.connect(x, y);
-    }
-    m.settle();
-    let mut weighers: BTreeMap<ZenohId, RttWeigher> = z
-        .iter()
-        .map(|x| {
-            (
-                *x,
-                RttWeigher::new(RttWeightConfig {
-                    enabled: true,
-                    ..Default::default()
-                }),
-            )
-        })
-        .collect();
-    let links = [("ab", a, b), ("bd", b, d), ("ac", a, c), ("cd", c, d)];
-    let mut jitter = Jitter(0x9e37_79b9_7f4a_7c15);
-    let t0 = Instant::now();
-    let mut hops = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let now = t0 + Duration::from_millis(250 * round as u64);
-        for (name, x, y) in links {
-            let (base, jit) = rtt_of(round, name);
-            // Both ends measure the link.
-            for (from, to) in [(x, y), (y, x)] {
-                let rtt = jitter.next(base, jit);
-                if let Some(w) = weighers.get_mut(&from).unwrap().handle_sample(to, rtt, now) {
-                    m.set_weight(from, to, w);
-                }
-            }
-        }
-        m.settle();
-        hops.push(m.nets[&a].next_hop(&a, &d).expect("a reaches d"));
-    }
-    m.check().unwrap();
-    let weights = m.nets[&a]
-        .node(0)
-        .unwrap()
-        .links
-        .iter()
-        .map(|(_, w)| *w)
-        .collect();
-    (hops, weights)
-}
-
-fn switches(hops: &[ZenohId]) -> usize {
-    hops.windows(2).filter(|w| w[0] != w[1]).count()
-}
-
-#[test]
-fn rtt_routes_do_not_flap_under_jitter() {
-    // Both paths 2 ms per link on average, ±1.5 ms jitter on every sample and 20 ms
-    // spikes, for 2000 rounds (over 8 minutes of samples): the route settles and stays.
-    let (hops, weights) = rtt_square(2000, |_, _| (2000.0, 1500.0));
-    assert_eq!(switches(&hops[20..]), 0);
-    // The weights did follow the RTTs (about 20 units for 2 ms), not the default 100.
-    assert!(weights.iter().all(|w| (10..=40).contains(w)), "{weights:?}");
-    // Path 2 is 10 % slower (inside the jitter): still no flapping.
-    let (hops, _) = rtt_square(2000, |_, l| {
-        (
-            if l == "ac" || l == "cd" {
-                2200.0
-            } else {
-                2000.0
-            },
-            1500.0,
-        )
-    });
-    assert_eq!(switches(&hops[20..]), 0);
-}
-
-#[test]
-fn rtt_routes_move_to_a_clearly_faster_path() {
-    let ids4 = ids(4);
-    let (b, c) = (ids4[1], ids4[2]);
-    // Path 1 (via b) starts slow (+5 ms per link, like the delaying proxy of the
-    // integration test), path 2 fast; after 400 rounds path 1 becomes fast and path 2
-    // slow; jitter ±0.5 ms throughout.
-    let (hops, _) = rtt_square(800, |round, l| {
-        let via_b = l == "ab" || l == "bd";
-        let slow = if round < 400 { via_b } else { !via_b };
-        (if slow { 10_500.0 } else { 500.0 }, 500.0)
-    });
-    assert_eq!(hops[20], c, "the fast path is taken");
-    assert!(
-        hops[20..400].iter().all(|h| *h == c),
-        "no flap before the change"
-    );
-    let moved = hops[400..]
-        .iter()
-        .position(|h| *h == b)
-        .expect("switches to b");
-    // The EWMA needs a few samples and the hold-down 2 s (8 rounds) at most.
-    assert!(moved <= 20, "switched after {moved} rounds");
-    assert!(hops[400 + moved..].iter().all(|h| *h == b), "and stays");
-    assert_eq!(switches(&hops[20..]), 1);
 }
