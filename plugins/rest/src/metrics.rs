@@ -238,6 +238,16 @@ impl Collector for Live {
             ])?)?;
         }
 
+        // A link's series are labelled with its transport's and its own facts.
+        let link_labels = |l: &plexus::admin::LinkInfo| {
+            [
+                ("remote_zid", l.zid.to_string()),
+                ("whatami", whatami_of(l.zid).to_string()),
+                ("link_id", l.id.to_string()),
+                ("src", l.src.clone()),
+                ("dst", l.dst.clone()),
+            ]
+        };
         type LinkGet = fn(&plexus::admin::LinkInfo) -> u64;
         let per_link: [(&str, &str, LinkGet); 2] = [
             ("plexus_link_tx_bytes", "Bytes written to a link", |l| {
@@ -250,13 +260,7 @@ impl Collector for Live {
         for (name, help, get) in per_link {
             let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             for l in &links {
-                ConstCounter::new(get(l)).encode(m.encode_family(&[
-                    ("remote_zid", l.zid.to_string()),
-                    ("whatami", whatami_of(l.zid).to_string()),
-                    ("link_id", l.id.to_string()),
-                    ("src", l.src.clone()),
-                    ("dst", l.dst.clone()),
-                ])?)?;
+                ConstCounter::new(get(l)).encode(m.encode_family(&link_labels(l))?)?;
             }
         }
 
@@ -268,13 +272,7 @@ impl Collector for Live {
         )?;
         for l in &links {
             let Some(rtt) = l.rtt_us else { continue };
-            ConstGauge::new(rtt as f64 / 1e6).encode(m.encode_family(&[
-                ("remote_zid", l.zid.to_string()),
-                ("whatami", whatami_of(l.zid).to_string()),
-                ("link_id", l.id.to_string()),
-                ("src", l.src.clone()),
-                ("dst", l.dst.clone()),
-            ])?)?;
+            ConstGauge::new(rtt as f64 / 1e6).encode(m.encode_family(&link_labels(l))?)?;
         }
 
         let d = info.declarations();
