@@ -15,6 +15,7 @@
 //! public modules below are views onto those rooms.
 #![warn(missing_docs)]
 
+mod acl;
 mod api;
 pub mod config;
 pub mod encoding;

@@ -8,6 +8,7 @@ use plexus_link::{Endpoint, Pem, TlsConfig};
 use plexus_transport::wire::{Priority, WhatAmI};
 
 use super::error::ConfigError;
+use crate::acl;
 use super::json::J;
 use super::resolved::{Config, ModeValues, Secret};
 
@@ -283,6 +284,38 @@ const KEYS: &[(&str, Setter)] = &[
     }),
     ("transport/auth/usrpwd/dictionary_file", |a, p, v| {
         a.config.usrpwd_dictionary_file = optional(p, v, string)?.map(PathBuf::from);
+        Ok(())
+    }),
+    ("access_control/enabled", |a, p, v| {
+        a.config.access_control.enabled = optional(p, v, boolean)?.unwrap_or(false);
+        Ok(())
+    }),
+    ("access_control/default_permission", |a, p, v| {
+        a.config.access_control.default_permission = match v {
+            J::Null => Default::default(),
+            _ => acl::parse_permission(p, &v.to_json())?,
+        };
+        Ok(())
+    }),
+    ("access_control/rules", |a, p, v| {
+        a.config.access_control.rules = match v {
+            J::Null => None,
+            _ => Some(acl::parse_rules(p, &v.to_json())?),
+        };
+        Ok(())
+    }),
+    ("access_control/subjects", |a, p, v| {
+        a.config.access_control.subjects = match v {
+            J::Null => None,
+            _ => Some(acl::parse_subjects(p, &v.to_json())?),
+        };
+        Ok(())
+    }),
+    ("access_control/policies", |a, p, v| {
+        a.config.access_control.policies = match v {
+            J::Null => None,
+            _ => Some(acl::parse_policies(p, &v.to_json())?),
+        };
         Ok(())
     }),
 ];

@@ -52,6 +52,11 @@
 //! | `transport/auth/usrpwd/user` | string (with `password`) | unset |
 //! | `transport/auth/usrpwd/password` | string (with `user`) | unset |
 //! | `transport/auth/usrpwd/dictionary_file` | path of a `user:password` file | unset |
+//! | `access_control/enabled` | bool | `false` |
+//! | `access_control/default_permission` | `"allow"` or `"deny"` | `"deny"` |
+//! | `access_control/rules` | list of `{ id, messages, flows, permission, key_exprs }` | unset |
+//! | `access_control/subjects` | list of `{ id, usernames, cert_common_names, interfaces, link_protocols, zids }` | unset |
+//! | `access_control/policies` | list of `{ id, rules, subjects }` | unset |
 //!
 //! *Mode-dependent* values may be given once (`true`) or per mode, as in Zenoh
 //! (`{ router: true, peer: false }`); a mode left out of the object gets its default.
@@ -122,6 +127,8 @@ impl Config {
         let root = parse(text, "configuration")?;
         let mut config = Config::default();
         config.apply("", &root)?;
+        // A whole document must hold together (policies naming known rules and subjects).
+        config.access_control()?;
         Ok(config)
     }
 

@@ -122,6 +122,7 @@ pub struct Config {
     pub(super) usrpwd_user: Option<String>,
     pub(super) usrpwd_password: Option<Secret>,
     pub(super) usrpwd_dictionary_file: Option<PathBuf>,
+    pub(super) access_control: crate::acl::AclConf,
 }
 
 /// The `adminspace` settings.
@@ -181,6 +182,7 @@ impl Default for Config {
             usrpwd_user: None,
             usrpwd_password: None,
             usrpwd_dictionary_file: None,
+            access_control: Default::default(),
         }
     }
 }
@@ -341,6 +343,14 @@ impl Config {
                 path: SECTION.into(),
                 reason: e.to_string(),
             })
+    }
+
+    /// The compiled `access_control` section: `None` when access control is off; an
+    /// error naming the policy, rule or subject when the section does not hold together.
+    pub(crate) fn access_control(
+        &self,
+    ) -> Result<Option<Arc<crate::acl::AclPolicy>>, ConfigError> {
+        self.access_control.compile()
     }
 
     /// The transport settings for a process with id `zid` (reads the usrpwd dictionary

@@ -22,6 +22,7 @@ use super::face::{Face, Source, control, declare_msg, response_final};
 use super::pending::Pending;
 use super::query_exec::QueryExec;
 use super::tables::Tables;
+use crate::acl::{AclMessage, Flow};
 use crate::key_expr::OwnedKeyExpr;
 use crate::sync::{lock, read, write};
 
@@ -217,6 +218,10 @@ impl Dispatcher {
                     tracing::debug!("from {}: subscriber {id} with an unusable key", face.zid);
                     return;
                 };
+                if !face.acl_allows(Flow::Ingress, AclMessage::DeclareSubscriber, &key) {
+                    tracing::debug!("from {}: access control denied subscriber on {key}", face.zid);
+                    return;
+                }
                 let old = lock(&face.state).remote_subs.insert(id, key.clone());
                 if let Some(old) = old {
                     self.propagate_undeclare(Source::Face(face), &old);
@@ -244,6 +249,10 @@ impl Dispatcher {
                     tracing::debug!("from {}: queryable {id} with an unusable key", face.zid);
                     return;
                 };
+                if !face.acl_allows(Flow::Ingress, AclMessage::DeclareQueryable, &key) {
+                    tracing::debug!("from {}: access control denied queryable on {key}", face.zid);
+                    return;
+                }
                 let old = lock(&face.state)
                     .remote_qbls
                     .insert(id, (key.clone(), complete));
@@ -263,6 +272,11 @@ impl Dispatcher {
                     .resolve(&wire_expr)
                     .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
                 {
+                    Some(key)
+                        if !face.acl_allows(Flow::Ingress, AclMessage::LivelinessToken, &key) =>
+                    {
+                        tracing::debug!("from {}: access control denied token on {key}", face.zid);
+                    }
                     Some(key) => self.remote_token_declared(face, interest, id, key),
                     None => tracing::debug!("from {}: token {id} with an unusable key", face.zid),
                 }

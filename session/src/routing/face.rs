@@ -25,6 +25,7 @@ use super::callbacks::SampleCallback;
 use super::declarations::DeclTable;
 use super::sender::FaceSender;
 use super::transport::TransportTx;
+use crate::acl::{AclMessage, FaceAcl, Flow};
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::QueryTarget;
 use crate::sample::{CongestionControl, Locality, Priority, Reliability};
@@ -46,6 +47,8 @@ pub(crate) struct Face {
     pub(super) exprs: RwLock<ExprIds>,
     /// Routes of the publications this face sent, by wire expression.
     pub(super) rx_routes: Mutex<RxRoutes>,
+    /// Access control on what this face sends and is sent; `None` when off.
+    pub(super) acl: Option<Arc<FaceAcl>>,
 }
 
 /// The sender of one face.
@@ -142,6 +145,17 @@ pub(crate) struct Route {
     pub(super) local: Vec<SampleCallback>,
     /// Each face with the wire expression that names the key to it.
     pub(super) faces: Vec<(Arc<Face>, WireExpr)>,
+    /// Access control on this route; `None` when neither its source nor any of its faces
+    /// is under access control (then nothing is checked per message).
+    pub(super) acl: Option<Box<RouteAcl>>,
+}
+
+/// A route's access-control decisions, made when the route is computed.
+pub(crate) struct RouteAcl {
+    /// May the source face's `[put, delete]` on the key come in?
+    pub(super) ingress: [bool; 2],
+    /// May `[put, delete]` on the key go to each face of the route (same order)?
+    pub(super) egress: Vec<[bool; 2]>,
 }
 
 /// Where a subscription or a message came from.
@@ -165,7 +179,21 @@ impl Face {
             initial_declarations: tokio::sync::watch::channel(false).0,
             exprs: RwLock::new(ExprIds::default()),
             rx_routes: Mutex::new(RxRoutes::default()),
+            acl: None,
         }
+    }
+
+    /// This face under access control `acl`.
+    pub(crate) fn with_acl(mut self, acl: Option<Arc<FaceAcl>>) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    /// Whether access control lets messages of kind `msg` on `key` go `flow` through
+    /// this face (always, when it is off).
+    #[inline]
+    pub(super) fn acl_allows(&self, flow: Flow, msg: AclMessage, key: &OwnedKeyExpr) -> bool {
+        self.acl.as_ref().is_none_or(|a| a.allows(flow, msg, key))
     }
 
     pub(crate) fn zid(&self) -> ZenohId {
@@ -217,6 +245,9 @@ impl Face {
     }
 
     pub(super) fn declare(&self, key: &OwnedKeyExpr) {
+        if !self.acl_allows(Flow::Egress, AclMessage::DeclareSubscriber, key) {
+            return;
+        }
         self.declare_in(
             |st| &mut st.subs,
             key,
@@ -246,6 +277,9 @@ impl Face {
     }
 
     pub(super) fn declare_queryable(&self, key: &OwnedKeyExpr, complete: bool) {
+        if !self.acl_allows(Flow::Egress, AclMessage::DeclareQueryable, key) {
+            return;
+        }
         let k = (key.clone(), complete);
         self.declare_in(
             |st| &mut st.qbls,

@@ -29,6 +29,7 @@ use super::dispatcher::{Dispatcher, LIVELINESS_GETS};
 use super::face::{Face, Source, control, declare_msg};
 use super::query_exec::QueryExec;
 use super::tables::{LiveSub, Tables};
+use crate::acl::{AclMessage, Flow};
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{ConsolidationMode, Reply};
 use crate::sample::{Sample, SampleKind};
@@ -107,7 +108,8 @@ impl Dispatcher {
                 );
             }
             for f in t.faces.values() {
-                let desired = self.token_reaches(&t, key, f);
+                let desired = self.token_reaches(&t, key, f)
+                    && f.acl_allows(Flow::Egress, AclMessage::LivelinessToken, key);
                 let mut st = lock(&f.state);
                 let wanted = f.whatami != WhatAmI::Client
                     || st
@@ -215,6 +217,20 @@ impl Dispatcher {
             },
         };
         let future = matches!(i.mode, InterestMode::Future | InterestMode::CurrentFuture);
+        // A future interest is a liveliness subscriber, a current one a liveliness query;
+        // an interest without a key is checked as one on `**`.
+        let kind = if future {
+            AclMessage::DeclareLivelinessSubscriber
+        } else {
+            AclMessage::LivelinessQuery
+        };
+        if face.acl.is_some() {
+            let checked = key.clone().or_else(|| OwnedKeyExpr::new("**").ok());
+            if checked.is_none_or(|k| !face.acl_allows(Flow::Ingress, kind, &k)) {
+                tracing::debug!("from {}: access control denied interest {}", face.zid, i.id);
+                return;
+            }
+        }
         if future {
             lock(&face.state).live.interests.insert(i.id, key.clone());
         }
@@ -230,6 +246,7 @@ impl Dispatcher {
                 .iter()
                 .filter(|k| key.as_ref().is_none_or(|key| key.intersects(*k)))
                 .filter(|k| self.token_reaches(&t, k, face))
+                .filter(|k| face.acl_allows(Flow::Egress, AclMessage::LivelinessToken, k))
                 .collect();
             let mut st = lock(&face.state);
             for k in current {
@@ -275,7 +292,9 @@ impl Dispatcher {
             self.token_changed(k);
         }
         // What the new face holds is new to us, so ask for its current tokens too.
-        for (id, key) in subs.iter().filter(|_| asks(face)) {
+        for (id, key) in subs.iter().filter(|(_, k)| {
+            asks(face) && face.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, k)
+        }) {
             face.send(
                 interest_msg(*id, InterestMode::CurrentFuture, Some(key)),
                 control(),
@@ -349,7 +368,9 @@ impl Dispatcher {
         } else {
             InterestMode::Future
         };
-        for face in self.faces().iter().filter(|f| asks(f)) {
+        for face in self.faces().iter().filter(|f| {
+            asks(f) && f.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, &key)
+        }) {
             face.send(interest_msg(id, mode, Some(&key)), control());
         }
         id
@@ -375,7 +396,11 @@ impl Dispatcher {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Tokens seen from several places are one answer.
         let exec = QueryExec::local(callback, ConsolidationMode::Monotonic, self.zid);
-        let faces: Vec<Arc<Face>> = self.faces().into_iter().filter(|f| asks(f)).collect();
+        let faces: Vec<Arc<Face>> = self
+            .faces()
+            .into_iter()
+            .filter(|f| asks(f) && f.acl_allows(Flow::Egress, AclMessage::LivelinessQuery, &key))
+            .collect();
         let known: Vec<OwnedKeyExpr> = {
             let mut t = write(&self.tables);
             for f in &faces {

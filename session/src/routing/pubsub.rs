@@ -19,8 +19,9 @@ use plexus_transport::wire::{self, UnknownExts, WhatAmI, ZenohId};
 use super::callbacks::SampleCallback;
 use super::convert::{push_body_of, sample_of, sample_taken, to_uhlc, to_wire_ts};
 use super::dispatcher::Dispatcher;
-use super::face::{Face, RX_ROUTES_MAX, Route, Source};
+use super::face::{Face, RX_ROUTES_MAX, Route, RouteAcl, Source};
 use super::tables::LocalSub;
+use crate::acl::{AclMessage, Flow};
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Reliability, Sample};
 use crate::sync::{lock, read, write};
@@ -139,11 +140,13 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
+        let acl = route_acl(src, key, &faces);
         Route {
             gen_,
             destination,
             local,
             faces,
+            acl,
         }
     }
 
@@ -180,6 +183,9 @@ impl Dispatcher {
             congestion: qos.congestion_control(),
             express: qos.is_express(),
         };
+        if let Some(acl) = &route.acl {
+            return deliver_checked(route, acl, key, body, qos, opts, unknown_exts);
+        }
         let body = match route.faces.split_first() {
             None => body,
             Some(((first, first_expr), rest)) => {
@@ -233,6 +239,12 @@ impl Dispatcher {
         let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
             return;
         };
+        if let Some(acl) = &route.acl
+            && !acl.ingress[usize::from(matches!(push.body, PushBody::Del(_)))]
+        {
+            tracing::trace!("from {}: access control denied a publication on {key}", face.zid);
+            return;
+        }
         // Stamped only when it goes somewhere, as in Zenoh.
         if self.hlc.is_some()
             && !(route.faces.is_empty() && route.local.is_empty())
@@ -340,6 +352,79 @@ impl Dispatcher {
             .or_default()
             .insert(we.suffix.clone(), (key.clone(), route.clone()));
         Some((key, route))
+    }
+}
+
+/// The access-control decisions of a route from `src` on `key` to `faces`; `None` when
+/// none of them is under access control.
+fn route_acl(
+    src: Source<'_>,
+    key: &OwnedKeyExpr,
+    faces: &[(Arc<Face>, WireExpr)],
+) -> Option<Box<RouteAcl>> {
+    let ingress = match src {
+        Source::Face(f) if f.acl.as_ref().is_some_and(|a| a.checks_ingress()) => Some([
+            f.acl_allows(Flow::Ingress, AclMessage::Put, key),
+            f.acl_allows(Flow::Ingress, AclMessage::Delete, key),
+        ]),
+        _ => None,
+    };
+    let egress = faces
+        .iter()
+        .any(|(f, _)| f.acl.as_ref().is_some_and(|a| a.checks_egress()));
+    if ingress.is_none() && !egress {
+        return None;
+    }
+    Some(Box::new(RouteAcl {
+        ingress: ingress.unwrap_or([true; 2]),
+        egress: faces
+            .iter()
+            .map(|(f, _)| {
+                [
+                    f.acl_allows(Flow::Egress, AclMessage::Put, key),
+                    f.acl_allows(Flow::Egress, AclMessage::Delete, key),
+                ]
+            })
+            .collect(),
+    }))
+}
+
+/// [`Dispatcher::deliver`] on a route under access control: only to the faces that may
+/// be sent this kind of publication.
+#[cold]
+#[inline(never)]
+fn deliver_checked(
+    route: &Route,
+    acl: &RouteAcl,
+    key: OwnedKeyExpr,
+    body: PushBody,
+    qos: NetQos,
+    opts: SendOptions,
+    unknown_exts: UnknownExts,
+) {
+    let kind = usize::from(matches!(body, PushBody::Del(_)));
+    let mut push = NetworkMessage::Push(Push {
+        wire_expr: WireExpr::key(key.as_str()),
+        qos,
+        timestamp: None,
+        node_id: 0,
+        body,
+        unknown_exts,
+    });
+    for ((f, wire_expr), allowed) in route.faces.iter().zip(&acl.egress) {
+        if !allowed[kind] {
+            tracing::trace!("to {}: access control denied a publication on {key}", f.zid);
+            continue;
+        }
+        if let NetworkMessage::Push(p) = &mut push {
+            p.wire_expr.clone_from(wire_expr);
+        }
+        f.send_ref(&push, opts);
+    }
+    if let NetworkMessage::Push(p) = push
+        && !route.local.is_empty()
+    {
+        to_local(route, sample_of(key, p.body, qos));
     }
 }
 

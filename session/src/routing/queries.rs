@@ -17,9 +17,10 @@ use plexus_transport::wire::{UnknownExts, WhatAmI};
 
 use super::convert::sample_of;
 use super::dispatcher::{Dispatcher, REQUESTS};
-use super::face::{Face, Source, control};
+use super::face::{Face, Source, control, response_final};
 use super::query_exec::{QueryExec, QueryInner, Sink};
 use super::tables::LocalQueryable;
+use crate::acl::{AclMessage, Flow};
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{
@@ -116,6 +117,7 @@ impl Dispatcher {
                     self.forwards(src, f)
                         && (self.whatami == WhatAmI::Client && !from_remote
                             || f.has_queryable_for(key, target))
+                        && f.acl_allows(Flow::Egress, AclMessage::Query, key)
                 })
                 .cloned()
                 .collect()
@@ -211,6 +213,12 @@ impl Dispatcher {
         req: Request,
         key: OwnedKeyExpr,
     ) {
+        if !face.acl_allows(Flow::Ingress, AclMessage::Query, &key) {
+            tracing::debug!("from {}: access control denied a query on {key}", face.zid);
+            // Answered at once, so that the querier does not wait for its timeout.
+            face.send(response_final(req.id), control());
+            return;
+        }
         let timeout = req
             .timeout_ms
             .map(Duration::from_millis)
@@ -273,6 +281,10 @@ impl Dispatcher {
                     tracing::debug!("from {}: reply with an unusable key", face.zid());
                     return;
                 };
+                if !face.acl_allows(Flow::Ingress, AclMessage::Reply, &key) {
+                    tracing::debug!("from {}: access control denied a reply on {key}", face.zid);
+                    return;
+                }
                 // Replies are stamped like publications (routers, timestamping peers).
                 if !self.treat_timestamp(&mut r.body, face.zid()) {
                     return;

@@ -19,6 +19,7 @@ use plexus_transport::wire::zenoh as wz;
 use super::callbacks::ReplyCallback;
 use super::convert::push_body_of;
 use super::face::{Face, control, response_final};
+use crate::acl::{AclMessage, Flow};
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
 use crate::reply::{ConsolidationMode, PassedExts, Reply, ReplyError};
@@ -134,6 +135,16 @@ impl QueryExec {
                 }
             }
             Sink::Remote { face, request_id } => {
+                if let Ok(s) = &reply.result
+                    && !face.acl_allows(Flow::Egress, AclMessage::Reply, s.key_expr())
+                {
+                    tracing::debug!(
+                        "to {}: access control denied a reply on {}",
+                        face.zid,
+                        s.key_expr()
+                    );
+                    return;
+                }
                 let PassedExts { net, body, value } = reply.passed;
                 let (wire_expr, body) = match reply.result {
                     Ok(s) => {

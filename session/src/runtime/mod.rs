@@ -37,6 +37,8 @@ pub(crate) struct Runtime {
     /// Faces, tables and routes.
     pub(crate) routing: Arc<Dispatcher>,
     pub(crate) admin: Admin,
+    /// Access control (`access_control`), when enabled.
+    acl: Option<Arc<crate::acl::AclPolicy>>,
 }
 
 impl Runtime {
@@ -90,7 +92,9 @@ impl Runtime {
         if config.scouting_multicast_enabled() == Some(true) {
             tracing::warn!("multicast scouting is not supported by Plexus; use connect/endpoints");
         }
+        let acl = config.access_control()?;
         let inner = Arc::new(Runtime {
+            acl,
             zid,
             whatami,
             manager: OnceLock::new(),
@@ -164,6 +168,25 @@ impl Runtime {
     }
 }
 
+/// What access-control subjects are matched against: the transport's zid and usrpwd
+/// user, and its links' protocols and certificate common names.
+fn face_facts(transport: &Transport) -> crate::acl::FaceFacts {
+    let links = transport.links();
+    crate::acl::FaceFacts {
+        zid: Some(transport.zid()),
+        username: transport.auth_user().map(str::to_owned),
+        cert_common_names: links
+            .iter()
+            .filter_map(|l| l.info.auth_identifier().map(str::to_owned))
+            .collect(),
+        link_protocols: links
+            .iter()
+            .map(|l| l.info.dst().protocol().to_owned())
+            .collect(),
+        interfaces: Vec::new(),
+    }
+}
+
 /// Receives new transports for a session.
 struct Handler(Weak<Runtime>);
 
@@ -179,11 +202,18 @@ struct FaceHandler {
 impl TransportHandler for Handler {
     fn opened(&self, transport: &Transport) -> Arc<dyn PeerHandler> {
         let session = self.0.upgrade();
-        let face = Arc::new(Face::new(
-            transport.zid(),
-            transport.whatami(),
-            FaceTx::Transport(TransportTx::new(transport.clone())),
-        ));
+        let acl = session
+            .as_ref()
+            .and_then(|s| s.acl.as_ref())
+            .and_then(|policy| policy.face(&face_facts(transport)));
+        let face = Arc::new(
+            Face::new(
+                transport.zid(),
+                transport.whatami(),
+                FaceTx::Transport(TransportTx::new(transport.clone())),
+            )
+            .with_acl(acl),
+        );
         if let Some(s) = &session {
             s.routing.face_opened(face.clone());
             let samples = s.admin.transport_opened(transport);
