@@ -138,7 +138,10 @@ pub(crate) fn parse_permission(path: &str, v: &Value) -> Result<Permission, Conf
     match v.as_str() {
         Some("allow") => Ok(Permission::Allow),
         Some("deny") => Ok(Permission::Deny),
-        _ => Err(err(path, format!("expected \"allow\" or \"deny\", got {v}"))),
+        _ => Err(err(
+            path,
+            format!("expected \"allow\" or \"deny\", got {v}"),
+        )),
     }
 }
 
@@ -173,7 +176,11 @@ fn fields<'v>(
 }
 
 /// The `id` of a rule or subject: a non-empty string.
-fn id_of(path: &str, what: &str, obj: &serde_json::Map<String, Value>) -> Result<String, ConfigError> {
+fn id_of(
+    path: &str,
+    what: &str,
+    obj: &serde_json::Map<String, Value>,
+) -> Result<String, ConfigError> {
     match obj.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(err(path, format!("{what} with an empty id"))),
@@ -232,7 +239,10 @@ pub(crate) fn parse_rules(path: &str, v: &Value) -> Result<Vec<RuleConf>, Config
         )?;
         let id = id_of(&p, "rule", obj)?;
         if !seen.insert(id.clone()) {
-            return Err(err(&p, format!("rule id {id:?} is repeated: ids must be unique")));
+            return Err(err(
+                &p,
+                format!("rule id {id:?} is repeated: ids must be unique"),
+            ));
         }
         let field = |name: &str| {
             obj.get(name)
@@ -259,7 +269,9 @@ pub(crate) fn parse_rules(path: &str, v: &Value) -> Result<Vec<RuleConf>, Config
             .collect::<Result<Vec<_>, _>>()?;
         let flows = match obj.get("flows") {
             None | Some(Value::Null) => {
-                tracing::warn!("access control rule {id:?}: no `flows`, applying it to ingress and egress");
+                tracing::warn!(
+                    "access control rule {id:?}: no `flows`, applying it to ingress and egress"
+                );
                 vec![Flow::Ingress, Flow::Egress]
             }
             Some(f) => strings(&p, "rule", &id, "flows", f)?
@@ -269,7 +281,9 @@ pub(crate) fn parse_rules(path: &str, v: &Value) -> Result<Vec<RuleConf>, Config
                     "egress" => Ok(Flow::Egress),
                     _ => Err(err(
                         &p,
-                        format!("rule {id:?}: unknown flow {f:?} (expected \"ingress\" or \"egress\")"),
+                        format!(
+                            "rule {id:?}: unknown flow {f:?} (expected \"ingress\" or \"egress\")"
+                        ),
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
@@ -284,9 +298,8 @@ pub(crate) fn parse_rules(path: &str, v: &Value) -> Result<Vec<RuleConf>, Config
         let key_exprs = strings(&p, "rule", &id, "key_exprs", field("key_exprs")?)?
             .into_iter()
             .map(|k| {
-                OwnedKeyExpr::new(k.clone()).map_err(|e| {
-                    err(&p, format!("rule {id:?}: bad key expression {k:?}: {e}"))
-                })
+                OwnedKeyExpr::new(k.clone())
+                    .map_err(|e| err(&p, format!("rule {id:?}: bad key expression {k:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         out.push(RuleConf {
@@ -350,9 +363,8 @@ pub(crate) fn parse_subjects(path: &str, v: &Value) -> Result<Vec<SubjectConf>, 
             .map(|z| {
                 z.iter()
                     .map(|s| {
-                        s.parse::<ZenohId>().map_err(|e| {
-                            err(&p, format!("subject {id:?}: bad zid {s:?}: {e}"))
-                        })
+                        s.parse::<ZenohId>()
+                            .map_err(|e| err(&p, format!("subject {id:?}: bad zid {s:?}: {e}")))
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -388,17 +400,26 @@ pub(crate) fn parse_policies(path: &str, v: &Value) -> Result<Vec<PolicyConf>, C
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
-            return Err(err(&p, format!("policy id {id:?} is repeated: ids must be unique")));
+            return Err(err(
+                &p,
+                format!("policy id {id:?} is repeated: ids must be unique"),
+            ));
         }
         let names = |field: &str| -> Result<Vec<String>, ConfigError> {
             let v = obj
                 .get(field)
                 .ok_or_else(|| err(&p, format!("policy {name}: `{field}` is missing")))?;
-            let items = v
-                .as_array()
-                .ok_or_else(|| err(&p, format!("policy {name}: `{field}` must be a list of ids")))?;
+            let items = v.as_array().ok_or_else(|| {
+                err(
+                    &p,
+                    format!("policy {name}: `{field}` must be a list of ids"),
+                )
+            })?;
             if items.is_empty() {
-                return Err(err(&p, format!("policy {name}: `{field}` is an empty list")));
+                return Err(err(
+                    &p,
+                    format!("policy {name}: `{field}` is an empty list"),
+                ));
             }
             items
                 .iter()
@@ -845,7 +866,10 @@ mod tests {
         let tcp = p.face(&tcp_user("x")).unwrap();
         assert!(tcp.allows(Ingress, Put, &key("demo/a")));
         assert!(tcp.allows(Egress, DeclareSubscriber, &key("demo/a/b")));
-        assert!(!tcp.allows(Ingress, Put, &key("demo/veto")), "deny wins over allow");
+        assert!(
+            !tcp.allows(Ingress, Put, &key("demo/veto")),
+            "deny wins over allow"
+        );
         assert!(!tcp.allows(Ingress, Put, &key("other")));
         assert!(!tcp.allows(Ingress, Query, &key("demo/a")));
         let tls = p
@@ -932,12 +956,22 @@ mod tests {
             "subjects": [ { "id": "s", "interfaces": ["lo"] } ],
             "policies": [ { "rules": ["r"], "subjects": ["s"] } ],
         }));
-        assert!(p.face(&tcp_user("u")).unwrap().allows(Ingress, Put, &key("x")));
+        assert!(
+            p.face(&tcp_user("u"))
+                .unwrap()
+                .allows(Ingress, Put, &key("x"))
+        );
     }
 
     #[test]
     fn off_or_empty_lists() {
-        assert!(conf(json!({ "enabled": false })).unwrap().compile().unwrap().is_none());
+        assert!(
+            conf(json!({ "enabled": false }))
+                .unwrap()
+                .compile()
+                .unwrap()
+                .is_none()
+        );
         // Enabled with empty lists: default_permission everywhere.
         let p = policy(json!({ "enabled": true, "rules": [], "subjects": [], "policies": [] }));
         let f = p.face(&tcp_user("u")).unwrap();
@@ -956,38 +990,59 @@ mod tests {
         let mut v = deny_put_demo();
         v["rules"][0]["messages"] = json!(["put", "publish"]);
         let e = error_of(v);
-        assert!(e.contains("access_control/rules[0]") && e.contains("\"no-secret\""), "{e}");
+        assert!(
+            e.contains("access_control/rules[0]") && e.contains("\"no-secret\""),
+            "{e}"
+        );
         assert!(e.contains("unknown message kind \"publish\""), "{e}");
 
         let mut v = deny_put_demo();
         v["rules"][0]["key_exprs"] = json!(["demo//x"]);
         let e = error_of(v);
-        assert!(e.contains("\"no-secret\"") && e.contains("bad key expression \"demo//x\""), "{e}");
+        assert!(
+            e.contains("\"no-secret\"") && e.contains("bad key expression \"demo//x\""),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["rules"] = json!([v["rules"][0], v["rules"][0]]);
         let e = error_of(v);
-        assert!(e.contains("rules[1]") && e.contains("\"no-secret\" is repeated"), "{e}");
+        assert!(
+            e.contains("rules[1]") && e.contains("\"no-secret\" is repeated"),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["policies"][0]["rules"] = json!(["no-secret", "nope"]);
         let e = error_of(v);
-        assert!(e.contains("policies[0]") && e.contains("rule \"nope\" is not in the rules list"), "{e}");
+        assert!(
+            e.contains("policies[0]") && e.contains("rule \"nope\" is not in the rules list"),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["policies"][0]["subjects"] = json!(["carol"]);
         let e = error_of(v);
-        assert!(e.contains("subject \"carol\" is not in the subjects list"), "{e}");
+        assert!(
+            e.contains("subject \"carol\" is not in the subjects list"),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["subjects"][0]["usernames"] = json!([]);
         let e = error_of(v);
-        assert!(e.contains("subject \"alice\"") && e.contains("`usernames` is an empty list"), "{e}");
+        assert!(
+            e.contains("subject \"alice\"") && e.contains("`usernames` is an empty list"),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["subjects"][0]["link_protocols"] = json!(["carrier-pigeon"]);
         let e = error_of(v);
-        assert!(e.contains("unknown link protocol \"carrier-pigeon\""), "{e}");
+        assert!(
+            e.contains("unknown link protocol \"carrier-pigeon\""),
+            "{e}"
+        );
 
         let mut v = deny_put_demo();
         v["rules"][0]["flows"] = json!(["inbound"]);

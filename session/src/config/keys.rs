@@ -8,9 +8,9 @@ use plexus_link::{Endpoint, Pem, TlsConfig};
 use plexus_transport::wire::{Priority, WhatAmI};
 
 use super::error::ConfigError;
-use crate::acl;
 use super::json::J;
 use super::resolved::{Config, ModeValues, Secret};
+use crate::acl;
 
 /// Every supported key, as `/`-separated paths.
 pub(super) fn names() -> impl Iterator<Item = &'static str> {

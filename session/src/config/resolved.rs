@@ -347,9 +347,7 @@ impl Config {
 
     /// The compiled `access_control` section: `None` when access control is off; an
     /// error naming the policy, rule or subject when the section does not hold together.
-    pub(crate) fn access_control(
-        &self,
-    ) -> Result<Option<Arc<crate::acl::AclPolicy>>, ConfigError> {
+    pub(crate) fn access_control(&self) -> Result<Option<Arc<crate::acl::AclPolicy>>, ConfigError> {
         self.access_control.compile()
     }
 

@@ -219,7 +219,10 @@ impl Dispatcher {
                     return;
                 };
                 if !face.acl_allows(Flow::Ingress, AclMessage::DeclareSubscriber, &key) {
-                    tracing::debug!("from {}: access control denied subscriber on {key}", face.zid);
+                    tracing::debug!(
+                        "from {}: access control denied subscriber on {key}",
+                        face.zid
+                    );
                     return;
                 }
                 let old = lock(&face.state).remote_subs.insert(id, key.clone());
@@ -250,7 +253,10 @@ impl Dispatcher {
                     return;
                 };
                 if !face.acl_allows(Flow::Ingress, AclMessage::DeclareQueryable, &key) {
-                    tracing::debug!("from {}: access control denied queryable on {key}", face.zid);
+                    tracing::debug!(
+                        "from {}: access control denied queryable on {key}",
+                        face.zid
+                    );
                     return;
                 }
                 let old = lock(&face.state)

@@ -242,7 +242,10 @@ impl Dispatcher {
         if let Some(acl) = &route.acl
             && !acl.ingress[usize::from(matches!(push.body, PushBody::Del(_)))]
         {
-            tracing::trace!("from {}: access control denied a publication on {key}", face.zid);
+            tracing::trace!(
+                "from {}: access control denied a publication on {key}",
+                face.zid
+            );
             return;
         }
         // Stamped only when it goes somewhere, as in Zenoh.

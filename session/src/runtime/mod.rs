@@ -171,17 +171,22 @@ impl Runtime {
 /// What access-control subjects are matched against: the transport's zid and usrpwd
 /// user, and its links' protocols and certificate common names.
 fn face_facts(transport: &Transport) -> crate::acl::FaceFacts {
-    let links = transport.links();
+    let mut links: Vec<Arc<plexus_link::LinkInfo>> =
+        transport.links().into_iter().map(|l| l.info).collect();
+    if links.is_empty() {
+        // A transport being opened: its first link is not among its links yet.
+        links.push(transport.first_link().clone());
+    }
     crate::acl::FaceFacts {
         zid: Some(transport.zid()),
         username: transport.auth_user().map(str::to_owned),
         cert_common_names: links
             .iter()
-            .filter_map(|l| l.info.auth_identifier().map(str::to_owned))
+            .filter_map(|l| l.auth_identifier().map(str::to_owned))
             .collect(),
         link_protocols: links
             .iter()
-            .map(|l| l.info.dst().protocol().to_owned())
+            .map(|l| l.dst().protocol().to_owned())
             .collect(),
         interfaces: Vec::new(),
     }

@@ -498,7 +498,7 @@ fn add_link(
         existing.join_link(link_id, reader, writer, framer);
         return Ok(existing);
     }
-    let transport = Transport::new(inner, &est, reader.info().auth_identifier());
+    let transport = Transport::new(inner, &est, reader.info());
     table.insert(est.remote_zid, transport.clone());
     drop(table);
     let handler = inner.handler.opened(&transport);

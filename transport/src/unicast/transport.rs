@@ -23,7 +23,7 @@ use crate::seq::RxChannel;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{CloseReason, StreamFramer};
 use crate::wire::{CongestionControl, Priority, Reliability, WhatAmI, ZenohId};
-use plexus_link::{LinkReader, LinkWriter};
+use plexus_link::{LinkInfo, LinkReader, LinkWriter};
 
 /// How many `TransportInner`s exist in this process (open or not yet freed).
 static ALIVE: AtomicUsize = AtomicUsize::new(0);
@@ -128,6 +128,8 @@ pub(super) struct TransportInner {
     pub(super) auth_user: Option<String>,
     /// That user, else the peer's certificate name on that link (see `auth_identifier`).
     pub(super) auth_identifier: Option<String>,
+    /// The facts of the link that opened the transport.
+    pub(super) first_link: Arc<LinkInfo>,
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
     /// Set while the writer sleeps: producers notify `tx_ready` only then.
@@ -187,9 +189,10 @@ impl Transport {
     pub(super) fn new(
         manager: &Arc<ManagerInner>,
         est: &Established,
-        certificate_name: Option<&str>,
+        first_link: &Arc<LinkInfo>,
     ) -> Self {
         let config = &manager.config;
+        let certificate_name = first_link.auth_identifier();
         let n = if est.qos { Priority::ALL.len() } else { 1 };
         let rx = RxState {
             channels: (0..n)
@@ -227,6 +230,7 @@ impl Transport {
                     .auth_user
                     .clone()
                     .or_else(|| certificate_name.map(str::to_owned)),
+                first_link: first_link.clone(),
                 pipeline: Pipeline::new(
                     est.qos,
                     est.batch_size,
@@ -307,6 +311,12 @@ impl Transport {
     /// proved nothing (or we opened the link and it did not present a certificate).
     pub fn auth_identifier(&self) -> Option<&str> {
         self.inner.auth_identifier.as_deref()
+    }
+
+    /// The facts of the link that opened the transport (available from the moment the
+    /// transport is handed to its handler, before its first `LinkAdded` event).
+    pub fn first_link(&self) -> &Arc<LinkInfo> {
+        &self.inner.first_link
     }
 
     /// The user the peer proved with usrpwd authentication when the transport opened.
