@@ -10,10 +10,14 @@
 mod common;
 
 use common::{arrived, ep, recv, until, until_routed, write_file, zenoh_config};
-use plexus::{Config, Session};
+use std::time::Duration;
 
-/// alice may not publish under `demo/secret/**`; nothing under `demo/private/**` goes to
-/// bob, who may not subscribe under `hidden/**`; everything else is allowed.
+use plexus::{Config, Query, Reply, Session};
+use tokio::time::timeout;
+
+/// alice may not publish nor query under `demo/secret/**`; no publication, reply or
+/// liveliness token under `demo/private/**` or `live/private/**` goes to bob, who may not
+/// subscribe under `hidden/**`; everything else is allowed.
 const ACL: &str = r#"{
   access_control: {
     enabled: true,
@@ -25,14 +29,18 @@ const ACL: &str = r#"{
         permission: "deny", key_exprs: ["demo/private/**"] },
       { id: "bob-no-hidden-sub", messages: ["declare_subscriber"], flows: ["ingress"],
         permission: "deny", key_exprs: ["hidden/**"] },
+      { id: "alice-no-secret-query", messages: ["query"], flows: ["ingress"],
+        permission: "deny", key_exprs: ["demo/secret/**"] },
+      { id: "bob-no-private-live", messages: ["reply", "liveliness_token"], flows: ["egress"],
+        permission: "deny", key_exprs: ["demo/private/**", "live/private/**"] },
     ],
     subjects: [
       { id: "alice", usernames: ["alice"] },
       { id: "bob", usernames: ["bob"] },
     ],
     policies: [
-      { id: "alice-policy", rules: ["alice-no-secret"], subjects: ["alice"] },
-      { rules: ["bob-no-private", "bob-no-hidden-sub"], subjects: ["bob"] },
+      { id: "alice-policy", rules: ["alice-no-secret", "alice-no-secret-query"], subjects: ["alice"] },
+      { rules: ["bob-no-private", "bob-no-hidden-sub", "bob-no-private-live"], subjects: ["bob"] },
     ],
   },
 }"#;
@@ -144,6 +152,93 @@ async fn router_acl_refuses_a_subscriber_declaration() {
     .await;
 }
 
+/// Every reply of a query, once it has ended (bounded).
+async fn replies(rx: flume::Receiver<Reply>) -> Vec<String> {
+    timeout(common::WAIT, async {
+        let mut out = Vec::new();
+        while let Ok(r) = rx.recv_async().await {
+            if let Ok(s) = r.result() {
+                out.push(s.key_expr().to_string());
+            }
+        }
+        out
+    })
+    .await
+    .expect("the query did not end within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_acl_on_queries_replies_and_liveliness_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (router, loc) = router(&dir).await;
+    let _qbl = router
+        .declare_queryable("demo/**")
+        .callback(|q: Query| {
+            tokio::spawn(async move {
+                let key = q.key_expr().to_string();
+                q.reply(key, "answer").await.expect("reply");
+            });
+        })
+        .await
+        .expect("queryable");
+    let alice = client(&loc, "alice", "wonderland").await;
+    let bob = client(&loc, "bob", "builder").await;
+    let get = |s: &Session, key: &'static str| {
+        let s = s.clone();
+        async move {
+            let rx = s
+                .get(key)
+                .timeout(Duration::from_secs(30))
+                .await
+                .expect("get");
+            replies(rx).await
+        }
+    };
+    // Ingress query: alice's is answered at once with nothing; bob's gets the reply.
+    assert_eq!(get(&alice, "demo/secret/x").await, Vec::<String>::new());
+    assert_eq!(get(&alice, "demo/public/x").await, vec!["demo/public/x"]);
+    assert_eq!(get(&bob, "demo/secret/x").await, vec!["demo/secret/x"]);
+    // Egress reply: bob's query on demo/private ends without the reply; alice's has it.
+    assert_eq!(get(&bob, "demo/private/x").await, Vec::<String>::new());
+    assert_eq!(get(&alice, "demo/private/x").await, vec!["demo/private/x"]);
+
+    // Egress liveliness token: the router knows both of alice's tokens, bob sees one.
+    let live = router
+        .liveliness()
+        .declare_subscriber("live/**")
+        .history(true)
+        .await
+        .expect("liveliness subscriber");
+    let _private = alice
+        .liveliness()
+        .declare_token("live/private/a")
+        .await
+        .expect("token");
+    let _public = alice
+        .liveliness()
+        .declare_token("live/public/b")
+        .await
+        .expect("token");
+    assert_eq!(recv(&live).await.key_expr().as_str(), "live/private/a");
+    assert_eq!(recv(&live).await.key_expr().as_str(), "live/public/b");
+    let at_bob = bob
+        .liveliness()
+        .get("live/**")
+        .timeout(Duration::from_secs(30))
+        .await
+        .expect("liveliness get");
+    assert_eq!(replies(at_bob).await, vec!["live/public/b"]);
+    let at_alice = alice
+        .liveliness()
+        .get("live/**")
+        .timeout(Duration::from_secs(30))
+        .await
+        .expect("liveliness get");
+    let mut seen = replies(at_alice).await;
+    seen.sort();
+    assert_eq!(seen, vec!["live/private/a", "live/public/b"]);
+}
+
 #[test]
 fn config_errors_name_the_rule_subject_or_policy() {
     let with = |from: &str, to: &str| {
@@ -171,8 +266,8 @@ fn config_errors_name_the_rule_subject_or_policy() {
     let e = with(r#"id: "bob-no-private""#, r#"id: "alice-no-secret""#);
     assert!(e.contains("rule id \"alice-no-secret\" is repeated"), "{e}");
     let e = with(
-        r#"rules: ["alice-no-secret"]"#,
-        r#"rules: ["alice-no-secrets"]"#,
+        r#"rules: ["alice-no-secret","#,
+        r#"rules: ["alice-no-secrets","#,
     );
     assert!(
         e.contains("policy \"alice-policy\": rule \"alice-no-secrets\" is not in the rules list"),
