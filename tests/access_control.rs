@@ -295,11 +295,10 @@ fn config_errors_name_the_rule_subject_or_policy() {
         .expect("enabled");
     c.insert_json5("access_control/rules", "[]").expect("rules");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let e = rt
-        .block_on(plexus::open(c))
-        .err()
-        .expect("an ACL without subjects and policies opened")
-        .to_string();
+    let e = match rt.block_on(plexus::open(c)) {
+        Ok(_) => panic!("an ACL without subjects and policies opened"),
+        Err(e) => e.to_string(),
+    };
     assert!(e.contains("`subjects`, `policies` not given"), "{e}");
 }
 
