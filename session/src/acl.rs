@@ -8,7 +8,7 @@
 //!   `link_protocols`, `zids`); a property left out matches anything, and the entry stands
 //!   for every combination of one value per listed property;
 //! - a transport matches the combinations whose every listed property is one of its own
-//!   (its usrpwd user, its links' certificate common names and protocols, its zid);
+//!   (its usrpwd user, its links' certificate common names, protocols and interfaces, its zid);
 //! - for one matched combination, a `deny` rule whose key expression includes the
 //!   message's key denies; else `default_permission: allow` allows; else an `allow` rule
 //!   including the key allows; else it is denied. A combination that no policy names
@@ -472,7 +472,8 @@ pub(crate) struct FaceFacts {
     pub(crate) cert_common_names: Vec<String>,
     /// The protocols of its links (`tcp`, `tls`, …).
     pub(crate) link_protocols: Vec<String>,
-    /// The network interfaces of its links (Plexus does not know them yet).
+    /// The network interfaces of its links: those holding a link's local address, as
+    /// Zenoh finds them (see [`interfaces_of`]).
     pub(crate) interfaces: Vec<String>,
 }
 
@@ -488,6 +489,8 @@ pub(crate) struct AclPolicy {
     /// Whether ingress and egress need checking at all (Zenoh's `interface_enabled`).
     ingress: bool,
     egress: bool,
+    /// Whether a subject names `interfaces` (only then are a transport's looked up).
+    uses_interfaces: bool,
 }
 
 impl AclConf {
@@ -524,6 +527,7 @@ impl AclConf {
             no_policies: true,
             ingress: deny_default,
             egress: deny_default,
+            uses_interfaces: false,
         };
         if rules.is_empty() || subjects.is_empty() || policies.is_empty() {
             tracing::warn!(
@@ -564,6 +568,7 @@ impl AclConf {
                 }
             }
             subject_combos.insert(s.id.as_str(), ids);
+            policy.uses_interfaces |= s.interfaces.is_some();
         }
         for (i, p) in policies.iter().enumerate() {
             let path = format!("access_control/policies[{i}]");
@@ -626,6 +631,12 @@ fn property<T: PartialEq>(want: &Option<T>, have: &[T]) -> bool {
 }
 
 impl AclPolicy {
+    /// Whether subjects match on network interfaces, so that a transport's facts must
+    /// list them ([`interfaces_of`]).
+    pub(crate) fn uses_interfaces(&self) -> bool {
+        self.uses_interfaces
+    }
+
     /// The combinations a transport with these facts matches (Zenoh's subject query).
     fn subjects_of(&self, f: &FaceFacts) -> Vec<usize> {
         // A transport without links (never, in practice) matches no combination, as in Zenoh.
@@ -712,6 +723,26 @@ impl AclPolicy {
             cache: Mutex::new(HashMap::new()),
         }))
     }
+}
+
+/// The names of the network interfaces that hold one of `addrs` (a link's local
+/// addresses), as Zenoh's links report them: every interface for an unspecified
+/// address; an IPv4-mapped IPv6 address counts as its IPv4 address.
+pub(crate) fn interfaces_of(addrs: &[std::net::IpAddr]) -> Vec<String> {
+    if addrs.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for iface in pnet_datalink::interfaces() {
+        let holds = addrs.iter().any(|a| {
+            let a = a.to_canonical();
+            a.is_unspecified() || iface.ips.iter().any(|net| net.ip() == a)
+        });
+        if holds && !names.contains(&iface.name) {
+            names.push(iface.name);
+        }
+    }
+    names
 }
 
 /// How many keys a face's decision cache holds before it starts afresh.
@@ -949,18 +980,45 @@ mod tests {
         assert!(tls_v.allows(Egress, Reply, &key("x/y")));
         let tcp_u = p.face(&tcp_user("u")).unwrap();
         assert!(!tcp_u.allows(Ingress, Query, &key("x")));
-        // An interface subject never matches while interfaces are unknown.
+        // An interface subject matches a transport with a link on that interface.
         let p = policy(json!({
             "enabled": true, "default_permission": "allow",
             "rules": [ { "id": "r", "messages": ["put"], "permission": "deny", "key_exprs": ["**"] } ],
             "subjects": [ { "id": "s", "interfaces": ["lo"] } ],
             "policies": [ { "rules": ["r"], "subjects": ["s"] } ],
         }));
+        assert!(p.uses_interfaces());
         assert!(
             p.face(&tcp_user("u"))
                 .unwrap()
-                .allows(Ingress, Put, &key("x"))
+                .allows(Ingress, Put, &key("x")),
+            "a transport on no known interface matched"
         );
+        let on_lo = FaceFacts {
+            interfaces: vec!["eth0".into(), "lo".into()],
+            ..tcp_user("u")
+        };
+        assert!(!p.face(&on_lo).unwrap().allows(Ingress, Put, &key("x")));
+        assert!(!policy(deny_put_demo()).uses_interfaces());
+    }
+
+    #[test]
+    fn interfaces_of_local_addresses() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        assert!(interfaces_of(&[]).is_empty());
+        // The loopback address is on the loopback interface (`lo` on Linux).
+        let lo = interfaces_of(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        assert_eq!(lo.len(), 1, "{lo:?}");
+        #[cfg(target_os = "linux")]
+        assert_eq!(lo, ["lo"]);
+        // As an IPv4-mapped IPv6 address too.
+        let mapped = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
+        assert_eq!(interfaces_of(&[mapped]), lo);
+        // An address no interface holds (TEST-NET-1) is on none.
+        assert!(interfaces_of(&[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77))]).is_empty());
+        // The unspecified address is on every interface, the loopback one among them.
+        let all = interfaces_of(&[IpAddr::V6(Ipv6Addr::UNSPECIFIED)]);
+        assert!(all.contains(&lo[0]), "{all:?}");
     }
 
     #[test]

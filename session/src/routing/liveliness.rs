@@ -379,8 +379,16 @@ impl Dispatcher {
     /// Undeclares this session's liveliness subscriber `id`.
     pub(crate) fn remove_live_sub(&self, id: u32) {
         let removed = write(&self.tables).live.subs.remove(&id);
-        if removed.is_some() {
-            for face in self.faces().iter().filter(|f| asks(f)) {
+        if let Some(sub) = removed {
+            // Not to a face that access control kept the declaration from.
+            for face in self.faces().iter().filter(|f| {
+                asks(f)
+                    && f.acl_allows(
+                        Flow::Egress,
+                        AclMessage::DeclareLivelinessSubscriber,
+                        &sub.key,
+                    )
+            }) {
                 face.send(interest_msg(id, InterestMode::Final, None), control());
             }
         }

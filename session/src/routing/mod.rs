@@ -43,6 +43,8 @@
 //! `Dispatcher::forwards` is the one place that decides whether something from one face
 //! goes to another, and is where trees will be consulted.
 
+#[cfg(test)]
+mod acl_tests;
 mod callbacks;
 mod convert;
 mod counts;

@@ -169,8 +169,9 @@ impl Runtime {
 }
 
 /// What access-control subjects are matched against: the transport's zid and usrpwd
-/// user, and its links' protocols and certificate common names.
-fn face_facts(transport: &Transport) -> crate::acl::FaceFacts {
+/// user, and its links' protocols, certificate common names and (when `interfaces`
+/// is set, as only subjects naming interfaces need them) network interfaces.
+fn face_facts(transport: &Transport, interfaces: bool) -> crate::acl::FaceFacts {
     let mut links: Vec<Arc<plexus_link::LinkInfo>> =
         transport.links().into_iter().map(|l| l.info).collect();
     if links.is_empty() {
@@ -188,7 +189,16 @@ fn face_facts(transport: &Transport) -> crate::acl::FaceFacts {
             .iter()
             .map(|l| l.dst().protocol().to_owned())
             .collect(),
-        interfaces: Vec::new(),
+        interfaces: if interfaces {
+            let addrs: Vec<std::net::IpAddr> = links
+                .iter()
+                .filter_map(|l| l.src().address().parse::<std::net::SocketAddr>().ok())
+                .map(|a| a.ip())
+                .collect();
+            crate::acl::interfaces_of(&addrs)
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -210,7 +220,7 @@ impl TransportHandler for Handler {
         let acl = session
             .as_ref()
             .and_then(|s| s.acl.as_ref())
-            .and_then(|policy| policy.face(&face_facts(transport)));
+            .and_then(|policy| policy.face(&face_facts(transport, policy.uses_interfaces())));
         let face = Arc::new(
             Face::new(
                 transport.zid(),
