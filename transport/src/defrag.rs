@@ -3,7 +3,8 @@
 //! A network message too large for one batch is serialized once, cut into slices and
 //! sent as FRAGMENTs that take consecutive SNs of one (priority, reliability) channel;
 //! the last one has `more == false`. A [`Defragmenter`] per channel glues the slices
-//! back together.
+//! back together; a transport keeps them in one [`DefragSet`], which holds the budget
+//! and the timeout shared by all its channels.
 //!
 //! Error handling follows Zenoh 1.10.2 (`common/defragmentation.rs` and
 //! `unicast/universal/rx.rs`): a defragmentation problem never closes the transport,
@@ -15,14 +16,43 @@
 //! Without the markers (patch 0) any fragment may start a message, so a
 //! continuation seen after a gap can start a bogus message whose decoding then
 //! fails; Zenoh drops such undecodable messages silently, and callers should too.
+//!
+//! # Limits against hostile peers
+//!
+//! - **One budget per transport.** `transport/link/rx/max_message_size` (Zenoh's key,
+//!   1 GiB by default) caps one reassembled message, as in Zenoh, and also the bytes
+//!   held by all the incomplete series of a transport together (Zenoh counts it per
+//!   channel, 16 of them with QoS). A fragment that would go beyond the budget discards
+//!   its own series ([`DefragError::OverBudget`]); the other series are kept.
+//! - **The bytes counted are the bytes held.** Each fragment of a series is copied
+//!   into the series' own buffer (grown by doubling, bounded by the budget), and the
+//!   budget counts that buffer's capacity. No slice of a receive buffer is kept, so
+//!   1-byte fragments carried in large batches cannot pin those batches. The copy is
+//!   the one the message needed anyway to be made contiguous; a message that is a
+//!   single last fragment is still passed on without a copy and holds nothing.
+//! - **Abandoned series time out.** A series that received no fragment for the
+//!   set's idle timeout ([`DEFAULT_DEFRAG_TIMEOUT`], 10 s, Zenoh's default lease, by
+//!   default; Plexus's own setting, Zenoh has none) is dropped by
+//!   [`DefragSet::expire`]. The timeout counts from the *last* fragment, not the
+//!   first, so a large message on a slow or congested link still completes as long
+//!   as it makes progress; a sender that stopped mid-series (its process died, or
+//!   it has no Drop marker at patch 0) no longer holds memory for the transport's life.
+//! - **Everything is freed on close** ([`DefragSet::clear`]).
+
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use crate::seq;
 use crate::wire::transport::Fragment;
 
-/// The default cap on a reassembled message (`transport/link/rx/max_message_size`, 1 GiB).
+/// The default cap on a reassembled message and on the bytes held by a transport's
+/// incomplete series (`transport/link/rx/max_message_size`, 1 GiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
+
+/// How long an incomplete series may go without a fragment before it is dropped
+/// (Plexus's own limit; Zenoh keeps incomplete series until the transport closes).
+pub const DEFAULT_DEFRAG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a partial message was discarded (never fatal to the transport).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +74,19 @@ pub enum DefragError {
         /// The configured maximum.
         max: usize,
     },
+    /// The transport's incomplete series together would hold more than its budget.
+    #[error(
+        "reassembly of {size} bytes would take the transport's incomplete messages \
+         beyond their budget of {budget} bytes ({held} bytes held by the others)"
+    )]
+    OverBudget {
+        /// Size the message would have reached with this fragment.
+        size: usize,
+        /// Bytes held by the transport's other incomplete series.
+        held: usize,
+        /// The transport's budget.
+        budget: usize,
+    },
 }
 
 /// Reassembles the fragments of one (priority, reliability) channel.
@@ -52,8 +95,8 @@ pub struct Defragmenter {
     max: usize,
     mask: u32,
     markers: bool,
-    parts: Vec<Bytes>,
-    len: usize,
+    /// The message in progress, copied out of the batches it came in.
+    buf: BytesMut,
     /// The SN the next fragment of the message in progress must carry, if one is.
     expected: Option<u32>,
 }
@@ -66,8 +109,7 @@ impl Defragmenter {
             max: max_message_size,
             mask: sn_mask,
             markers: patch >= 1,
-            parts: Vec::new(),
-            len: 0,
+            buf: BytesMut::new(),
             expected: None,
         }
     }
@@ -79,13 +121,17 @@ impl Defragmenter {
 
     /// Bytes gathered so far for the message in progress.
     pub fn pending_len(&self) -> usize {
-        self.len
+        self.buf.len()
     }
 
-    /// Discards the message in progress.
+    /// Bytes of memory held for the message in progress (its buffer's capacity).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Discards the message in progress and frees its buffer.
     pub fn clear(&mut self) {
-        self.parts.clear();
-        self.len = 0;
+        self.buf = BytesMut::new();
         self.expected = None;
     }
 
@@ -100,6 +146,18 @@ impl Defragmenter {
         &mut self,
         frag: &Fragment,
         sn_accepted: bool,
+    ) -> Result<Option<Bytes>, DefragError> {
+        self.feed(frag, sn_accepted, self.max, 0)
+    }
+
+    /// [`Defragmenter::handle_fragment`] with at most `room` bytes of buffer allowed
+    /// for this series (`others` bytes are held by the other series of the budget).
+    fn feed(
+        &mut self,
+        frag: &Fragment,
+        sn_accepted: bool,
+        room: usize,
+        others: usize,
     ) -> Result<Option<Bytes>, DefragError> {
         if !sn_accepted {
             // Duplicates and stale SNs are dropped before reassembly sees them.
@@ -125,7 +183,7 @@ impl Defragmenter {
                 got: frag.sn,
             });
         }
-        let size = self.len.saturating_add(frag.payload.len());
+        let size = self.buf.len().saturating_add(frag.payload.len());
         if size > self.max {
             self.clear();
             return Err(DefragError::TooLarge {
@@ -133,27 +191,155 @@ impl Defragmenter {
                 max: self.max,
             });
         }
-        self.len = size;
-        self.expected = Some(seq::next(frag.sn, self.mask));
-        if !frag.payload.is_empty() {
-            self.parts.push(frag.payload.clone());
+        if !frag.more && self.buf.is_empty() {
+            // A whole message in one fragment: passed on as it is, nothing held.
+            self.clear();
+            return Ok(Some(frag.payload.clone()));
         }
+        if size > self.buf.capacity() {
+            if size > room {
+                self.clear();
+                return Err(DefragError::OverBudget {
+                    size,
+                    held: others,
+                    budget: others.saturating_add(room),
+                });
+            }
+            // Doubling keeps the copies linear in the message's size; never beyond
+            // the maximum nor the room left in the budget.
+            let cap = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .min(self.max)
+                .min(room)
+                .max(size);
+            let mut grown = BytesMut::with_capacity(cap);
+            grown.extend_from_slice(&self.buf);
+            self.buf = grown;
+        }
+        self.buf.extend_from_slice(&frag.payload);
+        self.expected = Some(seq::next(frag.sn, self.mask));
         if frag.more {
             return Ok(None);
         }
-        let out = match self.parts.len() {
-            0 => Bytes::new(),
-            1 => self.parts.pop().unwrap_or_default(),
-            _ => {
-                let mut buf = BytesMut::with_capacity(self.len);
-                for p in &self.parts {
-                    buf.extend_from_slice(p);
-                }
-                buf.freeze()
-            }
-        };
+        let out = std::mem::take(&mut self.buf).freeze();
         self.clear();
         Ok(Some(out))
+    }
+}
+
+/// The defragmenters of one transport (one per priority and reliability), with one
+/// budget of held bytes and one idle timeout for them all (see the module docs).
+#[derive(Debug)]
+pub struct DefragSet {
+    channels: Vec<Defragmenter>,
+    /// When each channel's series in progress last received a fragment.
+    last: Vec<Option<Instant>>,
+    budget: usize,
+    held: usize,
+    timeout: Duration,
+    /// Set by [`DefragSet::close`]: fragments are dropped from then on.
+    closed: bool,
+}
+
+impl DefragSet {
+    /// `channels` defragmenters (see [`Defragmenter::new`]) sharing a budget of
+    /// `max_message_size` held bytes; a series idle for `timeout` is dropped by
+    /// [`DefragSet::expire`].
+    pub fn new(
+        channels: usize,
+        max_message_size: usize,
+        sn_mask: u32,
+        patch: u64,
+        timeout: Duration,
+    ) -> Self {
+        DefragSet {
+            channels: (0..channels)
+                .map(|_| Defragmenter::new(max_message_size, sn_mask, patch))
+                .collect(),
+            last: vec![None; channels],
+            budget: max_message_size,
+            held: 0,
+            timeout,
+            closed: false,
+        }
+    }
+
+    /// Bytes of memory held by all the incomplete series.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// The budget of held bytes.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Feeds one fragment to `channel` (see [`Defragmenter::handle_fragment`]) at `now`.
+    /// A channel out of range, or a closed set, drops the fragment.
+    pub fn handle_fragment(
+        &mut self,
+        channel: usize,
+        frag: &Fragment,
+        sn_accepted: bool,
+        now: Instant,
+    ) -> Result<Option<Bytes>, DefragError> {
+        let Some(d) = self.channels.get_mut(channel).filter(|_| !self.closed) else {
+            return Ok(None);
+        };
+        let before = d.held();
+        let others = self.held - before;
+        let res = d.feed(
+            frag,
+            sn_accepted,
+            self.budget.saturating_sub(others),
+            others,
+        );
+        self.held = others + d.held();
+        self.last[channel] = (!d.is_empty()).then_some(now);
+        res
+    }
+
+    /// When the oldest idle series times out, if any series is in progress.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.last
+            .iter()
+            .flatten()
+            .min()
+            .map(|t| t.checked_add(self.timeout).unwrap_or(*t))
+    }
+
+    /// Drops the series idle for the timeout at `now`; returns how many bytes that freed.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut freed = 0;
+        for (d, last) in self.channels.iter_mut().zip(self.last.iter_mut()) {
+            if let Some(t) = *last
+                && now.saturating_duration_since(t) >= self.timeout
+            {
+                freed += d.held();
+                d.clear();
+                *last = None;
+            }
+        }
+        self.held -= freed;
+        freed
+    }
+
+    /// Drops every series in progress and frees their buffers.
+    pub fn clear(&mut self) {
+        for d in &mut self.channels {
+            d.clear();
+        }
+        self.last.iter_mut().for_each(|l| *l = None);
+        self.held = 0;
+    }
+
+    /// Frees everything, as [`DefragSet::clear`], and drops every fragment from now on
+    /// (the transport closed: a batch still being read holds nothing more).
+    pub fn close(&mut self) {
+        self.clear();
+        self.closed = true;
     }
 }
 
@@ -314,5 +500,172 @@ mod tests {
         let f = frag(4, false, false, b"solo");
         let out = d.handle_fragment(&f, true).unwrap().unwrap();
         assert_eq!(out.as_ptr(), f.payload.as_ptr());
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use crate::wire::{Priority, Reliability};
+
+    fn frag(sn: u32, more: bool, first: bool, payload: Bytes) -> Fragment {
+        Fragment {
+            reliability: Reliability::Reliable,
+            more,
+            sn,
+            priority: Priority::Data,
+            first,
+            drop: false,
+            payload,
+        }
+    }
+
+    #[test]
+    fn one_budget_for_all_channels() {
+        let t0 = Instant::now();
+        let mut set = DefragSet::new(16, 1000, 0xffff, 1, DEFAULT_DEFRAG_TIMEOUT);
+        // 600 bytes in progress on channel 0.
+        let a = Bytes::from(vec![1u8; 600]);
+        assert_eq!(
+            set.handle_fragment(0, &frag(1, true, true, a), true, t0),
+            Ok(None)
+        );
+        assert_eq!(set.held(), 600);
+        // Another channel may not take the transport beyond 1000 bytes, though its
+        // own message (500 bytes) is under the per-message maximum.
+        let b = Bytes::from(vec![2u8; 500]);
+        assert_eq!(
+            set.handle_fragment(3, &frag(1, true, true, b), true, t0),
+            Err(DefragError::OverBudget {
+                size: 500,
+                held: 600,
+                budget: 1000
+            })
+        );
+        assert_eq!(set.held(), 600);
+        // The first series is untouched and completes.
+        let c = Bytes::from(vec![3u8; 400]);
+        let out = set.handle_fragment(0, &frag(2, false, false, c), true, t0);
+        assert_eq!(out.unwrap().map(|m| m.len()), Some(1000));
+        assert_eq!(set.held(), 0);
+        // Then the room is back.
+        let b = Bytes::from(vec![2u8; 500]);
+        assert_eq!(
+            set.handle_fragment(3, &frag(7, true, true, b), true, t0),
+            Ok(None)
+        );
+        assert_eq!(set.held(), 500);
+    }
+
+    #[test]
+    fn tiny_fragments_do_not_pin_their_batches() {
+        // 1-byte fragments sliced out of 64 KiB batches: what is held is what is
+        // counted, a few bytes, not the batches.
+        let t0 = Instant::now();
+        let mut set = DefragSet::new(2, 1 << 20, 0x0fff_ffff, 1, DEFAULT_DEFRAG_TIMEOUT);
+        for i in 0..200u32 {
+            let batch = Bytes::from(vec![i as u8; 65536]);
+            let one = batch.slice(100..101);
+            assert_eq!(
+                set.handle_fragment(0, &frag(i, true, i == 0, one), true, t0),
+                Ok(None)
+            );
+            // No slice of the batch was kept.
+            assert!(batch.is_unique(), "fragment {i} pins its batch");
+        }
+        // The budget counts the series' own buffer, which holds the 200 bytes.
+        assert!(
+            set.held() >= 200 && set.held() <= 512,
+            "held {}",
+            set.held()
+        );
+        let out = set
+            .handle_fragment(
+                0,
+                &frag(200, false, false, Bytes::from_static(b"!")),
+                true,
+                t0,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.len(), 201);
+        assert_eq!(out[0], 0);
+        assert_eq!(out[199], 199);
+        assert_eq!(set.held(), 0);
+    }
+
+    #[test]
+    fn budget_bounds_many_tiny_fragments() {
+        let t0 = Instant::now();
+        let mut set = DefragSet::new(16, 4096, 0x0fff_ffff, 1, DEFAULT_DEFRAG_TIMEOUT);
+        let mut over = 0;
+        for ch in 0..16 {
+            for i in 0..300u32 {
+                let f = frag(i, true, i == 0, Bytes::from_static(b"x"));
+                match set.handle_fragment(ch, &f, true, t0) {
+                    Ok(None) => {}
+                    Err(DefragError::OverBudget { .. }) => over += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+                assert!(set.held() <= 4096, "held {}", set.held());
+            }
+        }
+        assert!(over > 0);
+    }
+
+    #[test]
+    fn idle_series_time_out() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let mut set = DefragSet::new(4, 1 << 20, 0xffff, 1, timeout);
+        assert_eq!(set.next_expiry(), None);
+        let f = |sn, first| frag(sn, true, first, Bytes::from(vec![0u8; 100]));
+        set.handle_fragment(0, &f(1, true), true, t0).unwrap();
+        set.handle_fragment(1, &f(1, true), true, t0 + Duration::from_secs(4))
+            .unwrap();
+        // Progress on channel 0 restarts its clock.
+        set.handle_fragment(0, &f(2, false), true, t0 + Duration::from_secs(6))
+            .unwrap();
+        assert_eq!(set.next_expiry(), Some(t0 + Duration::from_secs(14)));
+        assert_eq!(set.expire(t0 + Duration::from_secs(13)), 0);
+        let held = set.held();
+        let freed = set.expire(t0 + Duration::from_secs(14));
+        assert!(freed > 0);
+        assert_eq!(set.held(), held - freed);
+        assert_eq!(set.next_expiry(), Some(t0 + Duration::from_secs(16)));
+        // The dropped series cannot be continued; channel 0 still can.
+        assert_eq!(
+            set.handle_fragment(1, &f(2, false), true, t0 + Duration::from_secs(15)),
+            Ok(None)
+        );
+        let last = frag(3, false, false, Bytes::from_static(b"end"));
+        let out = set.handle_fragment(0, &last, true, t0 + Duration::from_secs(15));
+        assert_eq!(out.unwrap().map(|m| m.len()), Some(203));
+        assert_eq!(set.held(), 0);
+        assert_eq!(set.next_expiry(), None);
+    }
+
+    #[test]
+    fn clear_frees_everything() {
+        let t0 = Instant::now();
+        let mut set = DefragSet::new(4, 1 << 20, 0xffff, 1, DEFAULT_DEFRAG_TIMEOUT);
+        for ch in 0..4 {
+            let f = frag(1, true, true, Bytes::from(vec![0u8; 1000]));
+            set.handle_fragment(ch, &f, true, t0).unwrap();
+        }
+        assert!(set.held() >= 4000);
+        set.clear();
+        assert_eq!(set.held(), 0);
+        assert_eq!(set.next_expiry(), None);
+        // Out-of-range channels are ignored, not a panic.
+        let f = frag(1, true, true, Bytes::from_static(b"x"));
+        assert_eq!(set.handle_fragment(99, &f, true, t0), Ok(None));
+        // Cleared, it goes on working; closed, it holds nothing more.
+        set.handle_fragment(0, &f, true, t0).unwrap();
+        assert_eq!(set.held(), 1);
+        set.close();
+        assert_eq!(set.held(), 0);
+        set.handle_fragment(1, &f, true, t0).unwrap();
+        assert_eq!(set.held(), 0);
     }
 }

@@ -42,6 +42,13 @@ use crate::wire::{DecodeError, WhatAmI, ZenohId};
 pub const PATCH_CURRENT: u64 = 1;
 /// The default lease announced in OPEN (Zenoh's `transport/link/tx/lease`, 10 s).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+/// The shortest remote lease honoured: a peer announcing less gets this much.
+pub const MIN_REMOTE_LEASE: Duration = Duration::from_millis(100);
+/// The longest remote lease honoured (Plexus's own bound, Zenoh has none): a peer
+/// announcing more (up to `u64::MAX` seconds on the wire) gets this much, so that
+/// a silent peer cannot hold a link for ever and no timer arithmetic overflows.
+pub const MAX_REMOTE_LEASE: Duration = Duration::from_secs(3600);
+
 /// The default time allowed for the whole handshake (Zenoh's open/accept timeout, 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,7 +128,8 @@ pub struct Established {
     pub remote_initial_sn: u32,
     /// The lease we announced: the peer expects input from us at least this often.
     pub local_lease: Duration,
-    /// The lease the peer announced: we drop the link after this long without input.
+    /// The lease the peer announced, clamped to [`MIN_REMOTE_LEASE`]..=[`MAX_REMOTE_LEASE`]:
+    /// we drop the link after this long without input.
     pub remote_lease: Duration,
     /// The user the peer proved with usrpwd authentication (acceptor side; `None` when
     /// usrpwd is off, and on the opener side).
@@ -209,7 +217,7 @@ impl Agreed {
             local_initial_sn: self.local_initial_sn,
             remote_initial_sn: remote.initial_sn,
             local_lease,
-            remote_lease: remote.lease,
+            remote_lease: remote.lease.clamp(MIN_REMOTE_LEASE, MAX_REMOTE_LEASE),
             auth_user: self.auth_user,
         }
     }

@@ -8,6 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest period the timers use (a year): longer leases are cut to it, so that no
+/// instant computed here overflows, whatever was configured or announced.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// What the link must do when the lease timer fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseAction {
@@ -30,7 +34,7 @@ impl Lease {
     /// Timers for a link that was just established at `now`.
     ///
     /// `local_lease / keep_alive` is the keep-alive period (at least 1 ms);
-    /// `remote_lease` is what the peer announced.
+    /// `remote_lease` is what the peer announced. Both are cut to a year at most.
     pub fn new(
         local_lease: Duration,
         keep_alive: u32,
@@ -38,8 +42,9 @@ impl Lease {
         now: Instant,
     ) -> Self {
         Lease {
-            keep_alive_period: (local_lease / keep_alive.max(1)).max(Duration::from_millis(1)),
-            remote_lease,
+            keep_alive_period: (local_lease / keep_alive.max(1))
+                .clamp(Duration::from_millis(1), LONGEST),
+            remote_lease: remote_lease.min(LONGEST),
             last_rx: now,
             last_tx: now,
         }
@@ -174,5 +179,18 @@ mod tests {
         assert_eq!(expired_at - t0, ms(500));
         // One at 250 ms; at 500 ms the expiry wins over the second.
         assert_eq!(keep_alives, 1);
+    }
+
+    #[test]
+    fn any_lease_value_is_safe() {
+        // u64::MAX seconds (what OPEN can carry) must not overflow an instant.
+        let t0 = Instant::now();
+        let huge = Duration::from_secs(u64::MAX);
+        let mut l = Lease::new(huge, 1, huge, t0);
+        assert_eq!(l.expiry(), t0 + LONGEST);
+        assert_eq!(l.keep_alive_due(), t0 + LONGEST);
+        assert_eq!(l.handle_timeout(t0 + ms(1)), None);
+        let mut z = Lease::new(Duration::ZERO, 0, Duration::ZERO, t0);
+        assert_eq!(z.handle_timeout(t0), Some(LeaseAction::Expired));
     }
 }

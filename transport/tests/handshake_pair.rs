@@ -751,3 +751,29 @@ fn minimal_opener_syn_to_plexus_acceptor() {
     let e = acc.established().unwrap();
     assert_eq!((e.qos, e.patch, e.remote_initial_sn), (false, 0, 0));
 }
+
+#[test]
+fn announced_leases_are_clamped() {
+    use plexus_transport::handshake::{MAX_REMOTE_LEASE, MIN_REMOTE_LEASE};
+    // OPEN can carry up to u64::MAX seconds; a zero lease is as hostile the other way.
+    for (announced, honoured) in [
+        (Duration::from_secs(u64::MAX), MAX_REMOTE_LEASE),
+        (Duration::from_secs(7200), MAX_REMOTE_LEASE),
+        (Duration::ZERO, MIN_REMOTE_LEASE),
+        (Duration::from_millis(1), MIN_REMOTE_LEASE),
+        (Duration::from_millis(1500), Duration::from_millis(1500)),
+    ] {
+        for through_codec in [false, true] {
+            let mut o = cfg("a1", WhatAmI::Client);
+            o.lease = announced;
+            let mut a = cfg("b2", WhatAmI::Peer);
+            a.lease = announced;
+            let mut p = Pair::new(o, a, through_codec);
+            p.run().expect("handshake");
+            let (o, a) = p.both();
+            assert_eq!(a.remote_lease, honoured, "acceptor, {announced:?}");
+            assert_eq!(o.remote_lease, honoured, "opener, {announced:?}");
+            assert_eq!(a.local_lease, announced);
+        }
+    }
+}

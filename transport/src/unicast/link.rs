@@ -183,15 +183,22 @@ impl Transport {
                 // not steal) until the task's whole cooperative budget is spent.
                 tokio::task::yield_now().await;
             }
-            let deadline = tokio::time::Instant::from_std(lease.expiry());
+            let mut deadline = lease.expiry();
+            if self.inner.defrag_busy.load(Ordering::Relaxed)
+                && let Some(at) = super::lock(&self.inner.rx).defrag.next_expiry()
+            {
+                deadline = deadline.min(at);
+            }
             let read = tokio::select! {
                 biased;
                 _ = cmd.changed() => return None,
                 r = reader.read_buf(framer.buffer_mut(), READ_CHUNK) => r,
-                _ = tokio::time::sleep_until(deadline) => {
-                    if Instant::now() >= lease.expiry() {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                    let now = Instant::now();
+                    if now >= lease.expiry() {
                         return Some(Exit::link(CloseCause::LeaseExpired));
                     }
+                    self.expire_fragments(now);
                     continue;
                 }
             };
@@ -309,7 +316,13 @@ impl Transport {
                 let whole = {
                     let mut rx = super::lock(&self.inner.rx);
                     let ok = rx.channels[idx][ch].accept(f.sn);
-                    rx.defrag[idx][ch].handle_fragment(&f, ok)
+                    let whole = rx
+                        .defrag
+                        .handle_fragment(idx * 2 + ch, &f, ok, Instant::now());
+                    self.inner
+                        .defrag_busy
+                        .store(rx.defrag.held() > 0, Ordering::Relaxed);
+                    whole
                 };
                 // As in Zenoh, a failed reassembly loses that message only.
                 match whole {
@@ -348,6 +361,23 @@ impl Transport {
             }
         }
         Ok(true)
+    }
+
+    /// Drops the incomplete fragment series that made no progress for the timeout.
+    fn expire_fragments(&self, now: Instant) {
+        let mut rx = super::lock(&self.inner.rx);
+        let freed = rx.defrag.expire(now);
+        self.inner
+            .defrag_busy
+            .store(rx.defrag.held() > 0, Ordering::Relaxed);
+        drop(rx);
+        if freed > 0 {
+            tracing::debug!(
+                "transport {}: dropped incomplete fragmented messages ({freed} bytes) idle for {:?}",
+                self.inner.zid,
+                self.inner.defrag_timeout
+            );
+        }
     }
 
     fn handle_oam(&self, shared: &LinkShared, oam: TransportOam) {

@@ -55,8 +55,12 @@ pub struct TransportConfig {
     pub open_timeout: Duration,
     /// How long the handshake may take on a link we accept.
     pub accept_timeout: Duration,
-    /// Largest reassembled message.
+    /// Largest reassembled message, and the most bytes a transport's incomplete
+    /// fragment series may hold together (see [`crate::defrag`]).
     pub max_message_size: usize,
+    /// How long an incomplete fragment series may go without a new fragment before it
+    /// is dropped (Plexus's own limit, see [`crate::defrag`]).
+    pub defrag_timeout: Duration,
     /// The TX queues' bounds and congestion control.
     pub queue: QueueConfig,
     /// Measure each link's round-trip time with OAM probes (answered by Plexus peers).
@@ -79,7 +83,8 @@ impl TransportConfig {
             qos: true,
             open_timeout: Duration::from_secs(10),
             accept_timeout: Duration::from_secs(10),
-            max_message_size: 1 << 30,
+            max_message_size: crate::defrag::DEFAULT_MAX_MESSAGE_SIZE,
+            defrag_timeout: crate::defrag::DEFAULT_DEFRAG_TIMEOUT,
             queue: QueueConfig::default(),
             rtt_probes: true,
             auth: None,

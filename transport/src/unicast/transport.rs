@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backpressure;
 use super::{ManagerInner, QueueConfig, lock};
-use crate::defrag::Defragmenter;
+use crate::defrag::DefragSet;
 use crate::event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent};
 use crate::handshake::Established;
 use crate::pipeline::{Pipeline, Pushed, SendOptions};
@@ -110,7 +110,8 @@ impl LinkState {
 
 pub(super) struct RxState {
     pub(super) channels: Vec<[RxChannel; 2]>,
-    pub(super) defrag: Vec<[Defragmenter; 2]>,
+    /// All channels' defragmenters, indexed `priority * 2 + rx_channel(reliability)`.
+    pub(super) defrag: DefragSet,
 }
 
 pub(super) struct TransportInner {
@@ -122,6 +123,7 @@ pub(super) struct TransportInner {
     pub(super) remote_lease: Duration,
     pub(super) keep_alive: u32,
     pub(super) rtt_probes: bool,
+    pub(super) defrag_timeout: Duration,
     pub(super) queue: QueueConfig,
     pub(super) created_at: SystemTime,
     /// The user the peer proved with usrpwd when the transport opened.
@@ -148,6 +150,9 @@ pub(super) struct TransportInner {
     /// Serialises link additions/removals with their events so handlers see them in order.
     pub(super) events: Mutex<()>,
     pub(super) rx: Mutex<RxState>,
+    /// Set while some fragment series is incomplete (`rx.defrag` holds bytes), so the
+    /// reader looks for idle series to drop without taking the lock otherwise.
+    pub(super) defrag_busy: AtomicBool,
     /// Taken away when the transport closes: the handler (the session's face) holds
     /// this transport, and the cycle must not outlive it.
     pub(super) handler: Mutex<Option<Arc<dyn PeerHandler>>>,
@@ -203,14 +208,13 @@ impl Transport {
                     ]
                 })
                 .collect(),
-            defrag: (0..n)
-                .map(|_| {
-                    [
-                        Defragmenter::new(config.max_message_size, est.sn_mask, est.patch),
-                        Defragmenter::new(config.max_message_size, est.sn_mask, est.patch),
-                    ]
-                })
-                .collect(),
+            defrag: DefragSet::new(
+                n * 2,
+                config.max_message_size,
+                est.sn_mask,
+                est.patch,
+                config.defrag_timeout,
+            ),
         };
         ALIVE.fetch_add(1, Ordering::AcqRel);
         Transport {
@@ -223,6 +227,7 @@ impl Transport {
                 remote_lease: est.remote_lease,
                 keep_alive: config.keep_alive.max(1),
                 rtt_probes: config.rtt_probes,
+                defrag_timeout: config.defrag_timeout,
                 queue: config.queue.clone(),
                 created_at: SystemTime::now(),
                 auth_user: est.auth_user.clone(),
@@ -249,6 +254,7 @@ impl Transport {
                 primary: AtomicU64::new(0),
                 events: Mutex::new(()),
                 rx: Mutex::new(rx),
+                defrag_busy: AtomicBool::new(false),
                 handler: Mutex::new(None),
                 closed: watch::channel(false).0,
                 close_cause: Mutex::new(None),
@@ -333,6 +339,12 @@ impl Transport {
     /// locks).
     pub fn tx_queued_bytes(&self) -> usize {
         self.inner.pipeline.queued_bytes()
+    }
+
+    /// Bytes of memory held by the incomplete fragment series received on this
+    /// transport (bounded by `transport/link/rx/max_message_size`; 0 once closed).
+    pub fn defrag_held(&self) -> usize {
+        lock(&self.inner.rx).defrag.held()
     }
 
     /// True once the transport closed.
@@ -662,6 +674,9 @@ impl Transport {
 
     /// Marks the transport closed and emits `Closed`; call with the events lock held.
     fn finish_close(&self, cause: CloseCause) {
+        // Before the transport shows as closed; idempotent.
+        lock(&self.inner.rx).defrag.close();
+        self.inner.defrag_busy.store(false, Ordering::Relaxed);
         if self.inner.closed.send_replace(true) {
             return;
         }

@@ -452,7 +452,10 @@ pub fn watch_task_panics() {
         std::panic::set_hook(Box::new(move |info| {
             if std::thread::current()
                 .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
+                // "tokio-rt-worker" since tokio 1.4x, "tokio-runtime-worker" before.
+                .is_some_and(|n| {
+                    n.starts_with("tokio-rt-worker") || n.starts_with("tokio-runtime-worker")
+                })
             {
                 TASK_PANICS.fetch_add(1, Ordering::SeqCst);
             }
