@@ -68,24 +68,44 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     })
 }
 
+/// The SIGUSR1 stream, installed when this is called: before the daemon says it
+/// listens, so that a SIGUSR1 sent as soon as it does is served, not fatal (the
+/// default action of SIGUSR1 ends the process).
+#[cfg(unix)]
+type Usr1 = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Usr1 = Option<()>;
+
+fn usr1_signal() -> Usr1 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::user_defined1()).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Serves SIGUSR1 (log the statistics) until `shutdown` (SIGINT or SIGTERM).
 async fn run_until_shutdown(
     session: &plexus::Session,
+    usr1: Usr1,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut usr1) = signal(SignalKind::user_defined1()) {
-            loop {
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = usr1.recv() => log_stats(session).await,
-                }
+    if let Some(mut usr1) = usr1 {
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = usr1.recv() => log_stats(session).await,
             }
         }
     }
+    #[cfg(not(unix))]
+    let _ = usr1;
     shutdown.await;
 }
 
@@ -193,6 +213,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let shutdown = shutdown_signal();
+    let usr1 = usr1_signal();
     let args = Args::parse();
     let config = match config(&args) {
         Ok(c) => c,
@@ -227,7 +248,7 @@ async fn main() -> ExitCode {
     if let Some(admin) = monitoring.admin_space() {
         tracing::info!(prefix = admin.prefix(), "admin space served");
     }
-    run_until_shutdown(&session, shutdown).await;
+    run_until_shutdown(&session, usr1, shutdown).await;
     tracing::info!("shutting down");
     drop(monitoring);
     if tokio::time::timeout(Duration::from_secs(5), session.close())

@@ -131,6 +131,16 @@ impl Daemon {
         }
     }
 
+    /// The lines printed so far and not yet read, without waiting.
+    pub fn lines_now(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok((_, line)) = self.lines.try_recv() {
+            self.seen.push(line.clone());
+            out.push(line);
+        }
+        out
+    }
+
     fn tail(&self) -> String {
         let from = self.seen.len().saturating_sub(20);
         self.seen[from..].join("\n")
@@ -364,6 +374,11 @@ impl RawClient {
         })
         .write(&mut batch);
         write_batch(&mut self.write, &batch).await;
+    }
+
+    /// Writes `batch` (transport messages) with its length prefix.
+    pub async fn send_batch(&mut self, batch: &[u8]) {
+        write_batch(&mut self.write, batch).await;
     }
 
     /// Keeps the lease alive (a keep-alive every quarter lease) without ever reading;

@@ -12,6 +12,7 @@
 //! beyond (the next INFO line says how many went to DEBUG), so strangers cannot fill the
 //! log.
 
+pub mod backoff;
 pub mod backpressure;
 mod link;
 mod transport;
@@ -221,13 +222,17 @@ impl TransportManager {
         let cancel = self.inner.cancel.clone();
         let tasks = self.inner.tasks.clone();
         self.inner.tasks.spawn(async move {
+            let mut backoff = backoff::AcceptBackoff::default();
             loop {
                 let accepted = tokio::select! {
                     _ = cancel.cancelled() => return,
                     a = listener.accept() => a,
                 };
                 let link = match accepted {
-                    Ok(link) => link,
+                    Ok(link) => {
+                        backoff.succeeded();
+                        link
+                    }
                     // A TLS handshake that failed or timed out: one refused connection.
                     Err(
                         e @ (plexus_link::LinkError::Tls { .. }
@@ -238,15 +243,26 @@ impl TransportManager {
                         continue;
                     }
                     Err(e) => {
-                        // Logged through the refusal budget, so a persistent error
-                        // (e.g. out of descriptors) cannot flood the log.
-                        let Some(inner) = weak.upgrade() else { return };
-                        refused(&inner, listener.locator(), &e);
-                        drop(inner);
-                        // Do not spin on a persistent error (e.g. out of descriptors).
+                        // A persistent error (e.g. out of descriptors) neither spins
+                        // nor floods the log: see `backoff`.
+                        let failure = backoff.failed(Instant::now());
+                        match failure.log {
+                            Some(0) => tracing::warn!(
+                                "accepting on {} failed: {e}; retrying in {:?}",
+                                listener.locator(),
+                                failure.pause
+                            ),
+                            Some(n) => tracing::warn!(
+                                "accepting on {} failed: {e}; retrying in {:?} ({n} more \
+                                 failures since the last line)",
+                                listener.locator(),
+                                failure.pause
+                            ),
+                            None => {}
+                        }
                         tokio::select! {
                             _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(10)) => continue,
+                            _ = tokio::time::sleep(failure.pause) => continue,
                         }
                     }
                 };
