@@ -247,7 +247,7 @@ async fn at_the_descriptor_limit_the_accept_loop_backs_off_and_recovers() {
             .expect("connect (the listen queue takes it)");
         held.push(s);
     }
-    let (hit, line) = d.line_with("accepting on", WAIT).await;
+    let (hit, line) = d.line_with("Too many open files", WAIT).await;
     eprintln!("at the limit ({base} descriptors at start): {line}");
     let (w0, c0) = wakeups_and_cpu(d.pid);
     let lines_before = d.lines_now().len();
