@@ -29,6 +29,11 @@ use crate::reply::{
 use crate::sample::Locality;
 use crate::sync::{read, write};
 
+/// The longest timeout honoured in a REQUEST from a face (Plexus's own bound; Zenoh
+/// takes the peer's): a query runs, and holds its state, at most this long, or the
+/// session's `queries_default_timeout` if that is longer.
+pub(crate) const MAX_REMOTE_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Everything needed to dispatch one query to its targets.
 pub(crate) struct Dispatch {
     pub(crate) key: OwnedKeyExpr,
@@ -219,10 +224,12 @@ impl Dispatcher {
             face.send(response_final(req.id), control());
             return;
         }
+        // A peer's timeout is capped: a pending query holds state until it ends.
         let timeout = req
             .timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(self.queries_default_timeout);
+            .unwrap_or(self.queries_default_timeout)
+            .min(MAX_REMOTE_QUERY_TIMEOUT.max(self.queries_default_timeout));
         let exec = QueryExec::new(
             Sink::Remote {
                 face: face.clone(),

@@ -648,6 +648,44 @@ async fn a_request_ends_at_its_timeout() {
     assert!(sent(&a_rec).is_empty());
 }
 
+/// On a paused clock: a peer's timeout of u64::MAX ms is capped (forwarded capped too),
+/// and the request ends then.
+#[tokio::test(start_paused = true)]
+async fn a_peers_query_timeout_is_capped() {
+    use super::queries::MAX_REMOTE_QUERY_TIMEOUT;
+    let d = dispatcher(WhatAmI::Router);
+    let (a, a_rec) = open(&d, 2, WhatAmI::Client);
+    let (b, b_rec) = open(&d, 3, WhatAmI::Peer);
+    declare(
+        &d,
+        &b,
+        DeclareBody::Queryable {
+            id: 1,
+            wire_expr: WireExpr::key("q/**"),
+            complete: false,
+            distance: 0,
+        },
+    );
+    a_rec.take();
+
+    d.handle_message(&a, request_within(7, "q/1", u64::MAX));
+    let to_b = b_rec.take();
+    let Some(NetworkMessage::Request(forwarded)) = to_b.first() else {
+        panic!(
+            "no request forwarded: {:?}",
+            to_b.iter().map(summary).collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        forwarded.timeout_ms,
+        Some(MAX_REMOTE_QUERY_TIMEOUT.as_millis() as u64)
+    );
+    advance(MAX_REMOTE_QUERY_TIMEOUT - Duration::from_millis(1)).await;
+    assert!(sent(&a_rec).is_empty(), "ended before the cap");
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(sent(&a_rec), ["RESPONSE_FINAL 7"]);
+}
+
 /// The interest id of the INTEREST a face was sent.
 fn interest_id(rec: &Recorder) -> u32 {
     let sent = rec.take();
