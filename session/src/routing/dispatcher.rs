@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::face::{Face, Source, control, declare_msg, response_final};
+use super::limits::log_refusal;
 use super::pending::Pending;
 use super::query_exec::QueryExec;
 use super::tables::Tables;
@@ -198,7 +199,15 @@ impl Dispatcher {
         match d.body {
             DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
                 Some(full) => {
-                    lock(&face.state).remote_exprs.insert(id, full);
+                    let mut st = lock(&face.state);
+                    let old = st.remote_exprs.get(&id).map(String::len);
+                    if let Err(why) = st.budget.admit(old, full.len()) {
+                        let what = format_args!("key-expression id {id}");
+                        log_refusal(&face.zid, &mut st.budget, what, &full, why);
+                        return;
+                    }
+                    st.remote_exprs.insert(id, full);
+                    drop(st);
                     self.routes_changed();
                 }
                 None => tracing::debug!(
@@ -207,7 +216,11 @@ impl Dispatcher {
                 ),
             },
             DeclareBody::UndeclareKeyExpr { id } => {
-                lock(&face.state).remote_exprs.remove(&id);
+                let mut st = lock(&face.state);
+                if let Some(old) = st.remote_exprs.remove(&id) {
+                    st.budget.release(old.len());
+                }
+                drop(st);
                 self.routes_changed();
             }
             DeclareBody::Subscriber { id, wire_expr } => {
@@ -225,7 +238,16 @@ impl Dispatcher {
                     );
                     return;
                 }
-                let old = lock(&face.state).remote_subs.insert(id, key.clone());
+                let old = {
+                    let mut st = lock(&face.state);
+                    let old = st.remote_subs.get(&id).map(|k| k.len());
+                    if let Err(why) = st.budget.admit(old, key.len()) {
+                        let what = format_args!("subscriber {id}");
+                        log_refusal(&face.zid, &mut st.budget, what, &key, why);
+                        return;
+                    }
+                    st.remote_subs.insert(id, key.clone())
+                };
                 if let Some(old) = old {
                     self.propagate_undeclare(Source::Face(face), &old);
                 }
@@ -233,7 +255,14 @@ impl Dispatcher {
                 self.subs_changed();
             }
             DeclareBody::UndeclareSubscriber { id, .. } => {
-                let old = lock(&face.state).remote_subs.remove(&id);
+                let old = {
+                    let mut st = lock(&face.state);
+                    let old = st.remote_subs.remove(&id);
+                    if let Some(old) = &old {
+                        st.budget.release(old.len());
+                    }
+                    old
+                };
                 if let Some(old) = old {
                     self.propagate_undeclare(Source::Face(face), &old);
                     self.subs_changed();
@@ -259,16 +288,30 @@ impl Dispatcher {
                     );
                     return;
                 }
-                let old = lock(&face.state)
-                    .remote_qbls
-                    .insert(id, (key.clone(), complete));
+                let old = {
+                    let mut st = lock(&face.state);
+                    let old = st.remote_qbls.get(&id).map(|(k, _)| k.len());
+                    if let Err(why) = st.budget.admit(old, key.len()) {
+                        let what = format_args!("queryable {id}");
+                        log_refusal(&face.zid, &mut st.budget, what, &key, why);
+                        return;
+                    }
+                    st.remote_qbls.insert(id, (key.clone(), complete))
+                };
                 if let Some((old, c)) = old {
                     self.propagate_queryable(Source::Face(face), &old, c, false);
                 }
                 self.propagate_queryable(Source::Face(face), &key, complete, true);
             }
             DeclareBody::UndeclareQueryable { id, .. } => {
-                let old = lock(&face.state).remote_qbls.remove(&id);
+                let old = {
+                    let mut st = lock(&face.state);
+                    let old = st.remote_qbls.remove(&id);
+                    if let Some((old, _)) = &old {
+                        st.budget.release(old.len());
+                    }
+                    old
+                };
                 if let Some((old, c)) = old {
                     self.propagate_queryable(Source::Face(face), &old, c, false);
                 }
@@ -378,6 +421,7 @@ impl Dispatcher {
                 self.propagate_queryable(Source::Face(&face), k, *c, false);
             }
             self.liveliness_face_closed(&face);
+            lock(&face.state).budget = Default::default();
             // Requests and liveliness queries that face will never answer now.
             for pending in [REQUESTS, LIVELINESS_GETS] {
                 let stranded = pending(&mut write(&self.tables)).take_face(zid);

@@ -117,6 +117,8 @@ pub(super) struct FaceState {
     qbls: DeclTable<(OwnedKeyExpr, bool)>,
     /// The face's liveliness state: its tokens, ours declared to it, its interests.
     pub(super) live: LiveFace,
+    /// What the remote's declarations above hold, against the limits (`limits.rs`).
+    pub(super) budget: super::limits::DeclBudget,
 }
 
 /// The key-expression ids we declared to one face (see `keyexprs.rs`).

@@ -167,7 +167,16 @@ impl Dispatcher {
                 return;
             }
         }
-        let old = lock(&face.state).live.remote.insert(id, key.clone());
+        let old = {
+            let mut st = lock(&face.state);
+            let old = st.live.remote.get(&id).map(|k| k.len());
+            if let Err(why) = st.budget.admit(old, key.len()) {
+                let what = format_args!("token {id}");
+                super::limits::log_refusal(&face.zid, &mut st.budget, what, &key, why);
+                return;
+            }
+            st.live.remote.insert(id, key.clone())
+        };
         if let Some(old) = old
             && old != key
         {
@@ -178,7 +187,14 @@ impl Dispatcher {
 
     /// A face withdrew a token.
     pub(super) fn remote_token_undeclared(&self, face: &Arc<Face>, id: u32) {
-        let old = lock(&face.state).live.remote.remove(&id);
+        let old = {
+            let mut st = lock(&face.state);
+            let old = st.live.remote.remove(&id);
+            if let Some(old) = &old {
+                st.budget.release(old.len());
+            }
+            old
+        };
         match old {
             Some(key) => self.token_changed(&key),
             None => tracing::debug!("from {}: undeclared unknown token {id}", face.zid),
@@ -197,7 +213,10 @@ impl Dispatcher {
     /// interest with `D_FINAL` afterwards.
     pub(super) fn token_interest(&self, face: &Arc<Face>, i: &Interest) {
         if i.mode == InterestMode::Final {
-            lock(&face.state).live.interests.remove(&i.id);
+            let mut st = lock(&face.state);
+            if let Some(old) = st.live.interests.remove(&i.id) {
+                st.budget.release(old.as_ref().map_or(0, |k| k.len()));
+            }
             return;
         }
         if i.options.0 & InterestOptions::TOKENS == 0 {
@@ -232,7 +251,20 @@ impl Dispatcher {
             }
         }
         if future {
-            lock(&face.state).live.interests.insert(i.id, key.clone());
+            let mut st = lock(&face.state);
+            let len = key.as_ref().map_or(0, |k| k.len());
+            let old = st
+                .live
+                .interests
+                .get(&i.id)
+                .map(|k| k.as_ref().map_or(0, |k| k.len()));
+            if let Err(why) = st.budget.admit(old, len) {
+                let what = format_args!("interest {}", i.id);
+                let shown = key.as_ref().map_or("**", |k| k.as_str());
+                super::limits::log_refusal(&face.zid, &mut st.budget, what, shown, why);
+                return;
+            }
+            st.live.interests.insert(i.id, key.clone());
         }
         if !matches!(i.mode, InterestMode::Current | InterestMode::CurrentFuture) {
             return;

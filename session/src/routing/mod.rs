@@ -54,6 +54,7 @@ mod face;
 #[cfg(test)]
 mod fake;
 mod keyexprs;
+mod limits;
 mod liveliness;
 mod pending;
 mod pubsub;

@@ -17,6 +17,7 @@ use super::face::{Face, FaceTx, Source, declare_msg};
 use super::fake::Recorder;
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Reliability, Sample, SampleKind};
+use crate::sync::lock;
 
 fn zid(n: u128) -> ZenohId {
     ZenohId::new(n).expect("non-zero zid")
@@ -684,6 +685,66 @@ async fn a_peers_query_timeout_is_capped() {
     assert!(sent(&a_rec).is_empty(), "ended before the cap");
     advance(Duration::from_millis(1)).await;
     assert_eq!(sent(&a_rec), ["RESPONSE_FINAL 7"]);
+}
+
+/// A face that declares 20,000 subscribers with 4 KB keys gets as many as the key
+/// bytes allow, the rest refused; a key beyond the length cap is refused even with
+/// room; undeclaring frees room; the face's other traffic carries on.
+#[test]
+fn declarations_beyond_the_caps_are_refused_and_the_face_carries_on() {
+    use super::limits::{MAX_DECLARED_BYTES, MAX_KEY_EXPR_LEN};
+    let d = dispatcher(WhatAmI::Router);
+    let (a, a_rec) = open(&d, 2, WhatAmI::Client);
+    let (b, b_rec) = open(&d, 3, WhatAmI::Client);
+    let long = |i: u32| format!("big/{i:05}/{}", "x".repeat(4000));
+    for i in 0..20_000 {
+        subscriber(&d, &a, i, &long(i));
+    }
+    let fit = MAX_DECLARED_BYTES / long(0).len();
+    {
+        let st = lock(&a.state);
+        assert_eq!(st.remote_subs.len(), fit);
+        assert_eq!(st.budget.count(), fit);
+        assert!(st.budget.bytes() <= MAX_DECLARED_BYTES);
+        assert!(
+            st.remote_subs
+                .values()
+                .all(|k| k.as_str() < long(fit as u32).as_str())
+        );
+    }
+    // b publishes on an accepted key and a refused one: only the first reaches a.
+    let _ = b_rec.take();
+    let _ = a_rec.take();
+    push(&d, &b, WireExpr::key(long(0)), b"kept");
+    push(&d, &b, WireExpr::key(long(19_999)), b"refused");
+    let to_a = a_rec.take();
+    assert_eq!(
+        to_a.len(),
+        1,
+        "{:?}",
+        to_a.iter().map(summary).collect::<Vec<_>>()
+    );
+    // Undeclaring frees room; a key beyond the length cap is refused even then.
+    declare(
+        &d,
+        &a,
+        DeclareBody::UndeclareSubscriber {
+            id: 0,
+            wire_expr: None,
+        },
+    );
+    subscriber(&d, &a, 50_000, &"y".repeat(MAX_KEY_EXPR_LEN + 1));
+    assert!(!lock(&a.state).remote_subs.contains_key(&50_000));
+    subscriber(&d, &a, 50_001, "small/key");
+    let st = lock(&a.state);
+    assert!(st.remote_subs.contains_key(&50_001));
+    assert_eq!(st.budget.count(), fit);
+    drop(st);
+    // Closing the face frees everything it declared.
+    d.face_closed(a.zid);
+    let st = lock(&a.state);
+    assert!(st.remote_subs.is_empty());
+    assert_eq!(st.budget.count(), 0);
 }
 
 /// The interest id of the INTEREST a face was sent.
