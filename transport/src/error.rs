@@ -47,6 +47,17 @@ pub enum TransportError {
     /// The manager was shut down.
     #[error("the transport manager is closed")]
     ManagerClosed,
+    /// A link was refused by a limit (`max_sessions`, `max_links`) or because it did
+    /// not prove that it comes from the process of the transport it would join.
+    #[error("refused a link with {zid} ({reason}): {detail}")]
+    Refused {
+        /// The remote process.
+        zid: ZenohId,
+        /// The reason sent in CLOSE.
+        reason: crate::wire::transport::CloseReason,
+        /// Which limit, and its value.
+        detail: String,
+    },
     /// A new link to a live transport authenticated as another user than the transport.
     #[error(
         "a link from {zid} authenticated as `{link_user}`, but its transport belongs to \

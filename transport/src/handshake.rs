@@ -134,6 +134,10 @@ pub struct Established {
     /// The user the peer proved with usrpwd authentication (acceptor side; `None` when
     /// usrpwd is off, and on the opener side).
     pub auth_user: Option<String>,
+    /// The peer's multilink key (Zenoh's multilink extension, in its wire encoding):
+    /// on the acceptor side, proven by the peer on this link; on the opener side, as the
+    /// peer announced it. `None` when the extension was not agreed.
+    pub multilink_key: Option<Bytes>,
 }
 
 /// Why a handshake failed.
@@ -188,6 +192,14 @@ pub enum HandshakeError {
     /// usrpwd authentication failed (refused here, or our credentials refused there).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The handshake completed, but the caller refused the link (a limit was reached).
+    #[error("refused ({reason}): {detail}")]
+    Refused {
+        /// The reason sent in CLOSE.
+        reason: CloseReason,
+        /// What was refused and why.
+        detail: String,
+    },
 }
 
 /// Parameters settled by the INIT exchange.
@@ -202,6 +214,7 @@ struct Agreed {
     patch: u64,
     local_initial_sn: u32,
     auth_user: Option<String>,
+    multilink_key: Option<Bytes>,
 }
 
 impl Agreed {
@@ -219,6 +232,7 @@ impl Agreed {
             local_lease,
             remote_lease: remote.lease.clamp(MIN_REMOTE_LEASE, MAX_REMOTE_LEASE),
             auth_user: self.auth_user,
+            multilink_key: self.multilink_key,
         }
     }
 }
@@ -401,6 +415,31 @@ impl Handshake {
         }
     }
 
+    /// The agreed parameters as soon as the exchange completed, before the acceptor's
+    /// OPEN ack was taken from [`Handshake::poll_transmit`]: the moment to admit or
+    /// [`Handshake::refuse`] the link.
+    pub fn completed(&self) -> Option<&Established> {
+        match &self.state {
+            State::Established(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Refuses a completed handshake: what was queued (the acceptor's OPEN ack) is
+    /// dropped and CLOSE(`reason`) queued instead; the handshake fails with
+    /// [`HandshakeError::Refused`]. Does nothing unless [`Handshake::completed`].
+    pub fn refuse(&mut self, reason: CloseReason, detail: impl Into<String>) -> HandshakeError {
+        let err = HandshakeError::Refused {
+            reason,
+            detail: detail.into(),
+        };
+        if matches!(self.state, State::Established(_)) {
+            self.outbox.clear();
+            return self.fail(err, Some(reason));
+        }
+        err
+    }
+
     /// The error the handshake failed with, if it did.
     pub fn error(&self) -> Option<&HandshakeError> {
         match &self.state {
@@ -516,6 +555,7 @@ impl Handshake {
             patch,
             local_initial_sn: self.initial_sn(sn_mask),
             auth_user: None,
+            multilink_key: None,
         };
         let cookie = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         let mut ack = Init::syn(self.cfg.whatami, self.cfg.zid);
@@ -561,6 +601,7 @@ impl Handshake {
             patch: self.cfg.patch.min(ack.patch),
             local_initial_sn: self.initial_sn(sn_mask),
             auth_user: None,
+            multilink_key: None,
         };
         let mut open = Open::new(false, self.cfg.lease, agreed.local_initial_sn, ack.cookie);
         if let Some(usrpwd) = self.cfg.auth.clone()

@@ -136,6 +136,18 @@ const KEYS: &[(&str, Setter)] = &[
         a.config.accept_timeout = Duration::from_millis(millis(p, v)?);
         Ok(())
     }),
+    ("transport/unicast/accept_pending", |a, p, v| {
+        a.config.accept_pending = positive_count(p, v)?;
+        Ok(())
+    }),
+    ("transport/unicast/max_sessions", |a, p, v| {
+        a.config.max_sessions = positive_count(p, v)?;
+        Ok(())
+    }),
+    ("transport/unicast/max_links", |a, p, v| {
+        a.config.max_links = positive_count(p, v)?;
+        Ok(())
+    }),
     ("transport/unicast/qos/enabled", |a, p, v| {
         a.config.qos = boolean(p, v)?;
         Ok(())
@@ -577,6 +589,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A limit: an integer ≥ 1.
+fn positive_count(path: &str, v: &J) -> Result<usize, ConfigError> {
+    match as_i64(v).map(usize::try_from) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err(invalid(path, "a positive integer", v)),
+    }
 }
 
 fn invalid(path: &str, expected: &'static str, got: &J) -> ConfigError {

@@ -27,6 +27,9 @@
 //! | `transport/link/rx/max_message_size` | bytes, > 0 | `1073741824` (1 GiB) |
 //! | `transport/unicast/open_timeout` | ms | `10000` |
 //! | `transport/unicast/accept_timeout` | ms | `10000` |
+//! | `transport/unicast/accept_pending` | integer ≥ 1: handshakes of accepted links in progress at once; more are closed at once | `100` |
+//! | `transport/unicast/max_sessions` | integer ≥ 1: transports open at once; a handshake for one more is refused | `1000` |
+//! | `transport/unicast/max_links` | integer ≥ 1: accepted links per transport; above 1, joining links must prove their process (multilink extension) | `1` |
 //! | `transport/unicast/qos/enabled` | bool | `true` |
 //! | `transport/unicast/lease` | Plexus alias of `transport/link/tx/lease` | — |
 //! | `transport/link/tx/queue/size/<priority>` | batches, 1 ..= 16, per priority (`control`, `real_time`, `interactive_high`, `interactive_low`, `data_high`, `data`, `data_low`, `background`) | `16` (Zenoh: `2`) |

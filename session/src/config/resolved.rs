@@ -113,6 +113,9 @@ pub struct Config {
     pub(super) max_message_size: usize,
     pub(super) open_timeout: Duration,
     pub(super) accept_timeout: Duration,
+    pub(super) accept_pending: usize,
+    pub(super) max_sessions: usize,
+    pub(super) max_links: usize,
     pub(super) qos: bool,
     pub(super) queue: QueueConfig,
     pub(super) metadata: serde_json::Value,
@@ -173,6 +176,9 @@ impl Default for Config {
             max_message_size: 1 << 30,
             open_timeout: Duration::from_millis(10_000),
             accept_timeout: Duration::from_millis(10_000),
+            accept_pending: plexus_transport::unicast::DEFAULT_ACCEPT_PENDING,
+            max_sessions: plexus_transport::unicast::DEFAULT_MAX_SESSIONS,
+            max_links: plexus_transport::unicast::DEFAULT_MAX_LINKS,
             qos: true,
             queue: QueueConfig::default(),
             metadata: serde_json::Value::Null,
@@ -361,6 +367,9 @@ impl Config {
         t.qos = self.qos;
         t.open_timeout = self.open_timeout;
         t.accept_timeout = self.accept_timeout;
+        t.accept_pending = self.accept_pending;
+        t.max_sessions = self.max_sessions;
+        t.max_links = self.max_links;
         t.max_message_size = self.max_message_size;
         t.queue = self.queue.clone();
         t.link.tls = self.tls.clone();

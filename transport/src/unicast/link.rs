@@ -100,13 +100,21 @@ impl Transport {
         shared: Arc<LinkShared>,
         mut reader: LinkReader,
         mut framer: StreamFramer,
+        leftover: Option<Bytes>,
         mut cmd: watch::Receiver<LinkCmd>,
     ) {
         let Some(handler) = self.handler() else {
             return;
         };
         let exit = self
-            .rx_loop(&shared, &*handler, &mut reader, &mut framer, &mut cmd)
+            .rx_loop(
+                &shared,
+                &*handler,
+                &mut reader,
+                &mut framer,
+                leftover,
+                &mut cmd,
+            )
             .await;
         drop(handler);
         let Some(exit) = exit else { return };
@@ -129,6 +137,7 @@ impl Transport {
         handler: &dyn PeerHandler,
         reader: &mut LinkReader,
         framer: &mut StreamFramer,
+        leftover: Option<Bytes>,
         cmd: &mut watch::Receiver<LinkCmd>,
     ) -> Option<Exit> {
         let streamed = reader.info().is_streamed();
@@ -141,20 +150,29 @@ impl Transport {
         if *cmd.borrow() != LinkCmd::Run {
             return None;
         }
-        let mut pending: Option<Bytes> = None;
+        // The first batch to handle: what arrived with the handshake's last message.
+        let mut pending: Option<Bytes> = leftover;
         let mut busy = false;
         loop {
             let scope = backpressure::Scope::begin();
             let handled = if streamed {
-                loop {
-                    match framer.next_batch() {
-                        Ok(Some(batch)) => {
-                            if let Err(exit) = self.handle_batch(shared, handler, batch) {
-                                break Err(exit);
+                let first = match pending.take() {
+                    Some(batch) => self.handle_batch(shared, handler, batch),
+                    None => Ok(()),
+                };
+                if let Err(exit) = first {
+                    Err(exit)
+                } else {
+                    loop {
+                        match framer.next_batch() {
+                            Ok(Some(batch)) => {
+                                if let Err(exit) = self.handle_batch(shared, handler, batch) {
+                                    break Err(exit);
+                                }
                             }
+                            Ok(None) => break Ok(()),
+                            Err(e) => break Err(Exit::malformed(e.to_string())),
                         }
-                        Ok(None) => break Ok(()),
-                        Err(e) => break Err(Exit::malformed(e.to_string())),
                     }
                 }
             } else {

@@ -19,7 +19,7 @@ mod transport;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,9 @@ use crate::error::TransportError;
 use crate::event::TransportHandler;
 use crate::handshake::{Established, Handshake, HandshakeConfig, HandshakeError};
 use crate::pipeline::Batch;
-use crate::wire::transport::{BatchItem, BatchReader, StreamFramer};
+use crate::wire::transport::{
+    BatchItem, BatchReader, Close, CloseReason, StreamFramer, TransportMessage,
+};
 use crate::wire::{WhatAmI, ZenohId};
 
 /// Settings of a [`TransportManager`].
@@ -56,6 +58,16 @@ pub struct TransportConfig {
     pub open_timeout: Duration,
     /// How long the handshake may take on a link we accept.
     pub accept_timeout: Duration,
+    /// Most handshakes of accepted links in progress at once (Zenoh's
+    /// `transport/unicast/accept_pending`); links accepted beyond it are closed at once.
+    pub accept_pending: usize,
+    /// Most transports open at once (Zenoh's `transport/unicast/max_sessions`): a
+    /// handshake that would open one more is refused with CLOSE(MAX_SESSIONS).
+    pub max_sessions: usize,
+    /// Most links a transport accepts (Zenoh's `transport/unicast/max_links`; links we
+    /// open are not counted). Above 1, a link that joins a transport must prove, with
+    /// Zenoh's multilink extension, that it comes from the process that opened it.
+    pub max_links: usize,
     /// Largest reassembled message, and the most bytes a transport's incomplete
     /// fragment series may hold together (see [`crate::defrag`]).
     pub max_message_size: usize,
@@ -84,6 +96,9 @@ impl TransportConfig {
             qos: true,
             open_timeout: Duration::from_secs(10),
             accept_timeout: Duration::from_secs(10),
+            accept_pending: DEFAULT_ACCEPT_PENDING,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_links: DEFAULT_MAX_LINKS,
             max_message_size: crate::defrag::DEFAULT_MAX_MESSAGE_SIZE,
             defrag_timeout: crate::defrag::DEFAULT_DEFRAG_TIMEOUT,
             queue: QueueConfig::default(),
@@ -113,6 +128,13 @@ impl TransportConfig {
         }
     }
 }
+
+/// Default of [`TransportConfig::accept_pending`] (Zenoh's).
+pub const DEFAULT_ACCEPT_PENDING: usize = 100;
+/// Default of [`TransportConfig::max_sessions`] (Zenoh's).
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// Default of [`TransportConfig::max_links`] (Zenoh's).
+pub const DEFAULT_MAX_LINKS: usize = 1;
 
 /// The TX queues' bounds and congestion control (Zenoh's `transport/link/tx/queue/*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +179,8 @@ pub(crate) struct ManagerInner {
     transports: Mutex<HashMap<ZenohId, Transport>>,
     listeners: Mutex<Vec<Locator>>,
     refusals: Mutex<RefusalLog>,
+    /// Handshakes of accepted links in progress (bounded by `accept_pending`).
+    accepting: AtomicUsize,
     next_link_id: AtomicU64,
     closed: AtomicBool,
     /// Every task of the manager and of its transports.
@@ -193,6 +217,7 @@ impl TransportManager {
                 transports: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(Vec::new()),
                 refusals: Mutex::new(RefusalLog::default()),
+                accepting: AtomicUsize::new(0),
                 next_link_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 tasks: TaskTracker::new(),
@@ -268,11 +293,27 @@ impl TransportManager {
                 };
                 let Some(inner) = weak.upgrade() else { return };
                 let on = listener.locator().clone();
+                let limit = inner.config.accept_pending;
+                if inner.accepting.load(Ordering::Acquire) >= limit {
+                    // Closed at once (dropping the link closes it), logged within the
+                    // refusal budget: a flood of connections costs one line per interval.
+                    drop(link);
+                    refused(
+                        &inner,
+                        &on,
+                        &format_args!(
+                            "{limit} handshakes already in progress \
+                             (transport/unicast/accept_pending)"
+                        ),
+                    );
+                    continue;
+                }
+                let pending = Pending::new(&inner);
                 let cancel = cancel.clone();
                 tasks.spawn(async move {
                     let accepted = tokio::select! {
                         _ = cancel.cancelled() => return,
-                        r = accept_link(&inner, link) => r,
+                        r = accept_link(&inner, link, pending) => r,
                     };
                     if let Err(e) = accepted {
                         refused(&inner, &on, &e);
@@ -306,8 +347,9 @@ impl TransportManager {
                 .handshake(link.mtu(), inner.config.open_timeout);
             let (mut reader, mut writer) = link.split();
             let hs = Handshake::opener(cfg, Instant::now());
-            let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
-            add_link(&inner, est, reader, writer, framer)
+            let (est, framer, leftover) =
+                drive_handshake(&inner, hs, &mut reader, &mut writer, false).await?;
+            add_link(&inner, est, reader, writer, framer, leftover, false)
         });
         tokio::select! {
             _ = self.inner.cancel.cancelled() => Err(TransportError::ManagerClosed),
@@ -347,9 +389,27 @@ impl Drop for ManagerInner {
     }
 }
 
+/// Counts one handshake of an accepted link in progress while it lives.
+struct Pending(Arc<ManagerInner>);
+
+impl Pending {
+    fn new(inner: &Arc<ManagerInner>) -> Self {
+        inner.accepting.fetch_add(1, Ordering::AcqRel);
+        Pending(inner.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.accepting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs the handshake of an accepted link, counted in `pending` until it completes.
 async fn accept_link(
     inner: &Arc<ManagerInner>,
     link: plexus_link::Link,
+    pending: Pending,
 ) -> Result<Transport, TransportError> {
     if inner.closed.load(Ordering::Acquire) {
         return Err(TransportError::ManagerClosed);
@@ -359,27 +419,53 @@ async fn accept_link(
         .handshake(link.mtu(), inner.config.accept_timeout);
     let (mut reader, mut writer) = link.split();
     let hs = Handshake::acceptor(cfg, Instant::now());
-    let (est, framer) = drive_handshake(hs, &mut reader, &mut writer).await?;
-    add_link(inner, est, reader, writer, framer)
+    let (est, framer, leftover) =
+        drive_handshake(inner, hs, &mut reader, &mut writer, true).await?;
+    drop(pending);
+    add_link(inner, est, reader, writer, framer, leftover, true)
 }
 
-/// Runs a handshake over a link. Returns the outcome and the framer holding any bytes
-/// that arrived after the last handshake message.
+/// Runs a handshake over a link (`inbound`: one we accepted). Returns the outcome, the
+/// framer holding any bytes that arrived after the last handshake message, and the
+/// rest of the batch that carried that message, if anything followed it there: both
+/// belong to the transport.
+///
+/// The deadline is absolute: it is set when the handshake starts and input that
+/// trickles in does not move it. Once the exchange completes, and before the
+/// acceptor's OPEN ack goes out, the link is checked against the manager's limits
+/// (see [`admit`]); a refused link gets CLOSE with the reason instead.
 async fn drive_handshake(
+    inner: &ManagerInner,
     mut hs: Handshake,
     reader: &mut LinkReader,
     writer: &mut LinkWriter,
-) -> Result<(Established, StreamFramer), TransportError> {
+    inbound: bool,
+) -> Result<(Established, StreamFramer, Option<Bytes>), TransportError> {
     let endpoint = reader.info().dst().to_string();
     let streamed = reader.info().is_streamed();
     let started = Instant::now();
     let mut framer = StreamFramer::new(u16::MAX);
-    let mut pending: Vec<BatchItem> = Vec::new();
+    let mut leftover: Option<Bytes> = None;
+    let mut admitted = false;
     let fail = |source: HandshakeError| TransportError::Handshake {
         endpoint: endpoint.clone(),
         source,
     };
     loop {
+        if !admitted && let Some(est) = hs.completed() {
+            admitted = true;
+            let checked = {
+                let table = lock(&inner.transports);
+                admit(inner, &table, est, inbound).map(drop)
+            };
+            if let Err(e) = checked {
+                if let TransportError::Refused { reason, detail, .. } = &e {
+                    hs.refuse(*reason, detail.clone());
+                }
+                flush_close(&mut hs, writer, streamed).await;
+                return Err(e);
+            }
+        }
         while let Some(msg) = hs.poll_transmit() {
             let mut batch = Batch::single(&msg);
             batch.seal();
@@ -392,14 +478,8 @@ async fn drive_handshake(
         }
         if let Some(est) = hs.established() {
             let est = est.clone();
-            if !pending.is_empty() {
-                tracing::debug!(
-                    "{endpoint}: {} messages arrived with the handshake's end",
-                    pending.len()
-                );
-            }
             framer.set_batch_size(est.batch_size);
-            return Ok((est, framer));
+            return Ok((est, framer, leftover));
         }
         let deadline = hs
             .poll_timeout()
@@ -461,13 +541,29 @@ async fn drive_handshake(
         loop {
             match r.next_item() {
                 Ok(None) => break,
-                Ok(Some(BatchItem::Transport(msg))) if hs.established().is_none() => {
+                Ok(Some(BatchItem::Transport(msg))) => {
                     if let Err(e) = hs.handle_message(msg, Instant::now()) {
                         flush_close(&mut hs, writer, streamed).await;
                         return Err(fail(e));
                     }
+                    if hs.completed().is_some() {
+                        // What follows the last handshake message in its batch is the
+                        // transport's first input.
+                        let rest = r.into_rest();
+                        leftover = (!rest.is_empty()).then_some(rest);
+                        break;
+                    }
                 }
-                Ok(Some(item)) => pending.push(item),
+                Ok(Some(BatchItem::Network(_))) => {
+                    // Only a FRAME opens network messages, and a FRAME fails the
+                    // handshake before it can come here.
+                    let err = hs.handle_decode_error(crate::wire::DecodeError::malformed(
+                        "batch",
+                        "a network message during the handshake",
+                    ));
+                    flush_close(&mut hs, writer, streamed).await;
+                    return Err(fail(err));
+                }
                 Err(e) => {
                     let err = hs.handle_decode_error(e);
                     flush_close(&mut hs, writer, streamed).await;
@@ -492,38 +588,126 @@ async fn flush_close(hs: &mut Handshake, writer: &mut LinkWriter, streamed: bool
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
 }
 
+/// Decides whether a link whose handshake completed with `est` may open a transport
+/// (`Ok(None)`) or join the live one to its zid (`Ok(Some(_))`), given the table of
+/// live transports.
+///
+/// - A new transport needs a free slot: at most `max_sessions` are open.
+/// - A link we accepted (`inbound`) joins a transport only while it holds fewer
+///   accepted links than its limit: `max_links` when both links proved, with the
+///   multilink extension, the key of the process that opened the transport; else 1
+///   (Zenoh's rule). A link whose proven key differs from the transport's is refused
+///   whatever the count. Links we open are not counted (we chose whom to dial).
+/// - A link authenticated as another user than the transport's is refused.
+fn admit(
+    inner: &ManagerInner,
+    table: &HashMap<ZenohId, Transport>,
+    est: &Established,
+    inbound: bool,
+) -> Result<Option<Transport>, TransportError> {
+    let zid = est.remote_zid;
+    let refuse = |reason, detail: String| TransportError::Refused {
+        zid,
+        reason,
+        detail,
+    };
+    let Some(existing) = table.get(&zid).filter(|t| !t.is_closed()) else {
+        let max = inner.config.max_sessions;
+        if table.len() >= max {
+            return Err(refuse(
+                CloseReason::MaxSessions,
+                format!("{max} transports are open (transport/unicast/max_sessions)"),
+            ));
+        }
+        return Ok(None);
+    };
+    // A link that authenticated as another user cannot join this user's transport.
+    if let (Some(theirs), Some(ours)) = (est.auth_user.as_deref(), existing.auth_user())
+        && theirs != ours
+    {
+        return Err(TransportError::AuthMismatch {
+            zid,
+            link_user: theirs.to_owned(),
+            transport_user: ours.to_owned(),
+        });
+    }
+    if inbound {
+        let ours = existing.multilink_key();
+        if ours.is_some() && est.multilink_key.as_ref() != ours {
+            return Err(refuse(
+                CloseReason::MaxLinks,
+                "the link does not prove (multilink extension) that it comes from the \
+                 process of the live transport with this zid"
+                    .into(),
+            ));
+        }
+        let limit = if ours.is_some() {
+            inner.config.max_links.max(1)
+        } else {
+            1
+        };
+        let held = existing.inbound_links();
+        if held >= limit {
+            let detail = if limit < inner.config.max_links {
+                format!(
+                    "a transport with this zid is live and holds {held} accepted link(s); \
+                     more need the multilink proof (transport/unicast/max_links = {})",
+                    inner.config.max_links
+                )
+            } else {
+                format!(
+                    "a transport with this zid is live and holds {held} accepted link(s) \
+                     (transport/unicast/max_links = {limit})"
+                )
+            };
+            return Err(refuse(CloseReason::MaxLinks, detail));
+        }
+    }
+    Ok(Some(existing.clone()))
+}
+
 fn add_link(
     inner: &Arc<ManagerInner>,
     est: Established,
     reader: LinkReader,
     writer: LinkWriter,
     framer: StreamFramer,
+    leftover: Option<Bytes>,
+    inbound: bool,
 ) -> Result<Transport, TransportError> {
     let link_id = inner.next_link_id.fetch_add(1, Ordering::Relaxed);
     let mut table = lock(&inner.transports);
     if inner.closed.load(Ordering::Acquire) {
         return Err(TransportError::ManagerClosed);
     }
-    if let Some(existing) = table.get(&est.remote_zid).cloned() {
-        drop(table);
-        // A link that authenticated as another user cannot join this user's transport.
-        if let (Some(theirs), Some(ours)) = (est.auth_user.as_deref(), existing.auth_user())
-            && theirs != ours
-        {
-            return Err(TransportError::AuthMismatch {
-                zid: est.remote_zid,
-                link_user: theirs.to_owned(),
-                transport_user: ours.to_owned(),
-            });
+    // Checked again, with the insertion or the count, under the lock: handshakes that
+    // completed at the same time cannot go beyond a limit together.
+    let admitted = match admit(inner, &table, &est, inbound) {
+        Ok(a) => a,
+        Err(e) => {
+            drop(table);
+            if let TransportError::Refused { reason, .. } = &e {
+                close_refused(inner, writer, *reason);
+            }
+            return Err(e);
         }
-        existing.join_link(link_id, reader, writer, framer);
+    };
+    if let Some(existing) = admitted {
+        if inbound {
+            existing.count_inbound();
+        }
+        drop(table);
+        existing.join_link(link_id, reader, writer, framer, leftover, inbound);
         return Ok(existing);
     }
     let transport = Transport::new(inner, &est, reader.info());
+    if inbound {
+        transport.count_inbound();
+    }
     table.insert(est.remote_zid, transport.clone());
     drop(table);
     let handler = inner.handler.opened(&transport);
-    transport.start(handler, link_id, reader, writer, framer);
+    transport.start(handler, link_id, reader, writer, framer, leftover, inbound);
     match transport.auth_identifier() {
         Some(id) => tracing::info!(
             "transport to {} ({}, authenticated as `{id}`) opened",
@@ -537,6 +721,21 @@ fn add_link(
         ),
     }
     Ok(transport)
+}
+
+/// Sends CLOSE(`reason`) on a link refused after its handshake, then closes it.
+fn close_refused(inner: &ManagerInner, mut writer: LinkWriter, reason: CloseReason) {
+    let streamed = writer.info().is_streamed();
+    inner.tasks.spawn(async move {
+        let mut b = Batch::single(&TransportMessage::Close(Close {
+            reason,
+            session: false,
+        }));
+        b.seal();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), writer.write_all(b.wire(streamed))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
+    });
 }
 
 /// How many refused links are logged at INFO per [`REFUSAL_INTERVAL`].

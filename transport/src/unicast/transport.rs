@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
@@ -95,6 +97,8 @@ impl LinkShared {
 pub(super) struct LinkState {
     pub(super) snapshot: LinkSnapshot,
     pub(super) shared: Arc<LinkShared>,
+    /// A link we accepted (counted against `max_links`).
+    pub(super) inbound: bool,
 }
 
 impl LinkState {
@@ -132,6 +136,11 @@ pub(super) struct TransportInner {
     pub(super) auth_identifier: Option<String>,
     /// The facts of the link that opened the transport.
     pub(super) first_link: Arc<LinkInfo>,
+    /// The peer's multilink key from the link that opened the transport.
+    pub(super) multilink_key: Option<bytes::Bytes>,
+    /// Accepted links, counted when admitted (under the manager's table lock) and
+    /// uncounted when removed.
+    pub(super) inbound: AtomicUsize,
     pub(super) pipeline: Pipeline,
     pub(super) tx_ready: Notify,
     /// Set while the writer sleeps: producers notify `tx_ready` only then.
@@ -236,6 +245,8 @@ impl Transport {
                     .clone()
                     .or_else(|| certificate_name.map(str::to_owned)),
                 first_link: first_link.clone(),
+                multilink_key: est.multilink_key.clone(),
+                inbound: AtomicUsize::new(0),
                 pipeline: Pipeline::new(
                     est.qos,
                     est.batch_size,
@@ -328,6 +339,28 @@ impl Transport {
     /// The user the peer proved with usrpwd authentication when the transport opened.
     pub fn auth_user(&self) -> Option<&str> {
         self.inner.auth_user.as_deref()
+    }
+
+    /// The peer's multilink key, when the link that opened the transport agreed the
+    /// multilink extension.
+    pub(super) fn multilink_key(&self) -> Option<&bytes::Bytes> {
+        self.inner.multilink_key.as_ref()
+    }
+
+    /// How many of the links are (or are about to be) links we accepted.
+    pub(super) fn inbound_links(&self) -> usize {
+        self.inner.inbound.load(Ordering::Acquire)
+    }
+
+    /// Counts an accepted link about to join.
+    pub(super) fn count_inbound(&self) {
+        self.inner.inbound.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn uncount(&self, state: &LinkState) {
+        if state.inbound {
+            self.inner.inbound.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Message and byte counters.
@@ -530,6 +563,7 @@ impl Transport {
         self.inner.tasks.wait().await;
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         &self,
         handler: Arc<dyn PeerHandler>,
@@ -537,17 +571,23 @@ impl Transport {
         reader: LinkReader,
         writer: LinkWriter,
         framer: StreamFramer,
+        leftover: Option<Bytes>,
+        inbound: bool,
     ) {
         *lock(&self.inner.handler) = Some(handler);
-        self.join_link(link_id, reader, writer, framer);
+        self.join_link(link_id, reader, writer, framer, leftover, inbound);
     }
 
+    /// Adds a link whose handshake completed; `leftover` is what followed the last
+    /// handshake message in its batch, the link's first input.
     pub(super) fn join_link(
         &self,
         link_id: u64,
         reader: LinkReader,
         writer: LinkWriter,
         framer: StreamFramer,
+        leftover: Option<Bytes>,
+        inbound: bool,
     ) {
         let (cmd, cmd_rx) = watch::channel(LinkCmd::Run);
         let shared = Arc::new(LinkShared {
@@ -574,9 +614,11 @@ impl Transport {
                     .or_else(|| self.inner.auth_user.clone()),
             },
             shared: shared.clone(),
+            inbound,
         };
         let _order = lock(&self.inner.events);
         if self.is_closed() {
+            self.uncount(&state);
             return;
         }
         let snap = state.snapshot();
@@ -590,7 +632,10 @@ impl Transport {
         let t = self.clone();
         let rx_shared = shared.clone();
         let rx_cmd = cmd_rx.clone();
-        self.spawn(async move { t.link_reader(rx_shared, reader, framer, rx_cmd).await });
+        self.spawn(async move {
+            t.link_reader(rx_shared, reader, framer, leftover, rx_cmd)
+                .await
+        });
         let t = self.clone();
         self.spawn(async move { t.link_writer(shared, writer, cmd_rx).await });
     }
@@ -640,6 +685,7 @@ impl Transport {
             removed
         };
         let Some(state) = removed else { return };
+        self.uncount(&state);
         state.shared.stop(how);
         tracing::debug!(
             "transport {}: link {link_id} removed ({cause})",
@@ -663,6 +709,7 @@ impl Transport {
             removed
         };
         for state in removed {
+            self.uncount(&state);
             state.shared.stop(how);
             self.emit(TransportEvent::LinkRemoved {
                 link: state.snapshot(),

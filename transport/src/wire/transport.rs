@@ -809,6 +809,15 @@ impl BatchReader {
         item.map(Some)
     }
 
+    /// The bytes not read yet (after an error: none). Read between messages outside a
+    /// frame, they are a batch of their own.
+    pub fn into_rest(mut self) -> Bytes {
+        if self.failed {
+            return Bytes::new();
+        }
+        self.r.rest()
+    }
+
     /// Decodes a whole batch into items (convenience for tests and tools).
     pub fn read_all(batch: Bytes) -> DecodeResult<Vec<BatchItem>> {
         let mut reader = BatchReader::new(batch);

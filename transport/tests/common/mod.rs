@@ -312,6 +312,23 @@ impl RawPeer {
     }
 
     async fn handshake(stream: TcpStream, cfg: HandshakeConfig) -> RawPeer {
+        Self::try_handshake(stream, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("raw handshake: {e}"))
+    }
+
+    /// Connects to `addr` and runs the opener side of the handshake with `cfg`; returns
+    /// how it failed (e.g. refused with CLOSE) instead of panicking.
+    pub async fn try_connect(addr: SocketAddr, cfg: HandshakeConfig) -> Result<RawPeer, String> {
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .expect("raw connect timed out")
+            .expect("raw connect");
+        Self::try_handshake(stream, cfg).await
+    }
+
+    /// Runs the opener side of the handshake over `stream`.
+    pub async fn try_handshake(stream: TcpStream, cfg: HandshakeConfig) -> Result<RawPeer, String> {
         stream.set_nodelay(true).expect("nodelay");
         let mut peer = RawPeer {
             stream,
@@ -327,17 +344,17 @@ impl RawPeer {
             if let Some(est) = hs.established() {
                 peer.est = est.clone();
                 peer.framer.set_batch_size(est.batch_size);
-                return peer;
+                return Ok(peer);
             }
             let batch = tokio::time::timeout_at(deadline, peer.next_batch())
                 .await
                 .expect("raw handshake timed out")
-                .expect("the stream ended during the handshake");
+                .ok_or("the stream ended during the handshake")?;
             for item in BatchReader::read_all(batch).expect("handshake batch decodes") {
                 match item {
                     BatchItem::Transport(m) => hs
                         .handle_message(m, Instant::now())
-                        .expect("raw handshake step"),
+                        .map_err(|e| e.to_string())?,
                     BatchItem::Network(m) => panic!("network message during handshake: {m:?}"),
                 }
             }
@@ -431,6 +448,7 @@ fn dummy_established() -> Established {
         local_lease: Duration::ZERO,
         remote_lease: Duration::ZERO,
         auth_user: None,
+        multilink_key: None,
     }
 }
 

@@ -1,0 +1,494 @@
+//! Limits against hostile peers in the transport manager: the absolute handshake
+//! deadline, `accept_pending`, `max_sessions`, `max_links` (a link with a live zid),
+//! and the input that arrives in the same batch as the handshake's last message.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{Ev, Node, RawPeer, WAIT, key_and_payload, put};
+use plexus_transport::handshake::{Handshake, HandshakeConfig};
+use plexus_transport::wire::transport::{
+    BatchItem, BatchReader, Close, CloseReason, FrameHeader, StreamFramer, TransportMessage,
+};
+use plexus_transport::wire::{Priority, Reliability, WhatAmI, ZenohId};
+use plexus_transport::{SendOptions, TransportError, TransportEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TCP: &str = "tcp/127.0.0.1:0";
+
+async fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+/// Waits (bounded by [`WAIT`]) until the other end closes `stream`: end of stream or
+/// reset; anything it sends before is returned.
+async fn closed_by_remote(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the connection was not closed in time");
+    got
+}
+
+/// True while nothing arrived on `stream` and it is still open.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// The transport messages in `bytes` (length-prefixed batches).
+fn transport_messages(bytes: &[u8]) -> Vec<TransportMessage> {
+    let mut framer = StreamFramer::new(u16::MAX);
+    framer.extend(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(batch)) = framer.next_batch() {
+        for item in BatchReader::read_all(batch).expect("decodes") {
+            if let BatchItem::Transport(m) = item {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+fn prefixed(batch: &[u8]) -> Vec<u8> {
+    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
+    out.extend_from_slice(batch);
+    out
+}
+
+fn one(m: &TransportMessage) -> Vec<u8> {
+    let mut b = Vec::new();
+    m.write(&mut b);
+    prefixed(&b)
+}
+
+/// Reads one batch from a raw stream into `framer`.
+async fn read_batch(stream: &mut TcpStream, framer: &mut StreamFramer) -> Vec<TransportMessage> {
+    let batch = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(b) = framer.next_batch().expect("fits") {
+                return b;
+            }
+            let n = stream.read_buf(framer.buffer_mut()).await.expect("read");
+            assert!(n > 0, "the stream ended");
+        }
+    })
+    .await
+    .expect("no batch in time");
+    BatchReader::read_all(batch)
+        .expect("decodes")
+        .into_iter()
+        .filter_map(|i| match i {
+            BatchItem::Transport(m) => Some(m),
+            BatchItem::Network(_) => None,
+        })
+        .collect()
+}
+
+/// Runs the opener's side by hand up to its OPEN syn (INIT exchanged); returns the
+/// handshake and the OPEN syn to send.
+async fn open_syn_by_hand(
+    stream: &mut TcpStream,
+    framer: &mut StreamFramer,
+    cfg: HandshakeConfig,
+) -> (Handshake, TransportMessage) {
+    let mut hs = Handshake::opener(cfg, Instant::now());
+    let init = hs.poll_transmit().expect("INIT syn");
+    stream.write_all(&one(&init)).await.expect("write");
+    for m in read_batch(stream, framer).await {
+        hs.handle_message(m, Instant::now()).expect("INIT ack");
+    }
+    let open = hs.poll_transmit().expect("OPEN syn");
+    (hs, open)
+}
+
+/// A FRAME on the reliable Data channel with `sn`, then a PUSH/PUT on `key`.
+fn frame_with_put(sn: u32, key: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    FrameHeader {
+        reliability: Reliability::Reliable,
+        sn,
+        priority: Priority::Data,
+    }
+    .write(&mut b);
+    put(key, 7, 16).write(&mut b);
+    b
+}
+
+fn block() -> SendOptions {
+    SendOptions {
+        priority: Priority::Data,
+        reliability: Reliability::Reliable,
+        congestion: plexus_transport::wire::CongestionControl::Block,
+        express: false,
+    }
+}
+
+/// Connections that trickle one byte at a time, each well within the deadline of the
+/// one before, are closed when the handshake's deadline (from the connection's start)
+/// passes: partial input does not restart it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_handshakes_are_closed_at_the_deadline() {
+    let timeout = Duration::from_millis(1500);
+    let a = Node::with(|c| c.accept_timeout = timeout);
+    let addr = common::socket_addr(&a.listen(TCP).await);
+    // A real INIT syn, sent a byte at a time: it never completes in time.
+    let mut hs = Handshake::opener(
+        HandshakeConfig::new(ZenohId::random(), WhatAmI::Client),
+        Instant::now(),
+    );
+    let init = one(&hs.poll_transmit().expect("INIT syn"));
+    const N: usize = 20;
+    let mut tricklers = Vec::new();
+    for _ in 0..N {
+        let stream = tcp(addr).await;
+        let init = init.clone();
+        tricklers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let (mut rd, mut wr) = stream.into_split();
+            let writer = tokio::spawn(async move {
+                let mut sent = 0usize;
+                // One byte every 250 ms (the hostile behaviour, not a wait): a deadline
+                // restarted by each byte would never pass.
+                for b in init.iter().cycle() {
+                    if wr.write_all(&[*b]).await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                sent
+            });
+            // The event: the acceptor closes the connection.
+            let mut buf = [0u8; 64];
+            let closed = tokio::time::timeout(WAIT, async {
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => panic!("the acceptor answered a partial INIT"),
+                    }
+                }
+            })
+            .await;
+            let after = started.elapsed();
+            writer.abort();
+            (closed.is_ok(), after)
+        }));
+    }
+    for t in tricklers {
+        let (closed, after) = t.await.expect("trickler");
+        assert!(closed, "a trickling connection stayed open for {WAIT:?}");
+        assert!(
+            after >= timeout - Duration::from_millis(100),
+            "closed after {after:?}, before the deadline {timeout:?}"
+        );
+    }
+    assert!(a.mgr.transports().is_empty());
+}
+
+/// With `accept_pending = 3`, a fourth connection while three handshakes are in
+/// progress is closed at once; once one of them completes, a new one is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_pending_closes_connections_beyond_the_limit() {
+    let mut a = Node::with(|c| {
+        c.accept_pending = 3;
+        c.accept_timeout = Duration::from_secs(60);
+    });
+    let addr = common::socket_addr(&a.listen(TCP).await);
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tcp(addr).await);
+    }
+    // Accepted in order: the three are pending when the fourth comes.
+    let mut fourth = tcp(addr).await;
+    let got = closed_by_remote(&mut fourth).await;
+    assert!(got.is_empty(), "the refused connection got {got:?}");
+    assert!(
+        silent.iter().all(still_open),
+        "a pending handshake was closed"
+    );
+    // One of the three completes its handshake: room for one more.
+    let first = silent.remove(0);
+    let cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+    let zid = cfg.zid;
+    let _peer = RawPeer::try_handshake(first, cfg)
+        .await
+        .expect("a pending handshake completes");
+    a.expect_open(zid).await;
+    let cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+    let zid = cfg.zid;
+    let _next = RawPeer::connect(addr, cfg).await;
+    a.expect_open(zid).await;
+    assert!(silent.iter().all(still_open));
+    a.mgr.close().await;
+}
+
+/// With `max_sessions = 2`, a handshake that would open a third transport is refused
+/// with CLOSE(MAX_SESSIONS) instead of the OPEN ack, and the two carry on; once one
+/// closes, a new one opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_sessions_refuses_one_transport_too_many() {
+    let mut a = Node::with(|c| c.max_sessions = 2);
+    let loc = a.listen(TCP).await;
+    let addr = common::socket_addr(&loc);
+    let mut peers = Vec::new();
+    for _ in 0..2 {
+        let cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+        let zid = cfg.zid;
+        peers.push((zid, RawPeer::connect(addr, cfg).await));
+        a.expect_open(zid).await;
+    }
+    // A raw third peer: refused with the reason.
+    let err = RawPeer::try_connect(addr, HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer))
+        .await
+        .err()
+        .expect("a third transport was accepted");
+    assert!(err.contains("too many sessions"), "{err}");
+    // A Plexus node: its connect fails with the reason.
+    let b = Node::new();
+    let err = tokio::time::timeout(WAIT, b.mgr.connect(&loc.to_endpoint()))
+        .await
+        .expect("connect timed out")
+        .expect_err("a third transport was accepted");
+    assert!(err.to_string().contains("too many sessions"), "{err}");
+    assert!(b.mgr.transports().is_empty());
+    assert_eq!(a.mgr.transports().len(), 2);
+    assert!(a.no_event_queued());
+    // The two carry on.
+    for (zid, p) in &mut peers {
+        let ta = a.mgr.transport(zid).expect("A lost a transport");
+        assert!(
+            ta.send(&put("still/here", 1, 8), block())
+                .await
+                .expect("send")
+        );
+        let got = tokio::time::timeout(WAIT, async {
+            loop {
+                match p.next_transport_message().await {
+                    // RTT probes and keep-alives may come first.
+                    Some(TransportMessage::Oam(_) | TransportMessage::KeepAlive) => {}
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("no message in time");
+        assert!(matches!(got, Some(TransportMessage::Frame(_))), "{got:?}");
+    }
+    // One goes: a new transport may open.
+    let (gone_zid, gone) = peers.pop().expect("two peers");
+    drop(gone);
+    loop {
+        if let Ev::Event(_, TransportEvent::Closed { .. }) = a.next_event_for(gone_zid).await {
+            break;
+        }
+    }
+    let c = Node::new();
+    let t = tokio::time::timeout(WAIT, c.mgr.connect(&loc.to_endpoint()))
+        .await
+        .expect("connect timed out")
+        .expect("a slot was free again");
+    assert!(!t.is_closed());
+    a.mgr.close().await;
+}
+
+/// The limit holds on links we open too: the refusal is local, and CLOSE tells the
+/// peer why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_sessions_applies_to_links_we_open() {
+    let a = Node::new();
+    let b = Node::new();
+    let la = a.listen(TCP).await;
+    let lb = b.listen(TCP).await;
+    let c = Node::with(|c| c.max_sessions = 1);
+    tokio::time::timeout(WAIT, c.mgr.connect(&la.to_endpoint()))
+        .await
+        .expect("connect timed out")
+        .expect("the first transport opens");
+    let err = tokio::time::timeout(WAIT, c.mgr.connect(&lb.to_endpoint()))
+        .await
+        .expect("connect timed out")
+        .expect_err("a second transport opened");
+    assert!(
+        matches!(
+            err,
+            TransportError::Refused {
+                reason: CloseReason::MaxSessions,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_sessions"), "{err}");
+    assert_eq!(c.mgr.transports().len(), 1);
+}
+
+/// A stranger announcing the zid of a live peer is refused (CLOSE(MAX_LINKS) instead
+/// of the OPEN ack), even when it sends CLOSE and data right behind its OPEN syn; the
+/// victim's transport keeps its single link and carries data both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zid_collision_is_refused_without_disturbing_the_victim() {
+    let mut a = Node::new();
+    let mut b = Node::new();
+    let loc = a.listen(TCP).await;
+    let addr = common::socket_addr(&loc);
+    let tb = b.connect(&loc).await;
+    let (ta, _) = a.expect_open(b.zid()).await;
+    b.expect_open(a.zid()).await;
+
+    // The intruder: B's zid; OPEN syn, a session CLOSE and a publication in one write.
+    let mut intruder = tcp(addr).await;
+    let mut framer = StreamFramer::new(u16::MAX);
+    let (_hs, open) = open_syn_by_hand(
+        &mut intruder,
+        &mut framer,
+        HandshakeConfig::new(b.zid(), WhatAmI::Peer),
+    )
+    .await;
+    let mut batch = Vec::new();
+    open.write(&mut batch);
+    TransportMessage::Close(Close {
+        reason: CloseReason::Generic,
+        session: true,
+    })
+    .write(&mut batch);
+    let mut out = prefixed(&batch);
+    out.extend(prefixed(&frame_with_put(0, "intruder/1")));
+    out.extend(one(&TransportMessage::Close(Close {
+        reason: CloseReason::Generic,
+        session: true,
+    })));
+    intruder.write_all(&out).await.expect("write");
+    let mut got = framer.buffer_mut().to_vec();
+    got.extend(closed_by_remote(&mut intruder).await);
+    let msgs = transport_messages(&got);
+    assert!(
+        matches!(
+            msgs.as_slice(),
+            [TransportMessage::Close(Close {
+                reason: CloseReason::MaxLinks,
+                ..
+            })]
+        ),
+        "the intruder got {msgs:?}"
+    );
+
+    // The victim: still open, one link, data both ways; nothing from the intruder.
+    assert!(!ta.is_closed() && !tb.is_closed());
+    assert_eq!(ta.links().len(), 1);
+    assert!(a.no_event_queued(), "A reported something about B");
+    for i in 0..20u64 {
+        assert!(
+            tb.send(&put("victim/b2a", i, 64), block())
+                .await
+                .expect("send")
+        );
+        assert!(
+            ta.send(&put("victim/a2b", i, 64), block())
+                .await
+                .expect("send")
+        );
+    }
+    for i in 0..20u64 {
+        let (k, _) = key_and_payload(&a.next_msg(b.zid()).await);
+        assert_eq!(k, "victim/b2a", "message {i} at A");
+        let (k, _) = key_and_payload(&b.next_msg(a.zid()).await);
+        assert_eq!(k, "victim/a2b", "message {i} at B");
+    }
+    assert!(!ta.is_closed() && !tb.is_closed());
+    a.mgr.close().await;
+    b.mgr.close().await;
+}
+
+/// Messages in the same batch as the acceptor's last handshake input (the OPEN syn)
+/// are the transport's first input, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_behind_the_open_syn_are_delivered() {
+    let mut a = Node::new();
+    let addr = common::socket_addr(&a.listen(TCP).await);
+    let mut stream = tcp(addr).await;
+    let mut framer = StreamFramer::new(u16::MAX);
+    let cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+    let zid = cfg.zid;
+    let (mut hs, open) = open_syn_by_hand(&mut stream, &mut framer, cfg).await;
+    let TransportMessage::Open(syn) = &open else {
+        panic!("expected OPEN syn, got {open:?}")
+    };
+    let mut batch = Vec::new();
+    open.write(&mut batch);
+    batch.extend(frame_with_put(syn.initial_sn, "behind/open"));
+    stream.write_all(&prefixed(&batch)).await.expect("write");
+    for m in read_batch(&mut stream, &mut framer).await {
+        hs.handle_message(m, Instant::now()).expect("OPEN ack");
+    }
+    assert!(hs.established().is_some());
+    a.expect_open(zid).await;
+    let (k, _) = key_and_payload(&a.next_msg(zid).await);
+    assert_eq!(k, "behind/open");
+    a.mgr.close().await;
+}
+
+/// The same on the opener's side: what follows the OPEN ack in its batch is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_behind_the_open_ack_are_delivered() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut b = Node::new();
+    let ep = format!("tcp/{addr}").parse().expect("endpoint");
+    let mgr = b.mgr.clone();
+    let connect = tokio::spawn(async move { mgr.connect(&ep).await });
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("accept timed out")
+        .expect("accept");
+    let mut framer = StreamFramer::new(u16::MAX);
+    let cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+    let zid = cfg.zid;
+    let mut hs = Handshake::acceptor(cfg, Instant::now());
+    loop {
+        for m in read_batch(&mut stream, &mut framer).await {
+            hs.handle_message(m, Instant::now())
+                .expect("handshake step");
+        }
+        let Some(reply) = hs.poll_transmit() else {
+            panic!("no answer")
+        };
+        if hs.established().is_none() {
+            stream.write_all(&one(&reply)).await.expect("write");
+            continue;
+        }
+        // The OPEN ack, with a publication behind it in the same batch.
+        let est = hs.established().expect("established").clone();
+        let mut batch = Vec::new();
+        reply.write(&mut batch);
+        batch.extend(frame_with_put(est.local_initial_sn, "behind/ack"));
+        stream.write_all(&prefixed(&batch)).await.expect("write");
+        break;
+    }
+    let t = tokio::time::timeout(WAIT, connect)
+        .await
+        .expect("connect timed out")
+        .expect("task")
+        .expect("connect");
+    assert_eq!(t.zid(), zid);
+    let (k, _) = key_and_payload(&b.next_msg(zid).await);
+    assert_eq!(k, "behind/ack");
+    b.mgr.close().await;
+}
