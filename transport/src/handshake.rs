@@ -17,8 +17,9 @@
 //!
 //! Negotiation follows Zenoh 1.10.2 (`unicast/establishment/{open,accept}.rs`): the
 //! acceptor answers the per-field minimum SN and request-id resolution, the minimum
-//! batch size, QoS only when both sides want it and Patch `min(1, offered)`; it declines
-//! every other extension (LowLatency, Compression, Shm, MultiLink) by leaving it out of
+//! batch size, QoS only when both sides want it and Patch `min(1, offered)`; MultiLink
+//! when both sides hold a [`HandshakeConfig::multilink`] key (see [`crate::multilink`]);
+//! it declines every other extension (LowLatency, Compression, Shm) by leaving it out of
 //! its INIT ack. The opener refuses an ack whose resolution exceeds its offer. QoS is
 //! settled by the INIT exchange.
 //!
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::auth::{self, AuthError, UsrPwd};
+use crate::multilink::{MultilinkError, MultilinkKey};
 use crate::seq;
 use crate::wire::transport::{Close, CloseReason, Init, Open, QosExt, TransportMessage, VERSION};
 use crate::wire::{DecodeError, WhatAmI, ZenohId};
@@ -77,6 +79,9 @@ pub struct HandshakeConfig {
     pub auth: Option<Arc<UsrPwd>>,
     /// A fixed usrpwd nonce instead of a random one, for tests.
     pub nonce: Option<u64>,
+    /// Our multilink key: with it, the handshake offers (opener) or takes up (acceptor)
+    /// Zenoh's multilink extension, proving the opener's key to the acceptor.
+    pub multilink: Option<Arc<MultilinkKey>>,
 }
 
 impl HandshakeConfig {
@@ -95,6 +100,7 @@ impl HandshakeConfig {
             initial_sn: None,
             auth: None,
             nonce: None,
+            multilink: None,
         }
     }
 
@@ -192,6 +198,9 @@ pub enum HandshakeError {
     /// usrpwd authentication failed (refused here, or our credentials refused there).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The multilink exchange failed.
+    #[error(transparent)]
+    Multilink(#[from] MultilinkError),
     /// The handshake completed, but the caller refused the link (a limit was reached).
     #[error("refused ({reason}): {detail}")]
     Refused {
@@ -251,6 +260,8 @@ enum State {
         agreed: Agreed,
         cookie: Bytes,
         nonce: Option<u64>,
+        /// The multilink challenge and the opener's key, when it offered the extension.
+        multilink: Option<(u64, Bytes)>,
     },
     /// Done.
     Established(Established),
@@ -292,6 +303,7 @@ impl Handshake {
         if hs.credentials().is_some() {
             syn.auth = Some(auth::init_syn());
         }
+        syn.multilink = hs.cfg.multilink.as_ref().map(|k| k.public().clone());
         hs.outbox.push_back(TransportMessage::Init(syn));
         hs
     }
@@ -346,9 +358,10 @@ impl Handshake {
                     agreed,
                     cookie,
                     nonce,
+                    multilink,
                 },
                 TransportMessage::Open(m),
-            ) if !m.ack => self.on_open_syn(agreed, cookie, nonce, m),
+            ) if !m.ack => self.on_open_syn(agreed, cookie, nonce, multilink, m),
             (State::WaitOpenAck(agreed), TransportMessage::Open(m)) if m.ack => {
                 self.on_open_ack(agreed, m)
             }
@@ -557,6 +570,14 @@ impl Handshake {
             auth_user: None,
             multilink_key: None,
         };
+        // Multilink only when both sides want it (as in Zenoh).
+        let multilink = match (self.cfg.multilink.clone(), syn.multilink.as_ref()) {
+            (Some(key), Some(theirs)) => match key.challenge(theirs) {
+                Ok((challenge, body, alice)) => Some((challenge, body, alice)),
+                Err(e) => return Err(self.fail(e.into(), Some(CloseReason::Generic))),
+            },
+            _ => None,
+        };
         let cookie = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         let mut ack = Init::syn(self.cfg.whatami, self.cfg.zid);
         ack.ack = true;
@@ -566,11 +587,13 @@ impl Handshake {
         ack.qos = qos.then_some(QosExt::Plain);
         ack.patch = patch;
         ack.auth = nonce.map(auth::init_ack);
+        ack.multilink = multilink.as_ref().map(|(_, body, _)| body.clone());
         self.outbox.push_back(TransportMessage::Init(ack));
         self.state = State::WaitOpenSyn {
             agreed,
             cookie,
             nonce,
+            multilink: multilink.map(|(challenge, _, alice)| (challenge, alice)),
         };
         Ok(())
     }
@@ -603,7 +626,17 @@ impl Handshake {
             auth_user: None,
             multilink_key: None,
         };
+        let mut agreed = agreed;
         let mut open = Open::new(false, self.cfg.lease, agreed.local_initial_sn, ack.cookie);
+        if let (Some(key), Some(theirs)) = (self.cfg.multilink.clone(), ack.multilink.as_ref()) {
+            match key.answer(theirs) {
+                Ok((proof, bob)) => {
+                    open.multilink_syn = Some(proof);
+                    agreed.multilink_key = Some(bob);
+                }
+                Err(e) => return Err(self.fail(e.into(), Some(CloseReason::Generic))),
+            }
+        }
         if let Some(usrpwd) = self.cfg.auth.clone()
             && let Some(user) = usrpwd.user()
         {
@@ -627,6 +660,7 @@ impl Handshake {
         mut agreed: Agreed,
         cookie: Bytes,
         nonce: Option<u64>,
+        multilink: Option<(u64, Bytes)>,
         syn: Open,
     ) -> Result<(), HandshakeError> {
         if syn.cookie != cookie {
@@ -634,6 +668,17 @@ impl Handshake {
         }
         self.check_initial_sn(syn.initial_sn, agreed.sn_mask)?;
         let mut ack = Open::new(true, self.cfg.lease, agreed.local_initial_sn, Bytes::new());
+        if let (Some((challenge, alice)), Some(key)) = (multilink, self.cfg.multilink.clone()) {
+            let proven = match syn.multilink_syn.as_ref() {
+                Some(proof) => key.check(challenge, proof),
+                None => Err(MultilinkError::Missing),
+            };
+            if let Err(e) = proven {
+                return Err(self.fail(e.into(), Some(CloseReason::Generic)));
+            }
+            agreed.multilink_key = Some(alice);
+            ack.multilink_ack = true;
+        }
         if let (Some(nonce), Some(usrpwd)) = (nonce, self.cfg.auth.clone()) {
             let answer = match auth::read_open_syn(syn.auth.as_ref()) {
                 Ok(Some(answer)) => answer,
@@ -651,8 +696,12 @@ impl Handshake {
         Ok(())
     }
 
-    fn on_open_ack(&mut self, agreed: Agreed, ack: Open) -> Result<(), HandshakeError> {
+    fn on_open_ack(&mut self, mut agreed: Agreed, ack: Open) -> Result<(), HandshakeError> {
         self.check_initial_sn(ack.initial_sn, agreed.sn_mask)?;
+        if !ack.multilink_ack {
+            // The acceptor did not confirm the exchange: no multilink (as in Zenoh).
+            agreed.multilink_key = None;
+        }
         if let Some(user) = self.credentials() {
             match auth::confirmed(ack.auth.as_ref()) {
                 Ok(true) => {}
@@ -769,5 +818,74 @@ mod tests {
         let e = acc.handle_decode_error(DecodeError::malformed("x", "y"));
         assert!(matches!(e, HandshakeError::Malformed(_)));
         assert_eq!(acc.poll_transmit(), None);
+    }
+
+    /// Runs a handshake between two state machines; returns both outcomes.
+    fn run(
+        mut opener: Handshake,
+        mut acceptor: Handshake,
+        tamper: impl Fn(&mut TransportMessage),
+    ) -> (Handshake, Handshake) {
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            while let Some(mut m) = opener.poll_transmit() {
+                tamper(&mut m);
+                let _ = acceptor.handle_message(m, t0);
+            }
+            while let Some(m) = acceptor.poll_transmit() {
+                let _ = opener.handle_message(m, t0);
+            }
+        }
+        (opener, acceptor)
+    }
+
+    #[test]
+    fn multilink_is_agreed_and_proven_when_both_hold_a_key() {
+        let t0 = Instant::now();
+        let ka = Arc::new(MultilinkKey::generate().expect("key"));
+        let kb = Arc::new(MultilinkKey::generate().expect("key"));
+        let cfg = |z, k: Option<&Arc<MultilinkKey>>| {
+            let mut c = HandshakeConfig::new(zid(z), WhatAmI::Peer);
+            c.multilink = k.cloned();
+            c
+        };
+        let (o, a) = run(
+            Handshake::opener(cfg(1, Some(&ka)), t0),
+            Handshake::acceptor(cfg(2, Some(&kb)), t0),
+            |_| {},
+        );
+        let (o, a) = (
+            o.established().expect("opener"),
+            a.established().expect("acceptor"),
+        );
+        assert_eq!(o.multilink_key.as_ref(), Some(kb.public()));
+        assert_eq!(a.multilink_key.as_ref(), Some(ka.public()));
+        // One side without a key: no multilink, the handshake still completes.
+        for (x, y) in [(Some(&ka), None), (None, Some(&kb))] {
+            let (o, a) = run(
+                Handshake::opener(cfg(1, x), t0),
+                Handshake::acceptor(cfg(2, y), t0),
+                |_| {},
+            );
+            assert_eq!(o.established().expect("opener").multilink_key, None);
+            assert_eq!(a.established().expect("acceptor").multilink_key, None);
+        }
+        // A forged proof, or none, fails the acceptor's side.
+        for forge in [true, false] {
+            let (_, a) = run(
+                Handshake::opener(cfg(1, Some(&ka)), t0),
+                Handshake::acceptor(cfg(2, Some(&kb)), t0),
+                |m| {
+                    if let TransportMessage::Open(open) = m {
+                        open.multilink_syn = forge.then(|| Bytes::from_static(&[1, 7]));
+                    }
+                },
+            );
+            assert!(
+                matches!(a.error(), Some(HandshakeError::Multilink(_))),
+                "{:?}",
+                a.error()
+            );
+        }
     }
 }

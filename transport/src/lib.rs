@@ -21,6 +21,7 @@ pub mod error;
 pub mod event;
 pub mod handshake;
 pub mod lease;
+pub mod multilink;
 pub mod pipeline;
 pub mod seq;
 pub mod unicast;

@@ -492,3 +492,70 @@ async fn messages_behind_the_open_ack_are_delivered() {
     assert_eq!(k, "behind/ack");
     b.mgr.close().await;
 }
+
+/// With `max_links = 2`, a link with a live zid joins only if it proves, with the
+/// multilink extension, the key of the link that opened the transport, and only while
+/// the transport holds fewer than two accepted links; the refused ones leave the
+/// transport alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_links_must_prove_the_transports_key() {
+    use plexus_transport::multilink::MultilinkKey;
+    use std::sync::Arc;
+    let mut a = Node::with(|c| c.max_links = 2);
+    let addr = common::socket_addr(&a.listen(TCP).await);
+    let victim_key = Arc::new(MultilinkKey::generate().expect("key"));
+    let mut cfg = HandshakeConfig::new(ZenohId::random(), WhatAmI::Peer);
+    cfg.multilink = Some(victim_key.clone());
+    let zid = cfg.zid;
+    let mut victim = RawPeer::connect(addr, cfg.clone()).await;
+    assert!(
+        victim.est.multilink_key.is_some(),
+        "A did not agree multilink"
+    );
+    let (ta, _) = a.expect_open(zid).await;
+
+    // Without a key, and with another key: refused.
+    let mut keyless = cfg.clone();
+    keyless.multilink = None;
+    let mut forger = cfg.clone();
+    forger.multilink = Some(Arc::new(MultilinkKey::generate().expect("key")));
+    for (who, c) in [("keyless", keyless), ("forger", forger)] {
+        let err = RawPeer::try_connect(addr, c)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("the {who} link joined"));
+        assert!(err.contains("too many links"), "{who}: {err}");
+    }
+    assert_eq!(ta.links().len(), 1);
+    assert!(a.no_event_queued());
+
+    // The victim's own second link joins; a third is one too many.
+    let _second = RawPeer::connect(addr, cfg.clone()).await;
+    match a.next_event_for(zid).await {
+        Ev::Event(_, TransportEvent::LinkAdded(_)) => {}
+        other => panic!("expected the second link to join, got {other:?}"),
+    }
+    let err = RawPeer::try_connect(addr, cfg)
+        .await
+        .err()
+        .expect("a third accepted link joined");
+    assert!(err.contains("too many links"), "{err}");
+    assert_eq!(ta.links().len(), 2);
+
+    // The victim's first link still carries data.
+    assert!(ta.send(&put("victim", 1, 8), block()).await.expect("send"));
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            match victim.next_transport_message().await {
+                Some(TransportMessage::Oam(_) | TransportMessage::KeepAlive) => {}
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("no message in time");
+    // The first link writes the transport's data.
+    assert!(matches!(got, Some(TransportMessage::Frame(_))), "{got:?}");
+    assert!(!ta.is_closed());
+    a.mgr.close().await;
+}

@@ -7,7 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{Ev, Node, RawPeer, WAIT, key_and_payload, payload, put, seq_of};
+use std::sync::Arc;
+
 use plexus_transport::handshake::HandshakeConfig;
+use plexus_transport::multilink::MultilinkKey;
 use plexus_transport::wire::transport::{Close, CloseReason, TransportMessage};
 use plexus_transport::wire::{CongestionControl, Priority, Reliability, WhatAmI};
 use plexus_transport::{CloseCause, SendOptions, Transport, TransportError, TransportEvent};
@@ -202,10 +205,24 @@ async fn events_in_order_when_acceptor_closes() {
     close_and_check_events(false).await;
 }
 
+/// Settings for multilink tests: up to 4 links per transport, with `key`.
+fn multilink(key: &Arc<MultilinkKey>) -> impl FnOnce(&mut plexus_transport::TransportConfig) {
+    let key = key.clone();
+    move |c| {
+        c.max_links = 4;
+        c.multilink_key = Some(key);
+    }
+}
+
+fn new_key() -> Arc<MultilinkKey> {
+    Arc::new(MultilinkKey::generate().expect("multilink key"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_link_joins_the_transport() {
-    let mut a = Node::new();
-    let mut b = Node::new();
+    let mut a = Node::with(multilink(&new_key()));
+    let b_key = new_key();
+    let mut b = Node::with(multilink(&b_key));
     let loc = a.listen(TCP).await;
     let t1 = b.connect(&loc).await;
     let (ta, la1) = a.expect_open(b.zid()).await;
@@ -232,13 +249,14 @@ async fn second_link_joins_the_transport() {
     stream_messages(&t2, &mut a, b.zid(), "ml", 600).await;
     stream_messages(&ta, &mut b, a.zid(), "back", 100).await;
 
-    // A third link with B's zid, made by hand, joins; then its remote end goes away in
-    // two ways (CLOSE for that link only, then a plain end of stream): A loses just
-    // that link each time.
+    // A third link with B's zid and key, made by hand, joins; then its remote end goes
+    // away in two ways (CLOSE for that link only, then a plain end of stream): A loses
+    // just that link each time.
     let addr = common::socket_addr(&loc);
     for send_close in [true, false] {
         let mut cfg = HandshakeConfig::new(b.zid(), WhatAmI::Peer);
         cfg.lease = Duration::from_secs(10);
+        cfg.multilink = Some(b_key.clone());
         let mut raw = RawPeer::connect(addr, cfg).await;
         let la3 = match a.next_event_for(b.zid()).await {
             Ev::Event(_, TransportEvent::LinkAdded(l)) => l,
@@ -299,10 +317,11 @@ async fn second_link_joins_the_transport() {
 /// which need not be the link that opened ours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_links_announce_the_transports_initial_sn() {
-    let mut a = Node::new();
+    let mut a = Node::with(multilink(&new_key()));
     let loc = a.listen(TCP).await;
     let addr = common::socket_addr(&loc);
-    let b_cfg = HandshakeConfig::new(plexus_transport::wire::ZenohId::random(), WhatAmI::Peer);
+    let mut b_cfg = HandshakeConfig::new(plexus_transport::wire::ZenohId::random(), WhatAmI::Peer);
+    b_cfg.multilink = Some(new_key());
     let b_zid = b_cfg.zid;
     let first = RawPeer::connect(addr, b_cfg.clone()).await;
     let (ta, _) = a.expect_open(b_zid).await;

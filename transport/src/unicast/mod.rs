@@ -33,6 +33,7 @@ use crate::auth::UsrPwd;
 use crate::error::TransportError;
 use crate::event::TransportHandler;
 use crate::handshake::{Established, Handshake, HandshakeConfig, HandshakeError};
+use crate::multilink::MultilinkKey;
 use crate::pipeline::Batch;
 use crate::wire::transport::{
     BatchItem, BatchReader, Close, CloseReason, StreamFramer, TransportMessage,
@@ -68,6 +69,9 @@ pub struct TransportConfig {
     /// open are not counted). Above 1, a link that joins a transport must prove, with
     /// Zenoh's multilink extension, that it comes from the process that opened it.
     pub max_links: usize,
+    /// The multilink key pair to prove our links with (used when `max_links` > 1);
+    /// `None`: a fresh one is made when the manager starts.
+    pub multilink_key: Option<Arc<MultilinkKey>>,
     /// Largest reassembled message, and the most bytes a transport's incomplete
     /// fragment series may hold together (see [`crate::defrag`]).
     pub max_message_size: usize,
@@ -99,6 +103,7 @@ impl TransportConfig {
             accept_pending: DEFAULT_ACCEPT_PENDING,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_links: DEFAULT_MAX_LINKS,
+            multilink_key: None,
             max_message_size: crate::defrag::DEFAULT_MAX_MESSAGE_SIZE,
             defrag_timeout: crate::defrag::DEFAULT_DEFRAG_TIMEOUT,
             queue: QueueConfig::default(),
@@ -108,7 +113,12 @@ impl TransportConfig {
         }
     }
 
-    fn handshake(&self, mtu: u16, timeout: Duration) -> HandshakeConfig {
+    fn handshake(
+        &self,
+        mtu: u16,
+        timeout: Duration,
+        multilink: Option<Arc<MultilinkKey>>,
+    ) -> HandshakeConfig {
         HandshakeConfig {
             zid: self.zid,
             whatami: self.whatami,
@@ -125,6 +135,7 @@ impl TransportConfig {
             initial_sn: Some(stable_initial_sn(self.zid)),
             auth: self.auth.clone(),
             nonce: None,
+            multilink,
         }
     }
 }
@@ -179,6 +190,8 @@ pub(crate) struct ManagerInner {
     transports: Mutex<HashMap<ZenohId, Transport>>,
     listeners: Mutex<Vec<Locator>>,
     refusals: Mutex<RefusalLog>,
+    /// Our multilink key, when `max_links` > 1.
+    multilink: Option<Arc<MultilinkKey>>,
     /// Handshakes of accepted links in progress (bounded by `accept_pending`).
     accepting: AtomicUsize,
     next_link_id: AtomicU64,
@@ -209,9 +222,26 @@ impl std::fmt::Debug for TransportManager {
 
 impl TransportManager {
     /// A manager that reports to `handler`.
+    ///
+    /// With `max_links` above 1, this makes the process's multilink key pair (RSA, as
+    /// Zenoh); should that fail, links that would join a transport are refused.
     pub fn new(config: TransportConfig, handler: Arc<dyn TransportHandler>) -> Self {
+        let multilink = if config.max_links <= 1 {
+            None
+        } else if let Some(key) = &config.multilink_key {
+            Some(key.clone())
+        } else {
+            match MultilinkKey::generate() {
+                Ok(key) => Some(Arc::new(key)),
+                Err(e) => {
+                    tracing::warn!("{e}: links that would join a transport will be refused");
+                    None
+                }
+            }
+        };
         TransportManager {
             inner: Arc::new(ManagerInner {
+                multilink,
                 config,
                 handler,
                 transports: Mutex::new(HashMap::new()),
@@ -342,9 +372,11 @@ impl TransportManager {
         // Tracked and cancelled by `close` like the handshakes of accepted links.
         let connect = self.inner.tasks.track_future(async move {
             let link = plexus_link::connect(&endpoint, &inner.config.link).await?;
-            let cfg = inner
-                .config
-                .handshake(link.mtu(), inner.config.open_timeout);
+            let cfg = inner.config.handshake(
+                link.mtu(),
+                inner.config.open_timeout,
+                inner.multilink.clone(),
+            );
             let (mut reader, mut writer) = link.split();
             let hs = Handshake::opener(cfg, Instant::now());
             let (est, framer, leftover) =
@@ -414,9 +446,11 @@ async fn accept_link(
     if inner.closed.load(Ordering::Acquire) {
         return Err(TransportError::ManagerClosed);
     }
-    let cfg = inner
-        .config
-        .handshake(link.mtu(), inner.config.accept_timeout);
+    let cfg = inner.config.handshake(
+        link.mtu(),
+        inner.config.accept_timeout,
+        inner.multilink.clone(),
+    );
     let (mut reader, mut writer) = link.split();
     let hs = Handshake::acceptor(cfg, Instant::now());
     let (est, framer, leftover) =
