@@ -6,6 +6,14 @@
 //! at construction. Every task the manager and its transports spawn is tracked:
 //! [`TransportManager::close`] returns once they have all ended.
 //!
+//! Limits (see [`TransportConfig`]): each handshake has an absolute deadline
+//! (`open_timeout`, `accept_timeout`); at most `accept_pending` handshakes of accepted
+//! links run at once (more connections are closed at once); at most `max_sessions`
+//! transports are open; a link we accept joins a live transport only within
+//! `max_links`, and above 1 only with Zenoh's multilink proof (see
+//! [`crate::multilink`]). A refused link gets CLOSE with the reason in place of the
+//! OPEN ack and never touches the transport it named.
+//!
 //! A link whose handshake fails (TLS or INIT/OPEN, e.g. refused credentials) never
 //! reaches the handler: it is closed and logged once with its reason, at INFO while fewer
 //! than [`REFUSALS_PER_INTERVAL`] were logged in the last [`REFUSAL_INTERVAL`], at DEBUG
