@@ -59,6 +59,12 @@ async fn closed_transports_are_freed_and_close_waits_for_their_tasks() {
         if i % 2 == 0 {
             tokio::time::timeout(WAIT, t.close()).await.expect("close");
             assert!(t.is_closed());
+            // The far side must have seen the CLOSE before B reconnects with its zid:
+            // while its transport is open, a new link announcing the zid is refused
+            // (`max_links`).
+            tokio::time::timeout(WAIT, far.closed())
+                .await
+                .expect("the close reaches the far side");
         } else {
             // The other side closes.
             tokio::time::timeout(WAIT, far.close())
