@@ -314,6 +314,16 @@ impl Context {
             }
             reply(q, k, text.into_bytes(), Encoding::from(METRICS_ENCODING)).await;
         }
+        // The router graph, under Zenoh 1.0–1.9's name and 1.10's.
+        if let Some(dot) = session.info().linkstate_dot() {
+            for name in ["linkstate/routers", "linkstate/north"] {
+                if let Ok(k) = sub(name)
+                    && k.intersects(key)
+                {
+                    reply(q, k, dot.clone().into_bytes(), Encoding::TEXT_PLAIN).await;
+                }
+            }
+        }
         if let Ok(k) = sub("transports/closed")
             && k.intersects(key)
         {

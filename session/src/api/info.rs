@@ -83,6 +83,13 @@ impl SessionInfo<'_> {
         self.session.inner.routing.declarations()
     }
 
+    /// Routers only: the graph of the router mesh in Graphviz DOT, as Zenoh answers
+    /// `@/<zid>/router/linkstate/routers` (`…/north` since Zenoh 1.10); `None` for
+    /// clients and peers.
+    pub fn linkstate_dot(&self) -> Option<String> {
+        self.session.inner.routing.mesh_dot()
+    }
+
     /// The last closed transports (up to `adminspace/max_closed_transports`, 1000 by
     /// default), oldest first, with their links, times, reason and final counters.
     pub fn closed_transports(&self) -> Vec<ClosedTransportInfo> {

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::face::{Face, Source, control, declare_msg, response_final};
 use super::limits::log_refusal;
+use super::mesh::{Mesh, new_mesh};
 use super::pending::Pending;
 use super::query_exec::QueryExec;
 use super::tables::Tables;
@@ -52,6 +53,8 @@ pub(crate) struct Dispatcher {
     /// ends them.
     tasks: TaskTracker,
     cancel: CancellationToken,
+    /// Routers only: the linkstate graph and the declarations of the mesh (`mesh.rs`).
+    pub(super) mesh: Option<std::sync::Mutex<Mesh>>,
 }
 
 impl Dispatcher {
@@ -81,6 +84,7 @@ impl Dispatcher {
             route_gen: AtomicU64::new(0),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            mesh: (whatami == WhatAmI::Router).then(|| new_mesh(zid)),
         }
     }
 
@@ -131,8 +135,12 @@ impl Dispatcher {
         self.subs_changed.subscribe()
     }
 
-    /// May a subscription or message from `src` go to face `to`?
+    /// May a subscription or message from `src` go to face `to`? (Never to another
+    /// router of the mesh: what goes there follows the trees, see `mesh.rs`.)
     pub(crate) fn forwards(&self, src: Source<'_>, to: &Face) -> bool {
+        if self.is_mesh_face(to) {
+            return false;
+        }
         match src {
             Source::Local => true,
             Source::Face(from) => {
@@ -190,12 +198,26 @@ impl Dispatcher {
             }
             NetworkMessage::Response(resp) => self.handle_response(face, resp),
             NetworkMessage::ResponseFinal(rf) => self.handle_response_final(face, rf),
-            NetworkMessage::Oam(_) => {}
+            NetworkMessage::Oam(oam) => {
+                if self.is_mesh_face(face) {
+                    self.mesh_oam(face, &oam);
+                }
+            }
         }
     }
 
     fn handle_declare(&self, face: &Arc<Face>, d: Declare) {
         let interest = d.interest_id;
+        if self.is_mesh_face(face)
+            && !matches!(
+                d.body,
+                DeclareBody::KeyExpr { .. } | DeclareBody::UndeclareKeyExpr { .. }
+            )
+        {
+            // Sourced declarations, keyed by the router they come from (its NodeId).
+            self.mesh_declare(face, d.node_id, d.body);
+            return;
+        }
         match d.body {
             DeclareBody::KeyExpr { id, wire_expr } => match face.resolve(&wire_expr) {
                 Some(full) => {
@@ -352,7 +374,16 @@ impl Dispatcher {
 
     /// A transport opened: `face` joins the tables and is told what it should know.
     pub(crate) fn face_opened(&self, face: Arc<Face>) {
+        if self.is_mesh_face(&face) {
+            // Another router: link states, then sourced declarations along the trees.
+            write(&self.tables).faces.insert(face.zid, face.clone());
+            self.routes_changed();
+            self.mesh_face_opened(&face);
+            self.exprs_to_new_face(&face);
+            return;
+        }
         // Declare what this face should know, before anything else is sent to it.
+        let mesh = self.mesh_lock();
         let (keys, qbls) = {
             let mut tables = write(&self.tables);
             tables.faces.insert(face.zid, face.clone());
@@ -379,8 +410,14 @@ impl Dispatcher {
                     qbls.extend(lock(&other.state).remote_qbls.values().cloned());
                 }
             }
+            if let Some(m) = &mesh {
+                let (k, q) = m.south_view();
+                keys.extend(k);
+                qbls.extend(q);
+            }
             (keys, qbls)
         };
+        drop(mesh);
         for k in &keys {
             face.declare(k);
         }
@@ -405,6 +442,9 @@ impl Dispatcher {
             lock(&face.rx_routes).clear();
             for other in self.faces() {
                 lock(&other.rx_routes).clear();
+            }
+            if self.is_mesh_face(&face) {
+                self.mesh_face_closed(&zid);
             }
             let (subs, qbls): (Vec<OwnedKeyExpr>, Vec<(OwnedKeyExpr, bool)>) = {
                 let mut st = lock(&face.state);

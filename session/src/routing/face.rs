@@ -85,8 +85,10 @@ impl FaceSender for FaceTx {
 /// hits it without hashing). Bounded; entries are checked against the routing generation.
 #[derive(Default)]
 pub(super) struct RxRoutes {
-    pub(super) last: Option<(WireExpr, Routed)>,
-    pub(super) by_expr: HashMap<(u16, bool), HashMap<String, Routed>>,
+    pub(super) last: Option<(WireExpr, u16, Routed)>,
+    /// Keyed by (scope, sender's mapping, NodeId): from another router, the NodeId
+    /// names the tree the publication travels on.
+    pub(super) by_expr: HashMap<(u16, bool, u16), HashMap<String, Routed>>,
 }
 
 impl RxRoutes {
@@ -145,11 +147,17 @@ pub(crate) struct Route {
     pub(super) gen_: u64,
     pub(crate) destination: Locality,
     pub(super) local: Vec<SampleCallback>,
-    /// Each face with the wire expression that names the key to it.
+    /// Each face with the wire expression that names the key to it: first the `mesh`
+    /// other routers (sent the NodeId `node_id`), then the others.
     pub(super) faces: Vec<(Arc<Face>, WireExpr)>,
     /// Access control on this route; `None` when neither its source nor any of its faces
     /// is under access control (then nothing is checked per message).
     pub(super) acl: Option<Box<RouteAcl>>,
+    /// How many of `faces` (at their start) lead to other routers of the mesh.
+    pub(super) mesh: usize,
+    /// The NodeId for the mesh faces: our psid of the router the publication entered
+    /// the mesh at.
+    pub(super) node_id: u16,
 }
 
 /// A route's access-control decisions, made when the route is computed.

@@ -14,19 +14,21 @@
 //! Subscribers see a key's state, not individual tokens: two processes holding a token on
 //! the same key give one Put, and the Delete comes when both are gone.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plexus_transport::wire::WhatAmI;
 use plexus_transport::wire::network::{
     DeclareBody, Interest, InterestMode, InterestOptions, NetQos, NetworkMessage, WireExpr,
 };
+use plexus_transport::wire::{WhatAmI, ZenohId};
 
 use super::callbacks::{ReplyCallback, SampleCallback};
 use super::dispatcher::{Dispatcher, LIVELINESS_GETS};
 use super::face::{Face, Source, control, declare_msg};
+use super::mesh::Mesh;
 use super::query_exec::QueryExec;
 use super::tables::{LiveSub, Tables};
 use crate::acl::{AclMessage, Flow};
@@ -57,18 +59,26 @@ fn interest_msg(id: u32, mode: InterestMode, key: Option<&OwnedKeyExpr>) -> Netw
     })
 }
 
-/// Whether liveliness interests go to `face`. Peers and clients are sent every token
-/// unconditionally by peers and routers, so only routers are asked; Zenoh 1.10.2
-/// clients and peers refuse (panic on) interests coming from that direction.
-fn asks(face: &Face) -> bool {
-    face.whatami == WhatAmI::Router
-}
-
 impl Dispatcher {
-    /// True if a token on `key` is held here or by a face (other than `to`) whose
-    /// declarations may go to `to`.
-    fn token_reaches(&self, t: &Tables, key: &OwnedKeyExpr, to: &Face) -> bool {
+    /// Whether liveliness interests go to `face`. Peers and clients are sent every token
+    /// unconditionally by peers and routers, so only routers are asked; Zenoh 1.10.2
+    /// clients and peers refuse (panic on) interests coming from that direction. Routers
+    /// of a mesh send each other no interests: every router holds every token.
+    fn asks(&self, face: &Face) -> bool {
+        face.whatami == WhatAmI::Router && !self.is_mesh_face(face)
+    }
+
+    /// True if a token on `key` is held here, by another router of the mesh, or by a
+    /// face (other than `to`) whose declarations may go to `to`.
+    fn token_reaches(
+        &self,
+        t: &Tables,
+        mesh: Option<&Mesh>,
+        key: &OwnedKeyExpr,
+        to: &Face,
+    ) -> bool {
         (self.forwards(Source::Local, to) && t.live.tokens.values().any(|k| k == key))
+            || (!self.is_mesh_face(to) && mesh.is_some_and(|m| m.others_token(key)))
             || t.faces.values().any(|g| {
                 g.zid != to.zid
                     && self.forwards(Source::Face(g), to)
@@ -79,15 +89,27 @@ impl Dispatcher {
     /// Brings everything that depends on the tokens of `key` up to date: tells the
     /// liveliness subscribers if the key came alive or died, and declares or
     /// undeclares the key to each face.
-    fn token_changed(&self, key: &OwnedKeyExpr) {
+    pub(super) fn token_changed(&self, key: &OwnedKeyExpr) {
         let mut callbacks: Vec<(SampleCallback, SampleKind)> = Vec::new();
         let mut sends: Vec<(Arc<Face>, NetworkMessage)> = Vec::new();
         {
+            // The mesh lock before the tables lock.
+            let mut mesh = self.mesh_lock();
             let mut t = write(&self.tables);
-            let alive = t.live.tokens.values().any(|k| k == key)
+            let south_alive = t.live.tokens.values().any(|k| k == key)
                 || t.faces
                     .values()
                     .any(|g| lock(&g.state).live.remote.values().any(|k| k == key));
+            let alive = south_alive || mesh.as_ref().is_some_and(|m| m.others_token(key));
+            if let Some(m) = mesh.as_mut() {
+                let neighbours: HashMap<ZenohId, Arc<Face>> = t
+                    .faces
+                    .values()
+                    .filter(|f| self.is_mesh_face(f))
+                    .map(|f| (f.zid, f.clone()))
+                    .collect();
+                sends.extend(self.mesh_own_token(m, &neighbours, key, south_alive));
+            }
             let changed = if alive {
                 t.live.alive.insert(key.clone())
             } else {
@@ -108,7 +130,10 @@ impl Dispatcher {
                 );
             }
             for f in t.faces.values() {
-                let desired = self.token_reaches(&t, key, f)
+                if self.is_mesh_face(f) {
+                    continue;
+                }
+                let desired = self.token_reaches(&t, mesh.as_deref(), key, f)
                     && f.acl_allows(Flow::Egress, AclMessage::LivelinessToken, key);
                 let mut st = lock(&f.state);
                 let wanted = f.whatami != WhatAmI::Client
@@ -271,13 +296,14 @@ impl Dispatcher {
         }
         let mut replies = Vec::new();
         {
+            let mesh = self.mesh_lock();
             let t = read(&self.tables);
             let current: Vec<&OwnedKeyExpr> = t
                 .live
                 .alive
                 .iter()
                 .filter(|k| key.as_ref().is_none_or(|key| key.intersects(*k)))
-                .filter(|k| self.token_reaches(&t, k, face))
+                .filter(|k| self.token_reaches(&t, mesh.as_deref(), k, face))
                 .filter(|k| face.acl_allows(Flow::Egress, AclMessage::LivelinessToken, k))
                 .collect();
             let mut st = lock(&face.state);
@@ -325,7 +351,8 @@ impl Dispatcher {
         }
         // What the new face holds is new to us, so ask for its current tokens too.
         for (id, key) in subs.iter().filter(|(_, k)| {
-            asks(face) && face.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, k)
+            self.asks(face)
+                && face.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, k)
         }) {
             face.send(
                 interest_msg(*id, InterestMode::CurrentFuture, Some(key)),
@@ -401,7 +428,8 @@ impl Dispatcher {
             InterestMode::Future
         };
         for face in self.faces().iter().filter(|f| {
-            asks(f) && f.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, &key)
+            self.asks(f)
+                && f.acl_allows(Flow::Egress, AclMessage::DeclareLivelinessSubscriber, &key)
         }) {
             face.send(interest_msg(id, mode, Some(&key)), control());
         }
@@ -414,7 +442,7 @@ impl Dispatcher {
         if let Some(sub) = removed {
             // Not to a face that access control kept the declaration from.
             for face in self.faces().iter().filter(|f| {
-                asks(f)
+                self.asks(f)
                     && f.acl_allows(
                         Flow::Egress,
                         AclMessage::DeclareLivelinessSubscriber,
@@ -439,7 +467,9 @@ impl Dispatcher {
         let faces: Vec<Arc<Face>> = self
             .faces()
             .into_iter()
-            .filter(|f| asks(f) && f.acl_allows(Flow::Egress, AclMessage::LivelinessQuery, &key))
+            .filter(|f| {
+                self.asks(f) && f.acl_allows(Flow::Egress, AclMessage::LivelinessQuery, &key)
+            })
             .collect();
         let known: Vec<OwnedKeyExpr> = {
             let mut t = write(&self.tables);

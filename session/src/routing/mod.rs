@@ -39,9 +39,11 @@
 //!   and the routes of publications (computed, cached, invalidated, delivered);
 //! - `counts.rs`: counts of the declarations, for monitoring.
 //!
-//! Router-to-router routing (a mesh of routers with a linkstate graph) is not done yet:
-//! `Dispatcher::forwards` is the one place that decides whether something from one face
-//! goes to another, and is where trees will be consulted.
+//! Between routers (`mesh.rs`): routers exchange link states, build one graph and one
+//! shortest-path tree per router, and send each other *sourced* declarations along
+//! those trees; publications and queries follow the tree of the router they entered the
+//! mesh at. `Dispatcher::forwards` never sends to another router: those hops are added
+//! to routes from the mesh's tables.
 
 #[cfg(test)]
 mod acl_tests;
@@ -56,6 +58,9 @@ mod fake;
 mod keyexprs;
 mod limits;
 mod liveliness;
+mod mesh;
+#[cfg(test)]
+mod mesh_tests;
 mod pending;
 mod pubsub;
 mod queries;

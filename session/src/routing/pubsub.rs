@@ -85,7 +85,12 @@ impl Dispatcher {
                 self.forwards(Source::Local, f)
                     && (self.whatami == WhatAmI::Client || f.has_subscriber_for(key))
             });
-        local || remote
+        drop(tables);
+        let mesh = destination.allows_remote()
+            && self
+                .mesh_lock()
+                .is_some_and(|m| m.has_remote_subscriber(key));
+        local || remote || mesh
     }
 
     pub(super) fn propagate_declare(&self, src: Source<'_>, key: &OwnedKeyExpr) {
@@ -93,6 +98,9 @@ impl Dispatcher {
             if self.forwards(src, &face) {
                 face.declare(key);
             }
+        }
+        if !self.from_mesh(src) {
+            self.mesh_own_subscriber(key, true);
         }
     }
 
@@ -102,6 +110,15 @@ impl Dispatcher {
                 face.undeclare(key);
             }
         }
+        if !self.from_mesh(src) {
+            self.mesh_own_subscriber(key, false);
+        }
+    }
+
+    /// True if `src` is another router of the mesh.
+    #[inline]
+    pub(super) fn from_mesh(&self, src: Source<'_>) -> bool {
+        matches!(src, Source::Face(f) if self.is_mesh_face(f))
     }
 
     /// Where a publication on `key` from `src` goes: the local subscribers (in
@@ -112,9 +129,39 @@ impl Dispatcher {
         key: &OwnedKeyExpr,
         destination: Locality,
     ) -> Route {
+        self.compute_route_rooted(src, 0, key, destination)
+    }
+
+    /// [`Dispatcher::compute_route`] for a publication that carried `node_id` (from
+    /// another router: the tree it travels on).
+    pub(super) fn compute_route_rooted(
+        &self,
+        src: Source<'_>,
+        node_id: u16,
+        key: &OwnedKeyExpr,
+        destination: Locality,
+    ) -> Route {
         // Read first: a change while computing makes this route stale at once.
         let gen_ = self.route_gen();
         let from_remote = matches!(src, Source::Face(_));
+        // The other routers it goes to (mesh lock before the tables lock).
+        let (hops, out_node_id) = match (self.mesh_lock(), destination.allows_remote()) {
+            (Some(m), true) => {
+                let from = match src {
+                    Source::Face(f) if self.is_mesh_face(f) => Some(f.zid),
+                    _ => None,
+                };
+                let root = match from {
+                    Some(z) => m.root_of(&z, node_id).unwrap_or_else(|| {
+                        tracing::debug!("from router {z}: unknown node id {node_id}");
+                        self.zid
+                    }),
+                    None => self.zid,
+                };
+                (m.data_hops(&root, key, from), m.node_id(&root))
+            }
+            _ => (Vec::new(), 0),
+        };
         let tables = read(&self.tables);
         let local = if destination.allows_local() {
             tables
@@ -126,20 +173,25 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
-        let faces = if destination.allows_remote() {
-            tables
-                .faces
-                .values()
-                .filter(|f| {
-                    self.forwards(src, f)
-                        && (self.whatami == WhatAmI::Client && !from_remote
-                            || f.has_subscriber_for(key))
-                })
-                .map(|f| (f.clone(), f.wire_expr_for(key)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut faces: Vec<(Arc<Face>, WireExpr)> = hops
+            .iter()
+            .filter_map(|z| tables.faces.get(z))
+            .map(|f| (f.clone(), f.wire_expr_for(key)))
+            .collect();
+        let mesh = faces.len();
+        if destination.allows_remote() {
+            faces.extend(
+                tables
+                    .faces
+                    .values()
+                    .filter(|f| {
+                        self.forwards(src, f)
+                            && (self.whatami == WhatAmI::Client && !from_remote
+                                || f.has_subscriber_for(key))
+                    })
+                    .map(|f| (f.clone(), f.wire_expr_for(key))),
+            );
+        }
         let acl = route_acl(src, key, &faces);
         Route {
             gen_,
@@ -147,6 +199,8 @@ impl Dispatcher {
             local,
             faces,
             acl,
+            mesh,
+            node_id: if mesh > 0 { out_node_id } else { 0 },
         }
     }
 
@@ -194,14 +248,18 @@ impl Dispatcher {
                     wire_expr: first_expr.clone(),
                     qos,
                     timestamp: None,
-                    node_id: 0,
+                    node_id: route.node_id,
                     body,
                     unknown_exts,
                 });
                 first.send_ref(&push, opts);
-                for (f, wire_expr) in rest {
+                for (i, (f, wire_expr)) in rest.iter().enumerate() {
                     if let NetworkMessage::Push(p) = &mut push {
                         p.wire_expr.clone_from(wire_expr);
+                        if i + 1 == route.mesh {
+                            // Past the other routers: no NodeId for clients and peers.
+                            p.node_id = 0;
+                        }
                     }
                     f.send_ref(&push, opts);
                 }
@@ -236,7 +294,7 @@ impl Dispatcher {
 
     #[inline(always)]
     pub(crate) fn handle_push(&self, face: &Arc<Face>, push: &mut Push) {
-        let Some((key, route)) = self.rx_route(face, &push.wire_expr) else {
+        let Some((key, route)) = self.rx_route(face, &push.wire_expr, push.node_id) else {
             return;
         };
         if let Some(acl) = &route.acl
@@ -311,12 +369,18 @@ impl Dispatcher {
     }
 
     /// The key a face's publication names, and where it goes (cached per face).
-    fn rx_route(&self, face: &Arc<Face>, we: &WireExpr) -> Option<(OwnedKeyExpr, Arc<Route>)> {
-        let slot = (we.scope, we.mapping == Mapping::Sender);
+    fn rx_route(
+        &self,
+        face: &Arc<Face>,
+        we: &WireExpr,
+        node_id: u16,
+    ) -> Option<(OwnedKeyExpr, Arc<Route>)> {
+        let slot = (we.scope, we.mapping == Mapping::Sender, node_id);
         {
             let mut cache = lock(&face.rx_routes);
-            if let Some((last, (key, route))) = &cache.last
+            if let Some((last, last_node, (key, route))) = &cache.last
                 && last == we
+                && *last_node == node_id
                 && route.is_current(self)
             {
                 return Some((key.clone(), route.clone()));
@@ -328,7 +392,7 @@ impl Dispatcher {
                 && route.is_current(self)
             {
                 let found = (key.clone(), route.clone());
-                cache.last = Some((we.clone(), found.clone()));
+                cache.last = Some((we.clone(), node_id, found.clone()));
                 return Some(found);
             }
         }
@@ -343,12 +407,13 @@ impl Dispatcher {
                 return None;
             }
         };
-        let route = Arc::new(self.compute_route(Source::Face(face), &key, Locality::Any));
+        let route =
+            Arc::new(self.compute_route_rooted(Source::Face(face), node_id, &key, Locality::Any));
         let mut cache = lock(&face.rx_routes);
         if cache.by_expr.values().map(HashMap::len).sum::<usize>() >= RX_ROUTES_MAX {
             cache.by_expr.clear();
         }
-        cache.last = Some((we.clone(), (key.clone(), route.clone())));
+        cache.last = Some((we.clone(), node_id, (key.clone(), route.clone())));
         cache
             .by_expr
             .entry(slot)
@@ -414,13 +479,15 @@ fn deliver_checked(
         body,
         unknown_exts,
     });
-    for ((f, wire_expr), allowed) in route.faces.iter().zip(&acl.egress) {
+    for (i, ((f, wire_expr), allowed)) in route.faces.iter().zip(&acl.egress).enumerate() {
         if !allowed[kind] {
             tracing::trace!("to {}: access control denied a publication on {key}", f.zid);
             continue;
         }
         if let NetworkMessage::Push(p) = &mut push {
             p.wire_expr.clone_from(wire_expr);
+            // The other routers of the mesh first, with the NodeId of the tree.
+            p.node_id = if i < route.mesh { route.node_id } else { 0 };
         }
         f.send_ref(&push, opts);
     }

@@ -13,7 +13,7 @@ use plexus_transport::wire::network::{
     NetQos, NetworkMessage, PushBody, Request, Response, ResponseBody, ResponseFinal, WireExpr,
 };
 use plexus_transport::wire::zenoh as wz;
-use plexus_transport::wire::{UnknownExts, WhatAmI};
+use plexus_transport::wire::{UnknownExts, WhatAmI, ZenohId};
 
 use super::convert::sample_of;
 use super::dispatcher::{Dispatcher, REQUESTS};
@@ -88,6 +88,9 @@ impl Dispatcher {
                 }
             }
         }
+        if !self.from_mesh(src) {
+            self.mesh_own_queryable(key, complete, declare);
+        }
     }
 
     /// The local queryables and faces a query from `src` goes to.
@@ -140,31 +143,91 @@ impl Dispatcher {
 
     /// Sends a query to the local queryables and faces it targets.
     pub(crate) fn dispatch(self: &Arc<Self>, src: Source<'_>, d: Dispatch, exec: Arc<QueryExec>) {
+        self.dispatch_rooted(src, 0, d, exec);
+    }
+
+    /// The other routers a query from `src` (with the NodeId `node_id` if `src` is one)
+    /// goes to: the next hops on its tree, each with the distance of the nearest complete
+    /// queryable behind it; and the NodeId to send them.
+    fn mesh_query_targets(
+        &self,
+        src: Source<'_>,
+        node_id: u16,
+        key: &OwnedKeyExpr,
+        target: QueryTarget,
+    ) -> (Vec<(ZenohId, Option<f64>)>, u16) {
+        let Some(m) = self.mesh_lock() else {
+            return (Vec::new(), 0);
+        };
+        let from = match src {
+            Source::Face(f) if self.is_mesh_face(f) => Some(f.zid),
+            _ => None,
+        };
+        let root = match from {
+            Some(z) => m.root_of(&z, node_id).unwrap_or(self.zid),
+            None => self.zid,
+        };
+        let hops = m.query_hops(&root, key, target == QueryTarget::AllComplete, from);
+        (hops, m.node_id(&root))
+    }
+
+    /// [`Dispatcher::dispatch`] for a query that carried `node_id`.
+    fn dispatch_rooted(
+        self: &Arc<Self>,
+        src: Source<'_>,
+        node_id: u16,
+        d: Dispatch,
+        exec: Arc<QueryExec>,
+    ) {
         let from_remote = matches!(src, Source::Face(_));
+        let (mut hops, out_node_id) = if d.destination.allows_remote() {
+            self.mesh_query_targets(src, node_id, &d.key, d.target)
+        } else {
+            (Vec::new(), 0)
+        };
         let (mut locals, mut faces) =
             self.query_targets(src, &d.key, d.target, d.destination, from_remote);
         if d.target == QueryTarget::BestMatching {
-            // One complete queryable that covers the key answers alone, if there is one.
+            // One complete queryable that covers the key answers alone, if there is one
+            // (here, else behind a face, else the nearest in the mesh).
             if let Some(pos) = locals
                 .iter()
                 .position(|q| q.complete && q.key.includes(&d.key))
             {
                 locals = vec![locals.swap_remove(pos)];
                 faces.clear();
+                hops.clear();
             } else if let Some(pos) = faces
                 .iter()
                 .position(|f| f.has_complete_queryable_for(&d.key))
             {
                 faces = vec![faces.swap_remove(pos)];
                 locals.clear();
+                hops.clear();
+            } else if let Some(best) = hops
+                .iter()
+                .filter_map(|(z, dist)| dist.map(|dist| (*z, dist)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+            {
+                hops = vec![(best.0, None)];
+                locals.clear();
+                faces.clear();
             }
         }
-        exec.add_outstanding(locals.len() + faces.len());
+        let mut targets: Vec<(Arc<Face>, u16)> = {
+            let t = read(&self.tables);
+            hops.iter()
+                .filter_map(|(z, _)| t.faces.get(z))
+                .map(|f| (f.clone(), out_node_id))
+                .collect()
+        };
+        targets.extend(faces.into_iter().map(|f| (f, 0)));
+        exec.add_outstanding(locals.len() + targets.len());
         let mut passed = d.passed;
-        if !faces.is_empty() && from_remote {
+        if !targets.is_empty() && from_remote {
             push_route_record(&mut passed.net, || self.route_timestamp());
         }
-        for face in faces {
+        for (face, node_id) in targets {
             let rid = self.next_request_id();
             write(&self.tables)
                 .requests
@@ -178,7 +241,7 @@ impl Dispatcher {
                     target: target_to_wire(d.target),
                     budget: None,
                     timeout_ms: Some(d.timeout.as_millis() as u64),
-                    node_id: 0,
+                    node_id,
                     body: wz::Query {
                         consolidation: Some(d.consolidation.to_wire()),
                         parameters: d.parameters.clone(),
@@ -257,7 +320,7 @@ impl Dispatcher {
                 value: UnknownExts::new(),
             },
         };
-        self.dispatch(Source::Face(face), d, exec);
+        self.dispatch_rooted(Source::Face(face), req.node_id, d, exec);
     }
 
     /// A RESPONSE arrived for one of our requests.

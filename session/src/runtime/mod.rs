@@ -132,6 +132,10 @@ impl Runtime {
         for ep in config.listen_endpoints() {
             manager.listen(&ep).await?;
         }
+        // Routers announce their listeners in their link state.
+        inner
+            .routing
+            .set_mesh_locators(manager.locators().iter().map(|l| l.to_string()).collect());
         let connected = match connect::start(&inner, &manager, &config).await {
             Ok(c) => c,
             Err(e) => {
