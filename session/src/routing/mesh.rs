@@ -394,8 +394,10 @@ impl Dispatcher {
             return;
         };
         let Some(link) = m.links.get(&face.zid).copied() else {
+            tracing::warn!("link state from router {} before its link opened", face.zid);
             return;
         };
+        tracing::trace!("link state from router {}: {list:?}", face.zid);
         let ch = m.net.handle_link_states(link, &list);
         let tokens = self.apply_changes(&mut m, ch);
         drop(m);
@@ -416,8 +418,10 @@ impl Dispatcher {
             let Some(zid) = m.net.link_zid(o.link) else {
                 continue;
             };
-            if let Some(f) = faces.get(&zid) {
-                f.send(NetworkMessage::Oam(o.list.to_oam()), control());
+            tracing::trace!("link state to router {zid}: {:?}", o.list);
+            match faces.get(&zid) {
+                Some(f) => f.send(NetworkMessage::Oam(o.list.to_oam()), control()),
+                None => tracing::debug!("link state to router {zid}: no face"),
             }
         }
         let mut tokens = Vec::new();
