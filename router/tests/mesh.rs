@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Plexusd, WAIT};
-use plexus::{CongestionControl, Config, Query, Sample, Session, WhatAmI};
+use plexus::{Config, CongestionControl, Query, Sample, Session, WhatAmI};
 use plexus_link::Endpoint;
 use tokio::time::timeout;
 
@@ -103,7 +103,10 @@ async fn warm_up(publisher: &Session, key: &str, seen: &[&Seen]) {
                 .await
                 .expect("put");
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if seen.iter().all(|s| s.lock().expect("lock").contains(&u32::MAX)) {
+            if seen
+                .iter()
+                .all(|s| s.lock().expect("lock").contains(&u32::MAX))
+            {
                 break;
             }
         }
@@ -266,7 +269,10 @@ async fn in_a_square_of_routers_each_publication_reaches_each_subscriber_exactly
     }
     // Nothing more arrives late (a duplicate would come after the last one).
     let end = u32::MAX - 1;
-    publisher.put("sq/data", end.to_string()).await.expect("put");
+    publisher
+        .put("sq/data", end.to_string())
+        .await
+        .expect("put");
     for s in &seen {
         until_count(s, N as usize + 1).await;
         assert_eq!(data(s).len(), N as usize + 1);
@@ -325,5 +331,5 @@ async fn killing_the_router_on_the_short_path_moves_traffic_to_the_long_one() {
     // What m held when it died is lost (no end-to-end retransmission between routers,
     // as in Zenoh); everything after the switch arrives.
     assert!(lost < N as usize / 2, "lost {lost}");
-    let _ = (&x, &y);
+    drop((x, y));
 }

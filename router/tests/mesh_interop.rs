@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Plexusd, WAIT};
-use plexus::{CongestionControl, Config, Query, Sample, Session, WhatAmI};
+use plexus::{Config, CongestionControl, Query, Sample, Session, WhatAmI};
 use plexus_link::Endpoint;
 use tokio::time::timeout;
 
@@ -128,7 +128,9 @@ async fn plexus_zenoh_plexus_chain_carries_pub_sub_and_queries_both_ways() {
         .declare_queryable("mix/svc/**")
         .callback(|q: Query| {
             tokio::spawn(async move {
-                q.reply(q.key_expr().clone(), "answer").await.expect("reply");
+                q.reply(q.key_expr().clone(), "answer")
+                    .await
+                    .expect("reply");
             });
         })
         .await

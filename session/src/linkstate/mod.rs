@@ -9,8 +9,8 @@
 //! `docs/mesh.md`. Link weights come from Zenoh's static `transport_weights` or, beyond
 //! Zenoh, from measured round-trip times ([`weight::RttWeigher`]).
 //!
-//! This module will move under the session's `routing/` layer when it is wired in.
-#![allow(dead_code)] // Not wired into the session's forwarding yet.
+//! The session's routing layer (`routing/mesh.rs`) drives it for router-to-router faces.
+#![allow(dead_code)] // Weights (static and RTT) and some accessors are not wired in yet.
 
 pub mod graph;
 pub mod tree;

@@ -180,8 +180,11 @@ impl Sim {
     }
 }
 
+/// How many times each payload was received.
+type Counts = Arc<Mutex<HashMap<Vec<u8>, usize>>>;
+
 /// A local subscriber that counts what it receives, by payload.
-fn counter(d: &Dispatcher, k: &str) -> (u32, Arc<Mutex<HashMap<Vec<u8>, usize>>>) {
+fn counter(d: &Dispatcher, k: &str) -> (u32, Counts) {
     let got = Arc::new(Mutex::new(HashMap::new()));
     let keep = got.clone();
     let id = d.add_subscriber(

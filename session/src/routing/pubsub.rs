@@ -99,7 +99,7 @@ impl Dispatcher {
                 face.declare(key);
             }
         }
-        if !self.from_mesh(src) {
+        if !self.is_from_mesh(src) {
             self.mesh_own_subscriber(key, true);
         }
     }
@@ -110,14 +110,14 @@ impl Dispatcher {
                 face.undeclare(key);
             }
         }
-        if !self.from_mesh(src) {
+        if !self.is_from_mesh(src) {
             self.mesh_own_subscriber(key, false);
         }
     }
 
     /// True if `src` is another router of the mesh.
     #[inline]
-    pub(super) fn from_mesh(&self, src: Source<'_>) -> bool {
+    pub(super) fn is_from_mesh(&self, src: Source<'_>) -> bool {
         matches!(src, Source::Face(f) if self.is_mesh_face(f))
     }
 

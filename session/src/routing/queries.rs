@@ -88,7 +88,7 @@ impl Dispatcher {
                 }
             }
         }
-        if !self.from_mesh(src) {
+        if !self.is_from_mesh(src) {
             self.mesh_own_queryable(key, complete, declare);
         }
     }
