@@ -38,7 +38,7 @@ async fn router(to: &[&Plexusd]) -> Plexusd {
 /// The router graph `r` answers on `@/<zid>/router/linkstate/routers`, read by `via`.
 async fn graph(via: &Session, r: &Plexusd) -> Option<String> {
     let rx = via
-        .get(&format!("@/{}/router/linkstate/routers", r.zid))
+        .get(format!("@/{}/router/linkstate/routers", r.zid))
         .timeout(Duration::from_secs(2))
         .await
         .expect("get");
@@ -250,8 +250,9 @@ async fn in_a_square_of_routers_each_publication_reaches_each_subscriber_exactly
     const N: u32 = 10_000;
     let p = publisher
         .declare_publisher("sq/data")
-        .expect("publisher")
-        .congestion_control(CongestionControl::Block);
+        .congestion_control(CongestionControl::Block)
+        .await
+        .expect("publisher");
     for i in 0..N {
         p.put(i.to_string()).await.expect("put");
     }

@@ -298,10 +298,13 @@ fn clients_at_both_ends_of_a_chain_see_each_other() {
     let (sub_face, sub_rec) = client(&sim.routers[2], 101);
     sim.routers[2].handle_message(
         &sub_face,
-        declare_msg(DeclareBody::Subscriber {
-            id: 5,
-            wire_expr: WireExpr::key("t/**"),
-        }),
+        declare_msg(
+            None,
+            DeclareBody::Subscriber {
+                id: 5,
+                wire_expr: WireExpr::key("t/**"),
+            },
+        ),
     );
     sim.pump();
     sub_rec.take();
@@ -317,6 +320,7 @@ fn clients_at_both_ends_of_a_chain_see_each_other() {
                     payload: Bytes::from(vec![i]),
                     ..Put::default()
                 }),
+                unknown_exts: Default::default(),
             },
         );
         sim.pump();
@@ -462,6 +466,7 @@ async fn a_query_crosses_a_chain_and_its_reply_comes_back() {
             attachment: None,
             timeout: Duration::from_secs(10),
             destination: Locality::Any,
+            passed: Default::default(),
         },
         exec,
     );
