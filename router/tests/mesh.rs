@@ -6,12 +6,15 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Plexusd, WAIT};
 use plexus::{Config, CongestionControl, Query, Sample, Session, WhatAmI};
 use plexus_link::Endpoint;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 async fn client(locator: &str) -> Session {
@@ -333,4 +336,184 @@ async fn killing_the_router_on_the_short_path_moves_traffic_to_the_long_one() {
     // as in Zenoh); everything after the switch arrives.
     assert!(lost < N as usize / 2, "lost {lost}");
     drop((x, y));
+}
+
+/// A TCP proxy on loopback in front of `to` (`tcp/host:port`): it counts the bytes it
+/// carries from its clients to `to`, and delays each chunk by `delay` in each direction.
+struct Proxy {
+    locator: String,
+    upstream_bytes: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    async fn start(to: &str, delay: Duration) -> Proxy {
+        let target = to.strip_prefix("tcp/").expect("a tcp locator").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let locator = format!("tcp/{}", listener.local_addr().expect("addr"));
+        let upstream_bytes = Arc::new(AtomicU64::new(0));
+        let count = upstream_bytes.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(pipe(ri, wo, delay, Some(count.clone())));
+                tokio::spawn(pipe(ro, wi, delay, None));
+            }
+        });
+        Proxy {
+            locator,
+            upstream_bytes,
+            task,
+        }
+    }
+
+    fn upstream(&self) -> u64 {
+        self.upstream_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read (a fixed latency, in
+/// order, without limiting the throughput), counting the bytes in `count`.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    count: Option<Arc<AtomicU64>>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if let Some(c) = &count {
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                let due = tokio::time::Instant::now() + delay;
+                if tx.send((due, buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Publishes `n` messages of 1000 bytes from `p`'s client to `s`'s subscriber in a
+/// triangle p - s (through a counting proxy), p - x - s, and returns how many bytes the
+/// direct link carried towards s while they went. `p_config` is p's config file.
+async fn bytes_on_the_direct_link(p_config: Option<&std::path::Path>, n: u64) -> u64 {
+    let s = Plexusd::start(&["-i", "5a"]).await;
+    let x = router(&[&s]).await;
+    let proxy = Proxy::start(&s.locator, Duration::ZERO).await;
+    let mut args = vec![
+        "-i",
+        "1a",
+        "-e",
+        proxy.locator.as_str(),
+        "-e",
+        x.locator.as_str(),
+    ];
+    let cfg;
+    if let Some(path) = p_config {
+        cfg = path.to_string_lossy().into_owned();
+        args.extend(["-c", cfg.as_str()]);
+    }
+    let p = Plexusd::start(&args).await;
+    let publisher = client(&p.locator).await;
+    until_graph(&publisher, &p, 3, 3).await;
+    until_graph(&publisher, &s, 3, 3).await;
+    let subscriber = client(&s.locator).await;
+    // Counts warm-up messages and data apart.
+    let warm = Arc::new(AtomicU64::new(0));
+    let got = Arc::new(AtomicU64::new(0));
+    let (keep_warm, keep) = (warm.clone(), got.clone());
+    let _sub = subscriber
+        .declare_subscriber("w/**")
+        .callback(move |s: Sample| {
+            if s.key_expr().as_str() == "w/data" {
+                keep.fetch_add(1, Ordering::Relaxed);
+            } else {
+                keep_warm.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .await
+        .expect("subscriber");
+    timeout(WAIT, async {
+        while warm.load(Ordering::Relaxed) == 0 {
+            publisher.put("w/warm", "w").await.expect("put");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the subscription never reached the publisher's router");
+    let before = proxy.upstream();
+    let pad = vec![b'x'; 1000];
+    for _ in 0..n {
+        publisher
+            .put("w/data", pad.clone())
+            .congestion_control(CongestionControl::Block)
+            .await
+            .expect("put");
+    }
+    timeout(Duration::from_secs(30), async {
+        while got.load(Ordering::Relaxed) < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {n} arrived", got.load(Ordering::Relaxed)));
+    let carried = proxy.upstream() - before;
+    drop((p, x, s));
+    carried
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_transport_weight_moves_traffic_off_the_direct_link() {
+    const N: u64 = 300;
+    // Unweighted, the direct link is the shortest path: it carries the publications.
+    let direct = bytes_on_the_direct_link(None, N).await;
+    assert!(
+        direct >= N * 1000,
+        "the direct link carried only {direct} bytes"
+    );
+    // With Zenoh's `transport_weights` making it heavy, they go through x.
+    let path =
+        std::env::temp_dir().join(format!("plexus-mesh-weights-{}.json5", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"{ routing: { router: { linkstate: {
+              transport_weights: [{ dst_zid: "5a", weight: 1000 }] } } } }"#,
+    )
+    .expect("write config");
+    let weighted = bytes_on_the_direct_link(Some(&path), N).await;
+    let _ = std::fs::remove_file(&path);
+    println!("direct link carried {direct} bytes unweighted, {weighted} weighted");
+    // Keep-alives and link states only: far less than one publication per message.
+    assert!(
+        weighted < N * 100,
+        "the weighted link still carried {weighted} bytes"
+    );
 }

@@ -832,3 +832,35 @@ fn tx_queue_keys_as_in_zenoh() {
     let e = err("{ transport: { link: { tx: { queue: { sise: {} } } } } }");
     assert!(e.contains("transport/link/tx/queue/sise"), "{e}");
 }
+
+#[test]
+fn transport_weights_take_zenohs_shape_and_bad_entries_are_named() {
+    let mut c = Config::from_json5(
+        r#"{ mode: "router", routing: { router: { linkstate: {
+            transport_weights: [{ dst_zid: "c3", weight: 200 }] } } } }"#,
+    )
+    .unwrap();
+    c.insert_json5(
+        "routing/router/linkstate/transport_weights",
+        r#"[{ dst_zid: "a1", weight: 7 }]"#,
+    )
+    .unwrap();
+    for (bad, needle) in [
+        (r#"[{ dst_zid: "c3", weight: 0 }]"#, "1 to 65535"),
+        (r#"[{ dst_zid: "c3" }]"#, "1 to 65535"),
+        (r#"[{ dst_zid: "not hex", weight: 1 }]"#, "entry 0"),
+        (
+            r#"[{ dst_zid: "c3", weight: 1 }, { dst_zid: "c3", weight: 2 }]"#,
+            "appears twice",
+        ),
+        (r#"{ dst_zid: "c3", weight: 1 }"#, "expected a list"),
+    ] {
+        let e = err(&format!(
+            "{{ routing: {{ router: {{ linkstate: {{ transport_weights: {bad} }} }} }} }}"
+        ));
+        assert!(
+            e.contains("routing/router/linkstate/transport_weights") && e.contains(needle),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use super::error::ConfigError;
 use super::json::J;
 use super::resolved::{Config, ModeValues, Secret};
 use crate::acl;
+use crate::linkstate::weight::StaticWeights;
 
 /// Every supported key, as `/`-separated paths.
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
@@ -103,6 +104,14 @@ const KEYS: &[(&str, Setter)] = &[
     ("queries_default_timeout", |a, p, v| {
         a.config.queries_default_timeout =
             Duration::from_millis(optional(p, v, millis)?.unwrap_or(10_000));
+        Ok(())
+    }),
+    ("routing/router/linkstate/transport_weights", |a, _p, v| {
+        a.config.transport_weights =
+            StaticWeights::from_json(&v.to_json()).map_err(|e| ConfigError::Invalid {
+                path: e.key.to_string(),
+                reason: e.detail,
+            })?;
         Ok(())
     }),
     ("transport/link/tx/lease", |a, p, v| a.set_lease(p, v)),

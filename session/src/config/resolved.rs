@@ -12,6 +12,7 @@ use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{QueueConfig, TransportConfig};
 
 use super::error::ConfigError;
+use crate::linkstate::weight::StaticWeights;
 
 /// Connection retry settings for `connect/endpoints`, resolved for the current mode.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,6 +108,8 @@ pub struct Config {
     pub(super) timestamping: ModeValues<bool>,
     pub(super) drop_future_timestamp: Option<bool>,
     pub(super) queries_default_timeout: Duration,
+    /// `routing/router/linkstate/transport_weights`: our weight per neighbouring router.
+    pub(super) transport_weights: StaticWeights,
     pub(super) lease: Duration,
     pub(super) keep_alive: u32,
     pub(super) batch_size: u16,
@@ -170,6 +173,7 @@ impl Default for Config {
             timestamping: ModeValues::default(),
             drop_future_timestamp: None,
             queries_default_timeout: Duration::from_millis(10_000),
+            transport_weights: StaticWeights::default(),
             lease: Duration::from_millis(10_000),
             keep_alive: 4,
             batch_size: u16::MAX,
@@ -246,6 +250,12 @@ impl Config {
     /// The timeout of queries that do not set one.
     pub fn queries_default_timeout(&self) -> Duration {
         self.queries_default_timeout
+    }
+
+    /// Routers: the weights of the links to the neighbours listed in
+    /// `routing/router/linkstate/transport_weights` (Zenoh's key).
+    pub(crate) fn transport_weights(&self) -> &StaticWeights {
+        &self.transport_weights
     }
 
     /// The link lease.

@@ -29,6 +29,7 @@ use super::dispatcher::Dispatcher;
 use super::face::{Face, control};
 use crate::key_expr::OwnedKeyExpr;
 use crate::linkstate::graph::{Changes, LinkId, Network};
+use crate::linkstate::weight::StaticWeights;
 use crate::sync::lock;
 
 /// The mesh state of a router: its graph and the sourced declarations of every router.
@@ -48,6 +49,9 @@ pub(crate) struct Mesh {
     own_subs: HashMap<OwnedKeyExpr, usize>,
     /// How many south queryables each key has, and how many of them are complete.
     own_qbls: HashMap<OwnedKeyExpr, (usize, usize)>,
+    /// Our weight for the link to each neighbour named in `transport_weights` (others:
+    /// unset, which Zenoh counts as 100 unless the other end sets one).
+    weights: StaticWeights,
 }
 
 impl Mesh {
@@ -61,6 +65,7 @@ impl Mesh {
             tokens: HashMap::new(),
             own_subs: HashMap::new(),
             own_qbls: HashMap::new(),
+            weights: StaticWeights::default(),
         }
     }
 
@@ -301,6 +306,26 @@ impl Dispatcher {
         }
     }
 
+    /// Sets our weights for the links to the neighbours `weights` names (Zenoh's
+    /// `routing/router/linkstate/transport_weights`); links already open take theirs now.
+    pub(crate) fn set_mesh_weights(&self, weights: StaticWeights) {
+        let Some(mut m) = self.mesh_lock() else {
+            return;
+        };
+        let open: Vec<ZenohId> = m.links.keys().copied().collect();
+        m.weights = weights;
+        let mut tokens = Vec::new();
+        for zid in open {
+            let w = m.weights.get(&zid).unwrap_or(0);
+            let ch = m.net.set_link_weight(&zid, w);
+            tokens.extend(self.apply_changes(&mut m, ch));
+        }
+        drop(m);
+        for k in &tokens {
+            self.token_changed(k);
+        }
+    }
+
     /// The router graph in Graphviz DOT, as Zenoh answers
     /// `@/<zid>/router/linkstate/routers` (routers only).
     pub(crate) fn mesh_dot(&self) -> Option<String> {
@@ -351,7 +376,8 @@ impl Dispatcher {
             return;
         };
         let link = m.new_link(face.zid);
-        let ch = m.net.add_link(link, face.zid, WhatAmI::Router, 0);
+        let weight = m.weights.get(&face.zid).unwrap_or(0);
+        let ch = m.net.add_link(link, face.zid, WhatAmI::Router, weight);
         let tokens = self.apply_changes(&mut m, ch);
         drop(m);
         // Routers send no initial declarations with interest 0: nothing to wait for.

@@ -21,6 +21,7 @@ use super::query_exec::{QueryExec, QueryInner};
 use super::tables::LocalQueryable;
 use crate::encoding::Encoding;
 use crate::key_expr::OwnedKeyExpr;
+use crate::linkstate::weight::StaticWeights;
 use crate::reply::{ConsolidationMode, QueryTarget, Reply};
 use crate::sample::{Locality, Reliability, Sample, SampleKind};
 
@@ -422,6 +423,62 @@ fn traffic_moves_to_the_other_path_when_a_router_dies() {
     let pushes = sim.pushes();
     assert_eq!(pushes.len(), 2, "{pushes:?}");
     assert_eq!((pushes[0].0, pushes[0].1), (0, other));
+}
+
+/// Router 0's static weight (`transport_weights`) for its direct link to router 2.
+fn heavy_direct_link() -> StaticWeights {
+    StaticWeights::from_json(&serde_json::json!([{"dst_zid": zid(3).to_string(), "weight": 1000}]))
+        .expect("weights")
+}
+
+#[test]
+fn a_static_weight_moves_traffic_off_the_direct_link() {
+    // A triangle: 0 - 2 directly, or 0 - 1 - 2.
+    for set_before_links in [true, false] {
+        let mut sim = Sim::new(3);
+        if set_before_links {
+            sim.routers[0].set_mesh_weights(heavy_direct_link());
+        }
+        for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+            sim.link(a, b);
+        }
+        sim.pump();
+        let (_, got) = counter(&sim.routers[2], "w/**");
+        sim.pump();
+        if !set_before_links {
+            // Unweighted, the direct link wins.
+            sim.log.clear();
+            sim.publish(0, "w/1", b"0");
+            sim.pump();
+            let hops: Vec<(usize, usize)> = sim.pushes().iter().map(|(f, t, _)| (*f, *t)).collect();
+            assert_eq!(hops, [(0, 2)]);
+            // Weighing an open link announces it and moves the routes at once.
+            sim.routers[0].set_mesh_weights(heavy_direct_link());
+            sim.pump();
+        }
+        let dot = sim.routers[2].mesh_dot().expect("a router");
+        let weights: Vec<f64> = dot
+            .lines()
+            .filter(|l| l.contains(" -- "))
+            .filter_map(|l| l.split('"').nth(1)?.parse().ok())
+            .collect();
+        assert_eq!(weights.len(), 3, "{dot}");
+        assert_eq!(
+            weights.iter().filter(|w| **w >= 1000.0).count(),
+            1,
+            "router 2 sees router 0's weight: {dot}"
+        );
+        sim.log.clear();
+        sim.publish(0, "w/1", b"1");
+        sim.pump();
+        let hops: Vec<(usize, usize)> = sim.pushes().iter().map(|(f, t, _)| (*f, *t)).collect();
+        assert_eq!(
+            hops,
+            [(0, 1), (1, 2)],
+            "weights set before links: {set_before_links}"
+        );
+        assert_eq!(total(&got), if set_before_links { 1 } else { 2 });
+    }
 }
 
 #[tokio::test]

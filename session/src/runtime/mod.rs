@@ -132,6 +132,10 @@ impl Runtime {
         for ep in config.listen_endpoints() {
             manager.listen(&ep).await?;
         }
+        // Routers weigh their links to the routers `transport_weights` names.
+        inner
+            .routing
+            .set_mesh_weights(config.transport_weights().clone());
         // Routers announce their listeners in their link state.
         inner
             .routing
