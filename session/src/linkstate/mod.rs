@@ -10,7 +10,7 @@
 //! Zenoh, from measured round-trip times ([`weight::RttWeigher`]).
 //!
 //! The session's routing layer (`routing/mesh.rs`) drives it for router-to-router faces.
-#![allow(dead_code)] // Weights (static and RTT) and some accessors are not wired in yet.
+#![allow(dead_code)] // RTT weights and some accessors are not wired in yet.
 
 pub mod graph;
 pub mod tree;
