@@ -67,16 +67,16 @@ struct Net {
 
 impl Net {
     fn new(kinds: [WhatAmI; 3]) -> Net {
+        Net::with_mode(WhatAmI::Router, kinds)
+    }
+
+    /// [`Net::new`] for a session of mode `mode`.
+    fn with_mode(mode: WhatAmI, kinds: [WhatAmI; 3]) -> Net {
         let policy = acl_config()
             .access_control()
             .expect("compiles")
             .expect("enabled");
-        let d = Arc::new(Dispatcher::new(
-            zid(1),
-            WhatAmI::Router,
-            None,
-            Duration::from_secs(10),
-        ));
+        let d = Arc::new(Dispatcher::new(zid(1), mode, None, Duration::from_secs(10)));
         let faces = [0xa, 0xb, 0xc]
             .into_iter()
             .zip(kinds)
@@ -398,8 +398,12 @@ async fn queries_and_replies_denied_on_ingress_and_on_egress() {
 
 #[tokio::test]
 async fn liveliness_subscribers_and_queries_denied_on_ingress_and_on_egress() {
-    // b and c are routers: a router asks routers for their tokens.
-    let n = Net::new([WhatAmI::Client, WhatAmI::Router, WhatAmI::Router]);
+    // b and c are routers: a peer asks routers for their tokens (a router asks the
+    // routers of its mesh nothing: their tokens come as sourced declarations).
+    let n = Net::with_mode(
+        WhatAmI::Peer,
+        [WhatAmI::Client, WhatAmI::Router, WhatAmI::Router],
+    );
     n.d.add_token(key("deny/t"));
     n.d.add_token(key("ok/t"));
     n.sent();
