@@ -506,7 +506,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 62);
+    assert_eq!(keys.len(), 65);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
