@@ -114,3 +114,79 @@ pub fn park_forever() -> ! {
         std::thread::park();
     }
 }
+
+/// The admin-space selector a router answers with one reply per client transport
+/// (Zenoh 1.x's session admin space, which Plexus answers too).
+pub fn transports_selector(zid: &str) -> String {
+    format!("@/{zid}/session/transport/unicast/*")
+}
+
+/// Serves the runner's admin queries: for every `query` line on standard input, runs
+/// `query` (which returns the number of replies) and prints
+/// `Admin query: <n> replies in <µs> µs`. Returns at the end of the input.
+pub fn serve_admin_queries(mut query: impl FnMut() -> Result<usize, Error>) -> Result<(), Error> {
+    for line in std::io::stdin().lines() {
+        let line = line?;
+        match line.trim() {
+            "query" => {
+                let started = std::time::Instant::now();
+                let replies = query()?;
+                println!(
+                    "Admin query: {replies} replies in {} µs",
+                    started.elapsed().as_micros()
+                );
+            }
+            "" => {}
+            other => eprintln!("unknown command `{other}` (expected `query`)"),
+        }
+    }
+    Ok(())
+}
+
+/// Counts the replies of one query: the callback (which holds the returned sender) is
+/// dropped when the query is over, and [`ReplyCounter::wait`] returns then.
+#[derive(Debug)]
+pub struct ReplyCounter {
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+/// What a query's callback holds: see [`ReplyCounter`].
+#[derive(Debug, Clone)]
+pub struct ReplyTally {
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _done: std::sync::mpsc::Sender<()>,
+}
+
+impl ReplyTally {
+    /// Counts one successful reply.
+    pub fn add(&self) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ReplyCounter {
+    /// A counter and the tally its query's callback holds.
+    pub fn new() -> (ReplyCounter, ReplyTally) {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        (
+            ReplyCounter {
+                count: count.clone(),
+                done: rx,
+            },
+            ReplyTally { count, _done: tx },
+        )
+    }
+
+    /// Waits (at most `timeout`) for the query to end; returns the number of replies.
+    pub fn wait(self, timeout: std::time::Duration) -> Result<usize, Error> {
+        match self.done.recv_timeout(timeout) {
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Ok(self.count.load(std::sync::atomic::Ordering::Relaxed))
+            }
+            _ => Err(format!("the admin query did not end within {timeout:?}").into()),
+        }
+    }
+}

@@ -1,11 +1,17 @@
 //! The benchmark runner: builds Plexus's `z_*` examples, `plexusd` and this crate's
-//! programs, then measures Plexus and Zenoh alternately (Plexus, Zenoh, Plexus, Zenoh…
-//! for each measurement) over loopback, and prints the table. A full run also writes
-//! `BENCHMARKS.md` and `bench/throughput.png`; `--smoke` runs every program pair once,
+//! programs, then measures Plexus against Zenoh over loopback in rounds: every round
+//! runs each side once (in alternating order), so that each ratio comes from several
+//! A/B pairs taken minutes apart at most, and a goal counts as met only if it holds
+//! in at least 4 pairs out of 5. It prints the table; a full run also writes
+//! `BENCHMARKS.md` and `bench/throughput.png`. `--smoke` runs every program pair once,
 //! briefly, and fails if any program fails to start, exchange data or exit.
 //!
+//! With `--upstream DIR` (Zenoh's own `z_pub_thr`, `z_sub_thr`, `z_ping` and `z_pong`,
+//! built by Zenoh's workspace), each peer-to-peer round also runs those, and a table
+//! compares the Zenoh twins in `bench/` with them: the baseline has to be honest.
+//!
 //! ```sh
-//! bench/run.sh                    # release, about ten minutes
+//! bench/run.sh                    # release, about fifteen minutes of measurement
 //! cargo run --manifest-path bench/Cargo.toml --locked -- --smoke
 //! ```
 
@@ -14,7 +20,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,15 +37,23 @@ struct Args {
     /// Does not build first (the programs are already built with this runner's profile).
     #[arg(long)]
     no_build: bool,
-    /// Runs of each measurement per implementation (alternating).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of each measurement: each round runs every side once (A/B pairs).
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
     /// Starts no new measurement after this many seconds.
-    #[arg(long, default_value_t = 540)]
+    #[arg(long, default_value_t = 1800)]
     budget: u64,
-    /// The number of client sessions the router holds in the memory measurement.
-    #[arg(long, default_value_t = 1000)]
+    /// The number of client transports the router holds in the scale measurement.
+    #[arg(long, default_value_t = 10_000)]
     clients: usize,
+    /// Zenoh's own examples (`z_pub_thr`, `z_sub_thr`, `z_ping`, `z_pong`) built by its
+    /// workspace: peer-to-peer rounds also run them, against the twins.
+    #[arg(long, value_name = "DIR")]
+    upstream: Option<PathBuf>,
+    /// Runs only the measurements whose name contains this text (e.g. `throughput 8 B
+    /// peer`, `latency`, `scale`); implies `--no-report`.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
     /// Does not write BENCHMARKS.md and the plot.
     #[arg(long)]
     no_report: bool,
@@ -49,13 +63,31 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const SIZES: [usize; 6] = [8, 64, 1024, 16384, 65536, 1 << 20];
 const LATENCY_SIZES: [usize; 2] = [8, 1024];
-const IMPLS: [Impl; 2] = [Impl::Plexus, Impl::Zenoh];
 const TOPOLOGIES: [Topology; 2] = [Topology::PeerToPeer, Topology::Router];
+
+/// A goal holds if it holds in at least this share of the rounds (4 of 5).
+const QUORUM: f64 = 0.8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Impl {
     Plexus,
+    /// The Zenoh twins in `bench/src/bin/zenoh_*.rs`.
     Zenoh,
+    /// Zenoh's own examples, built by Zenoh's workspace (`--upstream`).
+    Upstream,
+    /// Raw TCP over loopback, within the runner (the physical limit).
+    RawTcp,
+}
+
+impl Impl {
+    fn label(self) -> &'static str {
+        match self {
+            Impl::Plexus => "Plexus",
+            Impl::Zenoh => "Zenoh",
+            Impl::Upstream => "Zenoh (upstream build)",
+            Impl::RawTcp => "raw TCP",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,7 +111,10 @@ enum Program {
     SubThr,
     Ping,
     Pong,
+    /// The router of the throughput and latency measurements.
     Router,
+    /// The router of the scale measurement (answers admin queries on stdin).
+    ScaleRouter,
     Clients,
 }
 
@@ -92,24 +127,39 @@ struct Programs {
     root_bins: PathBuf,
     /// This crate's binaries (beside the runner).
     bench_bins: PathBuf,
+    /// Zenoh's own examples, if given.
+    upstream: Option<PathBuf>,
 }
 
 impl Programs {
-    fn path(&self, imp: Impl, program: Program) -> PathBuf {
-        match (imp, program) {
+    fn path(&self, imp: Impl, program: Program) -> Result<PathBuf, Error> {
+        let upstream = || {
+            self.upstream
+                .clone()
+                .ok_or_else(|| Error::from("no --upstream directory"))
+        };
+        Ok(match (imp, program) {
             (Impl::Plexus, Program::PubThr) => self.examples.join("z_pub_thr"),
             (Impl::Plexus, Program::SubThr) => self.examples.join("z_sub_thr"),
             (Impl::Plexus, Program::Ping) => self.examples.join("z_ping"),
             (Impl::Plexus, Program::Pong) => self.examples.join("z_pong"),
             (Impl::Plexus, Program::Router) => self.root_bins.join("plexusd"),
-            (Impl::Plexus, Program::Clients) => self.bench_bins.join("plexus_clients"),
+            (Impl::Plexus, Program::ScaleRouter) => self.bench_bins.join("plexus_router"),
             (Impl::Zenoh, Program::PubThr) => self.bench_bins.join("zenoh_pub_thr"),
             (Impl::Zenoh, Program::SubThr) => self.bench_bins.join("zenoh_sub_thr"),
             (Impl::Zenoh, Program::Ping) => self.bench_bins.join("zenoh_ping"),
             (Impl::Zenoh, Program::Pong) => self.bench_bins.join("zenoh_pong"),
-            (Impl::Zenoh, Program::Router) => self.bench_bins.join("zenoh_router"),
-            (Impl::Zenoh, Program::Clients) => self.bench_bins.join("zenoh_clients"),
-        }
+            (Impl::Zenoh, Program::Router | Program::ScaleRouter) => {
+                self.bench_bins.join("zenoh_router")
+            }
+            (Impl::Upstream, Program::PubThr) => upstream()?.join("z_pub_thr"),
+            (Impl::Upstream, Program::SubThr) => upstream()?.join("z_sub_thr"),
+            (Impl::Upstream, Program::Ping) => upstream()?.join("z_ping"),
+            (Impl::Upstream, Program::Pong) => upstream()?.join("z_pong"),
+            // One load for every router.
+            (_, Program::Clients) => self.bench_bins.join("clients"),
+            (imp, program) => return Err(format!("{imp:?} has no {program:?} program").into()),
+        })
     }
 }
 
@@ -154,53 +204,73 @@ fn run(args: &Args) -> Result<bool, Error> {
         examples: target.join(profile).join("examples"),
         root_bins: target.join(profile),
         bench_bins,
+        upstream: args.upstream.clone(),
     };
-    for imp in IMPLS {
+    let mut impls = vec![Impl::Plexus, Impl::Zenoh];
+    if args.upstream.is_some() {
+        impls.push(Impl::Upstream);
+    }
+    for &imp in &impls {
         for p in [
             Program::PubThr,
             Program::SubThr,
             Program::Ping,
             Program::Pong,
             Program::Router,
+            Program::ScaleRouter,
             Program::Clients,
         ] {
-            let path = programs.path(imp, p);
+            if imp == Impl::Upstream && matches!(p, Program::Router | Program::ScaleRouter) {
+                continue;
+            }
+            let path = programs.path(imp, p)?;
             if !path.is_file() {
                 return Err(format!("{} is not built", path.display()).into());
             }
         }
     }
     let plan = Plan::new(args);
+    let load_before = load_average();
+    let machine = Machine::probe();
+    eprintln!("{}", machine.describe(load_before.clone()));
     let mut bench = Bench {
         programs,
         plan,
         smoke: args.smoke,
-        // A smoke run checks that the programs work; one run each is enough.
-        repeat: if args.smoke { 1 } else { args.repeat.max(1) },
-        results: HashMap::new(),
+        upstream: args.upstream.is_some(),
+        // A smoke run checks that the programs work; one round is enough.
+        rounds: if args.smoke { 1 } else { args.repeat.max(1) },
+        runs: HashMap::new(),
         errors: Vec::new(),
         deadline: Instant::now() + Duration::from_secs(args.budget),
         skipped: 0,
+        only: args.only.clone(),
     };
     let measuring = Instant::now();
-    let raw = raw_tcp(&bench.plan, bench.repeat)?;
-    eprintln!(
-        "raw TCP: {:.2} Gbit/s with 1 MiB writes; RTT/2 8 B p50 {:.1} µs p99 {:.1} µs",
-        raw.gbits, raw.lat_p50, raw.lat_p99
-    );
     bench.measure_all();
     let elapsed = measuring.elapsed();
-    let report = bench.report(&raw);
+    let load_after = load_average();
+    let report = bench.report();
     println!("{report}");
     eprintln!(
-        "built in {:.0} s, measured in {:.0} s",
+        "built in {:.0} s, measured in {:.0} s; load average {} before, {} after",
         build_time.as_secs_f64(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        load_before.as_deref().unwrap_or("?"),
+        load_after.as_deref().unwrap_or("?"),
     );
-    if !args.smoke && !args.no_report {
+    if !args.smoke && !args.no_report && args.only.is_none() {
         let png = root.join("bench").join("throughput.png");
-        plot(&bench, &raw, &png)?;
-        write_benchmarks_md(&root, &report, elapsed)?;
+        plot(&bench, &png)?;
+        let header = Header {
+            elapsed,
+            machine: &machine,
+            load_before,
+            load_after,
+            rounds: bench.rounds,
+            upstream: bench.upstream,
+        };
+        write_benchmarks_md(&root, &report, &header)?;
         eprintln!("wrote BENCHMARKS.md and {}", png.display());
     }
     for e in &bench.errors {
@@ -209,32 +279,64 @@ fn run(args: &Args) -> Result<bool, Error> {
     Ok(bench.errors.is_empty())
 }
 
-/// Builds Plexus's examples and `plexusd` (root workspace) and this crate's programs.
+/// Builds Plexus's measured examples and `plexusd` (root workspace) and this crate's
+/// programs. Both workspaces share the release profile's settings (see their
+/// `Cargo.toml`s).
 fn build(root: &Path, bench_dir: &Path, release: bool) -> Result<(), Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut steps: Vec<Vec<String>> = vec![
-        // CI's command (plus `plexusd`), so that both resolve features alike and share builds.
-        vec![
-            "build".into(),
-            "--manifest-path".into(),
-            root.join("Cargo.toml").display().to_string(),
-            "--locked".into(),
-            "--workspace".into(),
-            "--bins".into(),
-            "--examples".into(),
-        ],
-        vec![
-            "build".into(),
-            "--manifest-path".into(),
-            bench_dir.join("Cargo.toml").display().to_string(),
-            "--locked".into(),
-            "--bins".into(),
-        ],
-    ];
-    for step in &mut steps {
-        if release {
-            step.push("--release".into());
-        }
+    let root_manifest = root.join("Cargo.toml").display().to_string();
+    let root_step: Vec<String> = if release {
+        // Only what is measured: every other example would be one more fat-LTO link.
+        [
+            "build",
+            "--manifest-path",
+            &root_manifest,
+            "--locked",
+            "-p",
+            "plexus-examples",
+            "-p",
+            "plexusd",
+            "--bin",
+            "plexusd",
+            "--example",
+            "z_pub_thr",
+            "--example",
+            "z_sub_thr",
+            "--example",
+            "z_ping",
+            "--example",
+            "z_pong",
+            "--release",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        // CI's command (plus `plexusd`), so that the smoke run reuses CI's debug build.
+        [
+            "build",
+            "--manifest-path",
+            &root_manifest,
+            "--locked",
+            "--workspace",
+            "--bins",
+            "--examples",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut bench_step: Vec<String> = [
+        "build",
+        "--manifest-path",
+        &bench_dir.join("Cargo.toml").display().to_string(),
+        "--locked",
+        "--bins",
+    ]
+    .map(String::from)
+    .to_vec();
+    if release {
+        bench_step.push("--release".into());
+    }
+    for step in [root_step, bench_step] {
         eprintln!("cargo {}", step.join(" "));
         let status = Command::new(&cargo).args(step.iter()).status()?;
         if !status.success() {
@@ -258,8 +360,11 @@ struct Plan {
     pings: usize,
     warmup_secs: f64,
     clients: usize,
+    admin_queries: usize,
     raw_seconds: f64,
     raw_pings: usize,
+    /// How long start-up work may take to settle before a memory reading.
+    settle: Duration,
     /// The longest a single measurement may take.
     timeout: Duration,
 }
@@ -277,8 +382,10 @@ impl Plan {
                 pings: 20,
                 warmup_secs: 0.2,
                 clients: args.clients.min(10),
+                admin_queries: 2,
                 raw_seconds: 0.1,
                 raw_pings: 100,
+                settle: Duration::from_millis(100),
                 timeout: Duration::from_secs(60),
             }
         } else {
@@ -287,14 +394,18 @@ impl Plan {
                 router_sizes: SIZES.to_vec(),
                 latency_sizes: LATENCY_SIZES.to_vec(),
                 rounds: 5,
-                round_bytes: 64 << 20,
-                round_messages: (50, 500_000),
+                // Rounds of about 0.1 to 0.4 s: the CPU window (four rounds) is long
+                // enough for the 10 ms resolution of /proc's CPU times.
+                round_bytes: 256 << 20,
+                round_messages: (200, 1_000_000),
                 pings: 2000,
                 warmup_secs: 1.0,
                 clients: args.clients,
+                admin_queries: 5,
                 raw_seconds: 1.0,
                 raw_pings: 10_000,
-                timeout: Duration::from_secs(60),
+                settle: Duration::from_secs(2),
+                timeout: Duration::from_secs(120),
             }
         }
     }
@@ -307,23 +418,75 @@ impl Plan {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Measure {
-    /// Messages per second (one value per round).
+    /// Messages per second (one value per round) and CPU per message.
     Throughput(Topology, usize),
     /// RTT/2 in microseconds (one value per round trip).
     Latency(Topology, usize),
     /// Resident set of an idle peer, KiB.
     IdleRss,
-    /// Resident set of a router holding the clients, KiB.
-    RouterRss,
+    /// A router holding many client transports: memory and admin queries.
+    Scale,
 }
 
 impl Measure {
     fn describe(self) -> String {
         match self {
-            Measure::Throughput(t, s) => format!("throughput {} B {}", s, t.label()),
-            Measure::Latency(t, s) => format!("latency {} B {}", s, t.label()),
+            Measure::Throughput(t, s) => format!("throughput {} {}", size_label(s), t.label()),
+            Measure::Latency(t, s) => format!("latency {} {}", size_label(s), t.label()),
             Measure::IdleRss => "idle peer RSS".into(),
-            Measure::RouterRss => "router RSS".into(),
+            Measure::Scale => "scale".into(),
+        }
+    }
+}
+
+/// What one run of one side measured.
+#[derive(Clone, Debug, Default)]
+struct Run {
+    /// Throughput: msg/s per round; latency: RTT/2 samples in µs; idle RSS: KiB.
+    values: Vec<f64>,
+    /// Throughput: CPU seconds (user + system, every process of the run) per million
+    /// messages.
+    cpu_per_m: Option<f64>,
+    /// Scale: the router's resident set with every client connected, KiB.
+    rss_kib: Option<f64>,
+    /// Scale: what each transport added to the router's resident set, KiB.
+    per_transport_kib: Option<f64>,
+    /// Scale: admin queries over every transport, ms.
+    admin_ms: Vec<f64>,
+}
+
+impl Run {
+    fn median(&self) -> f64 {
+        median(&self.values)
+    }
+
+    fn p(&self, p: f64) -> f64 {
+        percentile(&self.values, p)
+    }
+
+    fn summary(&self, m: Measure) -> String {
+        match m {
+            Measure::Throughput(_, size) => {
+                let v = self.median();
+                let mut s = format!("{v:.0} msg/s, {:.3} Gbit/s", gbits(v, size));
+                if let Some(c) = self.cpu_per_m {
+                    let _ = write!(s, ", {c:.3} CPU s per million messages");
+                }
+                s
+            }
+            Measure::Latency(..) => format!(
+                "RTT/2 p50 {:.1} µs, p99 {:.1} µs",
+                self.p(50.0),
+                self.p(99.0)
+            ),
+            Measure::IdleRss => format!("{:.1} MiB", self.median() / 1024.0),
+            Measure::Scale => format!(
+                "RSS {:.1} MiB, {:.1} KiB per transport, admin query {:.1} ms (median of {})",
+                self.rss_kib.unwrap_or(0.0) / 1024.0,
+                self.per_transport_kib.unwrap_or(0.0),
+                median_or_nan(&self.admin_ms),
+                self.admin_ms.len()
+            ),
         }
     }
 }
@@ -333,16 +496,18 @@ struct Bench {
     programs: Programs,
     plan: Plan,
     smoke: bool,
-    repeat: usize,
-    results: HashMap<(Measure, Impl), Vec<f64>>,
+    upstream: bool,
+    rounds: usize,
+    /// Each side's run in each round: `runs[(m, imp)][round]`.
+    runs: HashMap<(Measure, Impl), Vec<Option<Run>>>,
     errors: Vec<String>,
     deadline: Instant,
     skipped: usize,
+    only: Option<String>,
 }
 
 impl Bench {
-    fn measure_all(&mut self) {
-        let repeat = self.repeat;
+    fn measures(&self) -> Vec<Measure> {
         let mut measures = Vec::new();
         for &size in &self.plan.sizes {
             measures.push(Measure::Throughput(Topology::PeerToPeer, size));
@@ -357,35 +522,64 @@ impl Bench {
             measures.push(Measure::Latency(Topology::Router, size));
         }
         measures.push(Measure::IdleRss);
-        measures.push(Measure::RouterRss);
-        for m in measures {
-            // Memory does not vary from run to run the way timings do.
-            let runs = if matches!(m, Measure::IdleRss | Measure::RouterRss) {
-                1
-            } else {
-                repeat
-            };
-            for _ in 0..runs {
-                for imp in IMPLS {
+        measures.push(Measure::Scale);
+        if let Some(only) = &self.only {
+            measures.retain(|m| m.describe().contains(only.as_str()));
+        }
+        measures
+    }
+
+    /// Who runs in each round of `m`.
+    fn participants(&self, m: Measure) -> Vec<Impl> {
+        let mut sides = vec![Impl::Plexus, Impl::Zenoh];
+        if self.upstream
+            && matches!(
+                m,
+                Measure::Throughput(Topology::PeerToPeer, _)
+                    | Measure::Latency(Topology::PeerToPeer, _)
+            )
+        {
+            sides.push(Impl::Upstream);
+        }
+        if raw_applies(m) {
+            sides.push(Impl::RawTcp);
+        }
+        sides
+    }
+
+    fn measure_all(&mut self) {
+        for m in self.measures() {
+            for round in 0..self.rounds {
+                let mut order = self.participants(m);
+                // Alternate the order, so that a drift in the machine's load does not
+                // favour whoever runs first.
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for imp in order {
                     if Instant::now() > self.deadline {
                         self.skipped += 1;
                         continue;
                     }
                     let t = Instant::now();
-                    match self.measure_once(m, imp) {
-                        Ok(values) => {
+                    let result = self.measure_once(m, imp);
+                    let slot = self.runs.entry((m, imp)).or_default();
+                    slot.resize(self.rounds, None);
+                    match result {
+                        Ok(run) => {
                             eprintln!(
-                                "{:?} {}: {} ({:.1} s)",
-                                imp,
+                                "round {} {} {}: {} ({:.1} s)",
+                                round + 1,
+                                imp.label(),
                                 m.describe(),
-                                summary(m, &values),
+                                run.summary(m),
                                 t.elapsed().as_secs_f64()
                             );
-                            self.results.entry((m, imp)).or_default().extend(values);
+                            slot[round] = Some(run);
                         }
                         Err(e) => {
-                            let msg = format!("{imp:?} {}: {e}", m.describe());
-                            eprintln!("{msg}");
+                            let msg = format!("{} {}: {e}", imp.label(), m.describe());
+                            eprintln!("round {} {msg}", round + 1);
                             self.errors.push(msg);
                         }
                     }
@@ -394,23 +588,46 @@ impl Bench {
         }
     }
 
-    fn measure_once(&self, m: Measure, imp: Impl) -> Result<Vec<f64>, Error> {
-        match m {
-            Measure::Throughput(topology, size) => self.throughput(imp, topology, size),
-            Measure::Latency(topology, size) => self.latency(imp, topology, size),
-            Measure::IdleRss => self.idle_rss(imp),
-            Measure::RouterRss => self.router_rss(imp),
+    fn measure_once(&self, m: Measure, imp: Impl) -> Result<Run, Error> {
+        match (m, imp) {
+            (Measure::Throughput(_, size), Impl::RawTcp) => {
+                let gbits = raw_bandwidth(self.plan.raw_seconds)?;
+                Ok(Run {
+                    values: vec![gbits * 1e9 / 8.0 / size as f64],
+                    ..Run::default()
+                })
+            }
+            (Measure::Latency(..), Impl::RawTcp) => Ok(Run {
+                values: raw_ping_pong(self.plan.raw_pings)?,
+                ..Run::default()
+            }),
+            (Measure::Throughput(topology, size), _) => self.throughput(imp, topology, size),
+            (Measure::Latency(topology, size), _) => self.latency(imp, topology, size),
+            (Measure::IdleRss, _) => self.idle_rss(imp),
+            (Measure::Scale, _) => self.scale(imp),
         }
     }
 
     fn spawn(&self, imp: Impl, program: Program, args: &[String]) -> Result<Proc, Error> {
-        Proc::spawn(&self.programs.path(imp, program), args, imp, program)
+        let path = self.programs.path(imp, program)?;
+        let scale = matches!(program, Program::ScaleRouter | Program::Clients);
+        let options = SpawnOptions {
+            // plexusd reports that it listens in its info log.
+            log_info: matches!((imp, program), (Impl::Plexus, Program::Router)),
+            stdin: matches!(program, Program::ScaleRouter),
+            open_files: if scale {
+                self.plan.clients as u64 + 1024
+            } else {
+                4096
+            },
+        };
+        Proc::spawn(&path, args, &options)
     }
 
     /// Starts the router of `imp` on a free port; returns it and its endpoint.
-    fn router(&self, imp: Impl) -> Result<(Proc, String), Error> {
+    fn router(&self, imp: Impl, program: Program) -> Result<(Proc, String), Error> {
         let endpoint = free_endpoint()?;
-        let mut router = self.spawn(imp, Program::Router, &["-l".into(), endpoint.clone()])?;
+        let mut router = self.spawn(imp, program, &["-l".into(), endpoint.clone()])?;
         router.wait_line(|l| l.contains("istening"), Duration::from_secs(20))?;
         Ok((router, endpoint))
     }
@@ -438,53 +655,73 @@ impl Bench {
         args
     }
 
-    fn throughput(&self, imp: Impl, topology: Topology, size: usize) -> Result<Vec<f64>, Error> {
+    fn throughput(&self, imp: Impl, topology: Topology, size: usize) -> Result<Run, Error> {
         let deadline = Instant::now() + self.plan.timeout;
-        let (_router, endpoint) = match topology {
+        let (router, endpoint) = match topology {
             Topology::PeerToPeer => (None, free_endpoint()?),
             Topology::Router => {
-                let (r, e) = self.router(imp)?;
+                let (r, e) = self.router(imp, Program::Router)?;
                 (Some(r), e)
             }
         };
-        let rounds = self.plan.rounds + 1;
+        // Lines 0..=rounds: the first round is the connection's warm-up.
+        let rounds = self.plan.rounds.max(2);
+        let messages = self.plan.messages(size);
         let mut sub_args = Self::session_args(topology, &endpoint, true);
         sub_args.extend([
             "-s".into(),
-            rounds.to_string(),
+            (rounds + 1).to_string(),
             "-n".into(),
-            self.plan.messages(size).to_string(),
+            messages.to_string(),
         ]);
         let mut sub = self.spawn(imp, Program::SubThr, &sub_args)?;
         sub.wait_line(|l| l.starts_with("Press CTRL-C"), remaining(deadline))?;
         let mut pub_args = Self::session_args(topology, &endpoint, false);
         pub_args.push(size.to_string());
         let mut publisher = self.spawn(imp, Program::PubThr, &pub_args)?;
+        let mut pids = vec![sub.pid(), publisher.pid()];
+        if let Some(r) = &router {
+            pids.push(r.pid());
+        }
         let mut rates = Vec::new();
-        while rates.len() < rounds {
+        let mut cpu_start = 0.0;
+        let mut cpu_end = 0.0;
+        while rates.len() < rounds + 1 {
             publisher.check_running()?;
             let line = sub.wait_line(|l| l.ends_with(" msg/s"), remaining(deadline))?;
             let rate: f64 = line
                 .trim_end_matches(" msg/s")
                 .parse()
                 .map_err(|e| format!("bad rate line `{line}`: {e}"))?;
+            // CPU is counted from the end of the warm-up to the end of the last round
+            // but one (the subscriber exits right after the last).
+            if rates.is_empty() {
+                cpu_start = cpu_seconds(&pids)?;
+            } else if rates.len() == rounds - 1 {
+                cpu_end = cpu_seconds(&pids)?;
+            }
             rates.push(rate);
         }
         let status = sub.wait_exit(remaining(deadline))?;
         if !status.success() {
             return Err(format!("the subscriber exited with {status}").into());
         }
-        // The first round includes the connection's warm-up.
         rates.remove(0);
-        Ok(rates)
+        // A round takes `messages + 1` messages: the one that starts it, then `messages`.
+        let counted = ((rounds - 1) * (messages + 1)) as f64;
+        Ok(Run {
+            values: rates,
+            cpu_per_m: Some((cpu_end - cpu_start) / counted * 1e6),
+            ..Run::default()
+        })
     }
 
-    fn latency(&self, imp: Impl, topology: Topology, size: usize) -> Result<Vec<f64>, Error> {
+    fn latency(&self, imp: Impl, topology: Topology, size: usize) -> Result<Run, Error> {
         let deadline = Instant::now() + self.plan.timeout;
         let (_router, endpoint) = match topology {
             Topology::PeerToPeer => (None, free_endpoint()?),
             Topology::Router => {
-                let (r, e) = self.router(imp)?;
+                let (r, e) = self.router(imp, Program::Router)?;
                 (Some(r), e)
             }
         };
@@ -493,7 +730,15 @@ impl Bench {
             Program::Pong,
             &Self::session_args(topology, &endpoint, true),
         )?;
-        pong.wait_line(|l| l.starts_with("Press CTRL-C"), remaining(deadline))?;
+        if imp == Impl::Upstream {
+            // Zenoh's z_pong prints nothing: wait until it accepts connections, then
+            // give it a moment to declare its subscriber (a ping sent before that is
+            // lost, and Zenoh's z_ping would wait for its echo forever).
+            wait_listening(&endpoint, &mut pong, remaining(deadline))?;
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            pong.wait_line(|l| l.starts_with("Press CTRL-C"), remaining(deadline))?;
+        }
         let mut ping_args = Self::session_args(topology, &endpoint, false);
         ping_args.extend([
             "-n".into(),
@@ -519,10 +764,13 @@ impl Bench {
         if !status.success() {
             return Err(format!("the ping exited with {status}").into());
         }
-        Ok(lats)
+        Ok(Run {
+            values: lats,
+            ..Run::default()
+        })
     }
 
-    fn idle_rss(&self, imp: Impl) -> Result<Vec<f64>, Error> {
+    fn idle_rss(&self, imp: Impl) -> Result<Run, Error> {
         let endpoint = free_endpoint()?;
         let mut sub = self.spawn(
             imp,
@@ -531,39 +779,100 @@ impl Bench {
         )?;
         sub.wait_line(|l| l.starts_with("Press CTRL-C"), self.plan.timeout)?;
         // Let start-up work (tasks spawned after the subscriber is declared) settle.
-        std::thread::sleep(Duration::from_millis(if self.smoke { 100 } else { 1000 }));
+        std::thread::sleep(self.plan.settle / 2);
         sub.check_running()?;
-        Ok(vec![rss_kib(sub.pid())? as f64])
+        Ok(Run {
+            values: vec![rss_kib(sub.pid())? as f64],
+            ..Run::default()
+        })
     }
 
-    fn router_rss(&self, imp: Impl) -> Result<Vec<f64>, Error> {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let (mut router, endpoint) = self.router(imp)?;
+    /// A router holding `clients` client transports: its resident set, what each
+    /// transport added to it, and admin queries over all of them.
+    fn scale(&self, imp: Impl) -> Result<Run, Error> {
+        let n = self.plan.clients;
+        let needed = n as u64 + 1024;
+        if let Some((_, hard)) = open_files_limit()
+            && let Ok(hard) = hard.parse::<u64>()
+            && hard < needed
+        {
+            return Err(format!(
+                "the hard limit on open files ({hard}) is below the {needed} that {n} \
+                 transports need: raise it or pass a smaller --clients"
+            )
+            .into());
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let (mut router, endpoint) = self.router(imp, Program::ScaleRouter)?;
+        std::thread::sleep(self.plan.settle / 2);
+        let idle = rss_kib(router.pid())? as f64;
         let mut clients = self.spawn(
             imp,
             Program::Clients,
-            &[
-                "-e".into(),
-                endpoint,
-                "-n".into(),
-                self.plan.clients.to_string(),
-            ],
+            &["-e".into(), endpoint, "-n".into(), n.to_string()],
         )?;
-        clients.wait_line(|l| l.starts_with("Opened "), remaining(deadline))?;
-        std::thread::sleep(Duration::from_millis(if self.smoke { 100 } else { 2000 }));
+        let opened = clients.wait_line(|l| l.starts_with("Opened "), remaining(deadline))?;
+        eprintln!("  {opened}");
+        std::thread::sleep(self.plan.settle);
         router.check_running()?;
         clients.check_running()?;
-        Ok(vec![rss_kib(router.pid())? as f64])
+        let rss = rss_kib(router.pid())? as f64;
+        let mut admin_ms = Vec::new();
+        for _ in 0..self.plan.admin_queries {
+            router.send_line("query")?;
+            let line = router.wait_line(|l| l.starts_with("Admin query: "), remaining(deadline))?;
+            let (replies, micros) = line
+                .strip_prefix("Admin query: ")
+                .and_then(|rest| rest.split_once(" replies in "))
+                .and_then(|(r, rest)| {
+                    let micros = rest.strip_suffix(" µs")?.parse::<f64>().ok()?;
+                    Some((r.parse::<usize>().ok()?, micros))
+                })
+                .ok_or_else(|| format!("bad admin query line `{line}`"))?;
+            if replies != n {
+                return Err(format!(
+                    "the admin query over {n} client transports returned {replies} replies"
+                )
+                .into());
+            }
+            admin_ms.push(micros / 1000.0);
+        }
+        clients.check_running()?;
+        Ok(Run {
+            rss_kib: Some(rss),
+            per_transport_kib: Some((rss - idle) / n.max(1) as f64),
+            admin_ms,
+            ..Run::default()
+        })
     }
 
-    fn values(&self, m: Measure, imp: Impl) -> Option<&[f64]> {
-        self.results
-            .get(&(m, imp))
-            .map(Vec::as_slice)
-            .filter(|v| !v.is_empty())
+    /// The runs of `imp` for `m`, by round.
+    fn runs(&self, m: Measure, imp: Impl) -> &[Option<Run>] {
+        self.runs.get(&(m, imp)).map_or(&[], Vec::as_slice)
     }
 
-    fn report(&self, raw: &RawTcp) -> String {
+    /// A statistic of every run of `imp` for `m`, median over rounds.
+    fn stat(&self, m: Measure, imp: Impl, f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.runs(m, imp).iter().flatten().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(&v))
+    }
+
+    /// Per round where both sides ran: `f(a's run, b's run)`.
+    fn per_round<T>(
+        &self,
+        m: Measure,
+        a: Impl,
+        b: Impl,
+        f: impl Fn(&Run, &Run) -> Option<T>,
+    ) -> Vec<T> {
+        let (ra, rb) = (self.runs(m, a), self.runs(m, b));
+        ra.iter()
+            .zip(rb)
+            .filter_map(|(x, y)| f(x.as_ref()?, y.as_ref()?))
+            .collect()
+    }
+
+    fn report(&self) -> String {
         let mut out = String::new();
         if self.smoke {
             let _ = writeln!(
@@ -571,140 +880,320 @@ impl Bench {
                 "Smoke run (CI): tiny, unoptimised runs; the figures and goals below mean nothing.\n"
             );
         }
-        let cell = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("—".to_string(), f);
-        let ratio = |p: Option<f64>, z: Option<f64>| match (p, z) {
-            (Some(p), Some(z)) if z > 0.0 => Some(p / z),
-            _ => None,
-        };
-        let verdict = |ok: Option<bool>, goal: &str| match ok {
-            Some(true) => format!("met ({goal})"),
-            Some(false) => format!("**NOT MET** ({goal})"),
-            None => format!("no data ({goal})"),
-        };
-        let _ = writeln!(
-            out,
-            "### Throughput (Block congestion control; median of {} rounds × {} runs each)\n",
-            self.plan.rounds, self.repeat
-        );
-        let _ = writeln!(
-            out,
-            "| payload | path | Plexus msg/s | Zenoh msg/s | Plexus Gbit/s | Zenoh Gbit/s | Plexus/Zenoh | goal |"
-        );
-        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---|");
-        for topology in TOPOLOGIES {
-            for size in SIZES {
-                let m = Measure::Throughput(topology, size);
-                let p = self.values(m, Impl::Plexus).map(median);
-                let z = self.values(m, Impl::Zenoh).map(median);
-                if p.is_none() && z.is_none() {
-                    continue;
-                }
-                let r = ratio(p, z);
-                let need = if size == 8 { 1.3 } else { 1.0 };
-                let mut goal = verdict(r.map(|r| r >= need), &format!("≥ {need:.1}"));
-                if size == 1 << 20 && topology == Topology::PeerToPeer {
-                    let of_tcp = p.map(|p| gbits(p, size) / raw.gbits);
-                    let _ = write!(
-                        goal,
-                        "; {} of raw TCP: {}",
-                        cell(of_tcp, &|v| format!("{v:.2}")),
-                        verdict(of_tcp.map(|v| v >= 0.9), "≥ 0.9")
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    size_label(size),
-                    topology.label(),
-                    cell(p, &|v| format!("{v:.0}")),
-                    cell(z, &|v| format!("{v:.0}")),
-                    cell(p, &|v| format!("{:.3}", gbits(v, size))),
-                    cell(z, &|v| format!("{:.3}", gbits(v, size))),
-                    cell(r, &|v| format!("{v:.2}")),
-                    goal
-                );
+        let need = |n: usize| ((n as f64 * QUORUM).ceil() as usize).max(1);
+        let verdict = |oks: &[bool], goal: &str| {
+            let n = oks.len();
+            let k = oks.iter().filter(|&&ok| ok).count();
+            if n == 0 {
+                format!("no data ({goal})")
+            } else if k >= need(n) {
+                format!("met {k}/{n} ({goal})")
+            } else {
+                format!("**NOT MET** {k}/{n} ({goal})")
             }
-        }
+        };
+        let cell = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("—".to_string(), f);
+
         let _ = writeln!(
             out,
-            "\n### Latency (RTT/2 in µs, express; {} round trips × {} runs each)\n",
-            self.plan.pings, self.repeat
+            "### Throughput (Block congestion control; {} rounds, each side once per round)\n",
+            self.rounds
         );
         let _ = writeln!(
             out,
-            "| payload | path | Plexus p50 | Zenoh p50 | p50 Plexus/Zenoh | Plexus p99 | Zenoh p99 | p99 Plexus/Zenoh | goal |"
+            "msg/s: median of the rounds, each the median of {} measurement windows. \
+             Ratios: median of the per-round ratios, (min–max) over the rounds. CPU: user + \
+             system seconds of every process of the run (publisher, subscriber and, via \
+             router, the router) per million messages. \"met k/n\": the goal held in k of \
+             n rounds; it needs {} of 5.\n",
+            self.plan.rounds,
+            need(5)
+        );
+        let _ = writeln!(
+            out,
+            "| payload | path | Plexus msg/s | Zenoh msg/s | Plexus/Zenoh | Plexus CPU s/M msg | Zenoh CPU s/M msg | CPU Plexus/Zenoh | goal |"
         );
         let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---|");
         for topology in TOPOLOGIES {
-            for size in LATENCY_SIZES {
-                let m = Measure::Latency(topology, size);
-                let p = self.values(m, Impl::Plexus);
-                let z = self.values(m, Impl::Zenoh);
+            for size in SIZES {
+                let m = Measure::Throughput(topology, size);
+                let (p, z) = (
+                    self.stat(m, Impl::Plexus, |r| Some(r.median())),
+                    self.stat(m, Impl::Zenoh, |r| Some(r.median())),
+                );
                 if p.is_none() && z.is_none() {
                     continue;
                 }
-                let (p50p, p50z) = (
-                    p.map(|v| percentile(v, 50.0)),
-                    z.map(|v| percentile(v, 50.0)),
-                );
-                let (p99p, p99z) = (
-                    p.map(|v| percentile(v, 99.0)),
-                    z.map(|v| percentile(v, 99.0)),
-                );
-                let r50 = ratio(p50p, p50z);
+                let rates = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                    Some(a.median() / b.median())
+                });
+                let cpus = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                    Some(a.cpu_per_m? / b.cpu_per_m?)
+                });
+                let need_rate = throughput_goal(topology, size);
+                let mut goal = if size == 8 {
+                    let oks = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                        Some(
+                            a.median() / b.median() >= need_rate
+                                && a.cpu_per_m? / b.cpu_per_m? <= CPU_GOAL,
+                        )
+                    });
+                    verdict(&oks, &format!("≥ {need_rate:.1}×, CPU ≤ {CPU_GOAL:.1}×"))
+                } else {
+                    let oks: Vec<bool> = rates.iter().map(|&r| r >= need_rate).collect();
+                    verdict(&oks, &format!("≥ {need_rate:.1}×"))
+                };
+                if raw_applies(m) {
+                    let of_tcp = self.per_round(m, Impl::Plexus, Impl::RawTcp, |a, b| {
+                        Some(a.median() / b.median())
+                    });
+                    let oks: Vec<bool> = of_tcp.iter().map(|&r| r >= RAW_BANDWIDTH_GOAL).collect();
+                    let _ = write!(
+                        goal,
+                        "; of raw TCP {}: {}",
+                        ratio_cell(&of_tcp),
+                        verdict(&oks, &format!("≥ {RAW_BANDWIDTH_GOAL:.1}×"))
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     size_label(size),
                     topology.label(),
-                    cell(p50p, &|v| format!("{v:.1}")),
-                    cell(p50z, &|v| format!("{v:.1}")),
-                    cell(r50, &|v| format!("{v:.2}")),
-                    cell(p99p, &|v| format!("{v:.1}")),
-                    cell(p99z, &|v| format!("{v:.1}")),
-                    cell(ratio(p99p, p99z), &|v| format!("{v:.2}")),
-                    verdict(r50.map(|r| r <= 0.7), "p50 ≤ 0.7")
+                    cell(p, &|v| format!("{v:.0}")),
+                    cell(z, &|v| format!("{v:.0}")),
+                    ratio_cell(&rates),
+                    cell(self.stat(m, Impl::Plexus, |r| r.cpu_per_m), &|v| format!(
+                        "{v:.3}"
+                    )),
+                    cell(self.stat(m, Impl::Zenoh, |r| r.cpu_per_m), &|v| format!(
+                        "{v:.3}"
+                    )),
+                    ratio_cell(&cpus),
+                    goal
                 );
             }
         }
-        let _ = writeln!(out, "\n### Memory (resident set, VmRSS)\n");
-        let _ = writeln!(out, "| process | Plexus MiB | Zenoh MiB | Plexus/Zenoh |");
-        let _ = writeln!(out, "|---|---:|---:|---:|");
-        for (m, label) in [
-            (
-                Measure::IdleRss,
-                "idle peer (listening, nothing connected)".to_string(),
-            ),
-            (
-                Measure::RouterRss,
-                format!("router holding {} client transports", self.plan.clients),
-            ),
-        ] {
-            let p = self.values(m, Impl::Plexus).map(median);
-            let z = self.values(m, Impl::Zenoh).map(median);
-            let _ = writeln!(
-                out,
-                "| {label} | {} | {} | {} |",
-                cell(p, &|v| format!("{:.1}", v / 1024.0)),
-                cell(z, &|v| format!("{:.1}", v / 1024.0)),
-                cell(ratio(p, z), &|v| format!("{v:.2}"))
-            );
+
+        let _ = writeln!(
+            out,
+            "\n### Latency (RTT/2 in µs, express; {} round trips per run, {} rounds)\n",
+            self.plan.pings, self.rounds
+        );
+        let _ = writeln!(
+            out,
+            "p50 and p99 of each run, median over the rounds; ratios per round as above. \
+             Raw TCP: 8-byte ping-pong over loopback with Nagle off, run in the same rounds.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| payload | path | Plexus p50 | Zenoh p50 | p50 Plexus/Zenoh | Plexus p99 | Zenoh p99 | p99 Plexus/Zenoh | p50 Plexus/raw TCP | goal |"
+        );
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        for topology in TOPOLOGIES {
+            for size in LATENCY_SIZES {
+                let m = Measure::Latency(topology, size);
+                let (p50p, p50z) = (
+                    self.stat(m, Impl::Plexus, |r| Some(r.p(50.0))),
+                    self.stat(m, Impl::Zenoh, |r| Some(r.p(50.0))),
+                );
+                if p50p.is_none() && p50z.is_none() {
+                    continue;
+                }
+                let r50 = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                    Some(a.p(50.0) / b.p(50.0))
+                });
+                let r99 = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                    Some(a.p(99.0) / b.p(99.0))
+                });
+                let raw = self.per_round(m, Impl::Plexus, Impl::RawTcp, |a, b| {
+                    Some(a.p(50.0) / b.p(50.0))
+                });
+                let oks = if raw_applies(m) {
+                    let raws = self.runs(m, Impl::RawTcp);
+                    // Per round: all three conditions, with that round's raw TCP run.
+                    self.runs(m, Impl::Plexus)
+                        .iter()
+                        .zip(self.runs(m, Impl::Zenoh))
+                        .zip(raws)
+                        .filter_map(|((p, z), r)| {
+                            let (p, z, r) = (p.as_ref()?, z.as_ref()?, r.as_ref()?);
+                            Some(
+                                p.p(50.0) / z.p(50.0) <= P50_GOAL
+                                    && p.p(99.0) / z.p(99.0) <= P99_GOAL
+                                    && p.p(50.0) / r.p(50.0) <= RAW_LATENCY_GOAL,
+                            )
+                        })
+                        .collect::<Vec<bool>>()
+                } else {
+                    self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+                        Some(a.p(50.0) / b.p(50.0) <= P50_GOAL && a.p(99.0) / b.p(99.0) <= P99_GOAL)
+                    })
+                };
+                let goal = if raw_applies(m) {
+                    format!(
+                        "p50 ≤ {P50_GOAL:.1}×, p99 ≤ {P99_GOAL:.1}×, p50 ≤ {RAW_LATENCY_GOAL:.1}× raw TCP"
+                    )
+                } else {
+                    format!("p50 ≤ {P50_GOAL:.1}×, p99 ≤ {P99_GOAL:.1}×")
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    size_label(size),
+                    topology.label(),
+                    cell(p50p, &|v| format!("{v:.1}")),
+                    cell(p50z, &|v| format!("{v:.1}")),
+                    ratio_cell(&r50),
+                    cell(
+                        self.stat(m, Impl::Plexus, |r| Some(r.p(99.0))),
+                        &|v| format!("{v:.1}")
+                    ),
+                    cell(
+                        self.stat(m, Impl::Zenoh, |r| Some(r.p(99.0))),
+                        &|v| format!("{v:.1}")
+                    ),
+                    ratio_cell(&r99),
+                    if raw.is_empty() {
+                        "—".into()
+                    } else {
+                        ratio_cell(&raw)
+                    },
+                    verdict(&oks, &goal)
+                );
+            }
         }
+
+        let _ = writeln!(out, "\n### Memory and scale\n");
+        let _ = writeln!(
+            out,
+            "The router holds {} client transports opened by one load program for both \
+             routers (`bench/src/bin/clients.rs`: the Zenoh handshake with QoS and 64 KiB \
+             batches, then keep-alives only). Per transport: (resident set with the clients \
+             − resident set before) / clients. Admin query: a local get on \
+             `@/<zid>/session/transport/unicast/*` in the router (one reply per transport), \
+             median of {} per run.\n",
+            self.plan.clients, self.plan.admin_queries
+        );
+        let _ = writeln!(
+            out,
+            "| measurement | Plexus | Zenoh | Plexus/Zenoh | goal |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        let m = Measure::IdleRss;
+        let idle = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+            Some(a.median() / b.median())
+        });
+        let _ = writeln!(
+            out,
+            "| idle peer (listening, nothing connected), MiB | {} | {} | {} | |",
+            cell(
+                self.stat(m, Impl::Plexus, |r| Some(r.median() / 1024.0)),
+                &|v| format!("{v:.1}")
+            ),
+            cell(
+                self.stat(m, Impl::Zenoh, |r| Some(r.median() / 1024.0)),
+                &|v| format!("{v:.1}")
+            ),
+            ratio_cell(&idle)
+        );
+        let m = Measure::Scale;
+        let rss = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+            Some(a.rss_kib? / b.rss_kib?)
+        });
+        let rss_oks: Vec<bool> = rss.iter().map(|&r| r <= RSS_GOAL).collect();
+        let _ = writeln!(
+            out,
+            "| router holding {} client transports, MiB | {} | {} | {} | {} |",
+            self.plan.clients,
+            cell(
+                self.stat(m, Impl::Plexus, |r| r.rss_kib.map(|k| k / 1024.0)),
+                &|v| format!("{v:.1}")
+            ),
+            cell(
+                self.stat(m, Impl::Zenoh, |r| r.rss_kib.map(|k| k / 1024.0)),
+                &|v| format!("{v:.1}")
+            ),
+            ratio_cell(&rss),
+            verdict(&rss_oks, &format!("≤ {RSS_GOAL:.1}×"))
+        );
+        let per = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+            Some(a.per_transport_kib? / b.per_transport_kib?)
+        });
+        let _ = writeln!(
+            out,
+            "| resident set per transport, KiB | {} | {} | {} | |",
+            cell(
+                self.stat(m, Impl::Plexus, |r| r.per_transport_kib),
+                &|v| format!("{v:.1}")
+            ),
+            cell(
+                self.stat(m, Impl::Zenoh, |r| r.per_transport_kib),
+                &|v| format!("{v:.1}")
+            ),
+            ratio_cell(&per)
+        );
+        let admin = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+            Some(median_or_nan(&a.admin_ms) / median_or_nan(&b.admin_ms))
+        });
+        let admin_oks: Vec<bool> = self
+            .runs(m, Impl::Plexus)
+            .iter()
+            .flatten()
+            .map(|r| median_or_nan(&r.admin_ms) < ADMIN_QUERY_GOAL_MS)
+            .collect();
+        let _ = writeln!(
+            out,
+            "| admin query over every transport, ms | {} | {} | {} | {} |",
+            cell(
+                self.stat(m, Impl::Plexus, |r| Some(median_or_nan(&r.admin_ms))),
+                &|v| format!("{v:.1}")
+            ),
+            cell(
+                self.stat(m, Impl::Zenoh, |r| Some(median_or_nan(&r.admin_ms))),
+                &|v| format!("{v:.1}")
+            ),
+            ratio_cell(&admin),
+            verdict(&admin_oks, &format!("Plexus < {ADMIN_QUERY_GOAL_MS:.0} ms"))
+        );
+
         let _ = writeln!(out, "\n### Raw TCP over loopback (the physical limit)\n");
-        let _ = writeln!(
-            out,
-            "| measurement ({} runs: best bandwidth, pooled round trips) | value |",
-            self.repeat
-        );
+        let _ = writeln!(out, "| measurement (median over the rounds) | value |");
         let _ = writeln!(out, "|---|---:|");
+        let bw = self.stat(
+            Measure::Throughput(Topology::PeerToPeer, 1 << 20),
+            Impl::RawTcp,
+            |r| Some(r.median()),
+        );
         let _ = writeln!(
             out,
-            "| bandwidth, 1 MiB writes | {:.2} Gbit/s ({:.0} msg/s) |",
-            raw.gbits,
-            raw.gbits * 1e9 / 8.0 / (1u64 << 20) as f64
+            "| bandwidth, 1 MiB writes | {} |",
+            cell(bw, &|v| format!(
+                "{:.2} Gbit/s ({v:.0} msg/s)",
+                gbits(v, 1 << 20)
+            ))
         );
-        let _ = writeln!(out, "| RTT/2, 8 B ping-pong, p50 | {:.1} µs |", raw.lat_p50);
-        let _ = writeln!(out, "| RTT/2, 8 B ping-pong, p99 | {:.1} µs |", raw.lat_p99);
+        let lat = Measure::Latency(Topology::PeerToPeer, 8);
+        let _ = writeln!(
+            out,
+            "| RTT/2, 8 B ping-pong, p50 | {} |",
+            cell(
+                self.stat(lat, Impl::RawTcp, |r| Some(r.p(50.0))),
+                &|v| format!("{v:.1} µs")
+            )
+        );
+        let _ = writeln!(
+            out,
+            "| RTT/2, 8 B ping-pong, p99 | {} |",
+            cell(
+                self.stat(lat, Impl::RawTcp, |r| Some(r.p(99.0))),
+                &|v| format!("{v:.1} µs")
+            )
+        );
+
+        if self.upstream {
+            self.report_baseline(&mut out, &verdict);
+        }
         if self.skipped > 0 {
             let _ = writeln!(
                 out,
@@ -720,20 +1209,118 @@ impl Bench {
         }
         out
     }
+
+    /// The twins against Zenoh's own examples built by Zenoh's workspace.
+    fn report_baseline(&self, out: &mut String, verdict: &dyn Fn(&[bool], &str) -> String) {
+        let _ = writeln!(
+            out,
+            "\n### The baseline: Zenoh twins against Zenoh's own examples\n"
+        );
+        let _ = writeln!(
+            out,
+            "`bench/`'s Zenoh twins against `z_pub_thr`/`z_sub_thr`/`z_ping`/`z_pong` built \
+             by Zenoh's own workspace and release profile (`--upstream`), in the same rounds \
+             as the table above. Ratios per round, median (min–max). The baseline is honest \
+             if the twins are at least as fast: throughput twin/upstream ≥ \
+             {BASELINE_TOLERANCE:.2} and latency p50 twin/upstream ≤ {:.2} (identical builds \
+             differ by noise only).\n",
+            1.0 / BASELINE_TOLERANCE
+        );
+        let _ = writeln!(
+            out,
+            "| measurement | twin | upstream build | twin/upstream | CPU twin/upstream | holds |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+        for size in SIZES {
+            let m = Measure::Throughput(Topology::PeerToPeer, size);
+            let rates = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
+                Some(a.median() / b.median())
+            });
+            if rates.is_empty() {
+                continue;
+            }
+            let cpus = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
+                Some(a.cpu_per_m? / b.cpu_per_m?)
+            });
+            let oks = vec![median(&rates) >= BASELINE_TOLERANCE];
+            let _ = writeln!(
+                out,
+                "| {}, msg/s | {:.0} | {:.0} | {} | {} | {} |",
+                m.describe(),
+                self.stat(m, Impl::Zenoh, |r| Some(r.median()))
+                    .unwrap_or(f64::NAN),
+                self.stat(m, Impl::Upstream, |r| Some(r.median()))
+                    .unwrap_or(f64::NAN),
+                ratio_cell(&rates),
+                ratio_cell(&cpus),
+                verdict(&oks, &format!("median ≥ {BASELINE_TOLERANCE:.2}"))
+            );
+        }
+        for size in LATENCY_SIZES {
+            let m = Measure::Latency(Topology::PeerToPeer, size);
+            let r50 = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
+                Some(a.p(50.0) / b.p(50.0))
+            });
+            if r50.is_empty() {
+                continue;
+            }
+            let oks = vec![median(&r50) <= 1.0 / BASELINE_TOLERANCE];
+            let _ = writeln!(
+                out,
+                "| {}, p50 µs | {:.1} | {:.1} | {} | | {} |",
+                m.describe(),
+                self.stat(m, Impl::Zenoh, |r| Some(r.p(50.0)))
+                    .unwrap_or(f64::NAN),
+                self.stat(m, Impl::Upstream, |r| Some(r.p(50.0)))
+                    .unwrap_or(f64::NAN),
+                ratio_cell(&r50),
+                verdict(&oks, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
+            );
+        }
+    }
 }
 
-fn summary(m: Measure, values: &[f64]) -> String {
-    match m {
-        Measure::Throughput(_, size) => {
-            let v = median(values);
-            format!("{v:.0} msg/s, {:.3} Gbit/s", gbits(v, size))
-        }
-        Measure::Latency(..) => format!(
-            "RTT/2 p50 {:.1} µs, p99 {:.1} µs",
-            percentile(values, 50.0),
-            percentile(values, 99.0)
-        ),
-        Measure::IdleRss | Measure::RouterRss => format!("{:.1} MiB", median(values) / 1024.0),
+/// Issue 17's goals.
+const CPU_GOAL: f64 = 0.8;
+const RAW_BANDWIDTH_GOAL: f64 = 0.9;
+const P50_GOAL: f64 = 0.8;
+const P99_GOAL: f64 = 1.0;
+const RAW_LATENCY_GOAL: f64 = 1.1;
+const RSS_GOAL: f64 = 0.8;
+const ADMIN_QUERY_GOAL_MS: f64 = 20.0;
+/// Twin/upstream throughput at or above this counts as "as fast".
+const BASELINE_TOLERANCE: f64 = 0.97;
+
+/// The throughput Plexus/Zenoh must reach at `size` bytes.
+fn throughput_goal(topology: Topology, size: usize) -> f64 {
+    match (topology, size) {
+        (Topology::PeerToPeer, 8) => 1.3,
+        (Topology::Router, 8) => 1.5,
+        (_, 64) => 1.2,
+        _ => 1.0,
+    }
+}
+
+/// Whether raw TCP runs in the rounds of `m` (the goals that compare with it).
+fn raw_applies(m: Measure) -> bool {
+    matches!(
+        m,
+        Measure::Throughput(Topology::PeerToPeer, 1_048_576)
+            | Measure::Latency(Topology::PeerToPeer, 8)
+    )
+}
+
+/// `median (min–max)` of per-round ratios, or `—`.
+fn ratio_cell(ratios: &[f64]) -> String {
+    if ratios.is_empty() {
+        return "—".into();
+    }
+    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if ratios.len() == 1 {
+        format!("{:.2}", ratios[0])
+    } else {
+        format!("{:.2} ({min:.2}–{max:.2})", median(ratios))
     }
 }
 
@@ -751,6 +1338,14 @@ fn size_label(size: usize) -> String {
 
 fn median(values: &[f64]) -> f64 {
     percentile(values, 50.0)
+}
+
+fn median_or_nan(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        f64::NAN
+    } else {
+        median(values)
+    }
 }
 
 /// The nearest-rank percentile of `values` (not empty).
@@ -771,6 +1366,25 @@ fn free_endpoint() -> Result<String, Error> {
     Ok(format!("tcp/127.0.0.1:{port}"))
 }
 
+/// Waits until something accepts connections at `endpoint` (`tcp/<addr>`).
+fn wait_listening(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<(), Error> {
+    let addr: std::net::SocketAddr = endpoint
+        .strip_prefix("tcp/")
+        .ok_or_else(|| format!("not a TCP endpoint: {endpoint}"))?
+        .parse()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(());
+        }
+        proc.check_running()?;
+        if Instant::now() >= deadline {
+            return Err(format!("`{}` did not listen within {timeout:?}", proc.name).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The resident set of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> Result<u64, Error> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -781,7 +1395,43 @@ fn rss_kib(pid: u32) -> Result<u64, Error> {
         .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status").into())
 }
 
-/// The soft limit on open files, from `/proc/self/limits`.
+/// Clock ticks per second of /proc's CPU times.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// User + system CPU seconds used so far by the processes `pids` (all their threads).
+fn cpu_seconds(pids: &[u32]) -> Result<f64, Error> {
+    let mut ticks = 0u64;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces, inside parentheses):
+        // state is field 3, utime 14 and stime 15.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| format!("bad /proc/{pid}/stat"))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        for i in [11, 12] {
+            ticks += fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .ok_or_else(|| format!("bad /proc/{pid}/stat"))?;
+        }
+    }
+    Ok(ticks as f64 / clock_ticks())
+}
+
+/// The soft and hard limits on open files, from `/proc/self/limits`.
 fn open_files_limit() -> Option<(u64, String)> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
@@ -790,17 +1440,35 @@ fn open_files_limit() -> Option<(u64, String)> {
     Some((soft, fields.next()?.to_string()))
 }
 
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
 /// A child program; killed (and reaped) when dropped.
 #[derive(Debug)]
 struct Proc {
     name: String,
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
 }
 
+/// How to start a [`Proc`].
+#[derive(Debug)]
+struct SpawnOptions {
+    /// Runs with `RUST_LOG=info` (else without `RUST_LOG`).
+    log_info: bool,
+    /// Gives the program a pipe on standard input (else nothing).
+    stdin: bool,
+    /// The open files the program needs: the soft limit is raised to this, within the
+    /// hard limit, when it is lower.
+    open_files: u64,
+}
+
 impl Proc {
-    fn spawn(path: &Path, args: &[String], imp: Impl, program: Program) -> Result<Proc, Error> {
+    fn spawn(path: &Path, args: &[String], options: &SpawnOptions) -> Result<Proc, Error> {
         let name = format!(
             "{}{}",
             path.file_name().map_or("?".into(), |n| n.to_string_lossy()),
@@ -810,12 +1478,12 @@ impl Proc {
                 format!(" {}", args.join(" "))
             }
         );
-        // The memory measurement opens over a thousand sockets per process.
+        // The scale measurement holds ten thousand sockets in each of two processes.
         let mut command = match open_files_limit() {
-            Some((soft, hard)) if soft < 8192 => {
+            Some((soft, hard)) if soft < options.open_files => {
                 let target = match hard.parse::<u64>() {
-                    Ok(h) => h.min(8192),
-                    Err(_) => 8192,
+                    Ok(h) => h.min(options.open_files),
+                    Err(_) => options.open_files,
                 };
                 let mut c = Command::new("sh");
                 c.arg("-c")
@@ -833,17 +1501,22 @@ impl Proc {
             }
         };
         command
-            .stdin(Stdio::null())
+            .stdin(if options.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        match (imp, program) {
-            // plexusd reports that it listens in its info log.
-            (Impl::Plexus, Program::Router) => command.env("RUST_LOG", "info"),
-            _ => command.env_remove("RUST_LOG"),
-        };
+        if options.log_info {
+            command.env("RUST_LOG", "info");
+        } else {
+            command.env_remove("RUST_LOG");
+        }
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("no stdout pipe")?;
         let stderr_pipe = child.stderr.take().ok_or("no stderr pipe")?;
         let (tx, lines) = mpsc::channel();
@@ -879,6 +1552,7 @@ impl Proc {
         Ok(Proc {
             name,
             child,
+            stdin,
             lines,
             stderr,
         })
@@ -886,6 +1560,17 @@ impl Proc {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Writes one line to the program's standard input.
+    fn send_line(&mut self, line: &str) -> Result<(), Error> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| format!("`{}` has no input pipe", self.name))?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
     }
 
     fn stderr_tail(&self) -> String {
@@ -977,33 +1662,9 @@ impl Drop for Proc {
     }
 }
 
-/// Raw TCP over loopback: what the kernel allows, with no protocol on top.
-#[derive(Debug)]
-struct RawTcp {
-    gbits: f64,
-    lat_p50: f64,
-    lat_p99: f64,
-}
-
-/// The best bandwidth and the pooled latencies of `runs` runs.
-fn raw_tcp(plan: &Plan, runs: usize) -> Result<RawTcp, Error> {
-    let mut gbits: f64 = 0.0;
-    let mut lats = Vec::new();
-    for _ in 0..runs.max(1) {
-        let (g, l) = raw_tcp_once(plan)?;
-        gbits = gbits.max(g);
-        lats.extend(l);
-    }
-    Ok(RawTcp {
-        gbits,
-        lat_p50: percentile(&lats, 50.0),
-        lat_p99: percentile(&lats, 99.0),
-    })
-}
-
-/// Bandwidth in Gbit/s and RTT/2 samples in µs.
-fn raw_tcp_once(plan: &Plan) -> Result<(f64, Vec<f64>), Error> {
-    // Bandwidth: 1 MiB writes for a while; the reader times from its first byte.
+/// Raw TCP bandwidth over loopback with 1 MiB writes, in Gbit/s (the reader times from
+/// its first byte).
+fn raw_bandwidth(seconds: f64) -> Result<f64, Error> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let reader = std::thread::spawn(move || -> std::io::Result<(u64, Duration)> {
@@ -1023,15 +1684,18 @@ fn raw_tcp_once(plan: &Plan) -> Result<(f64, Vec<f64>), Error> {
     });
     let mut writer = TcpStream::connect(addr)?;
     let chunk = plexus_bench::payload(1 << 20);
-    let until = Instant::now() + Duration::from_secs_f64(plan.raw_seconds);
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
     while Instant::now() < until {
         writer.write_all(&chunk)?;
     }
     drop(writer);
     let (bytes, elapsed) = reader.join().map_err(|_| "the TCP reader panicked")??;
-    let gbits = bytes as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e9;
+    Ok(bytes as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e9)
+}
 
-    // Latency: 8-byte ping-pong with Nagle off.
+/// RTT/2 samples in µs of an 8-byte ping-pong over loopback with Nagle off (after a
+/// tenth as many unmeasured round trips).
+fn raw_ping_pong(pings: usize) -> Result<Vec<f64>, Error> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let echo = std::thread::spawn(move || -> std::io::Result<()> {
@@ -1047,9 +1711,9 @@ fn raw_tcp_once(plan: &Plan) -> Result<(f64, Vec<f64>), Error> {
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = [0u8; 8];
-    let warmup = plan.raw_pings / 10;
-    let mut lats = Vec::with_capacity(plan.raw_pings);
-    for i in 0..warmup + plan.raw_pings {
+    let warmup = pings / 10;
+    let mut lats = Vec::with_capacity(pings);
+    for i in 0..warmup + pings {
         let t = Instant::now();
         s.write_all(&buf)?;
         s.read_exact(&mut buf)?;
@@ -1059,11 +1723,83 @@ fn raw_tcp_once(plan: &Plan) -> Result<(f64, Vec<f64>), Error> {
     }
     drop(s);
     echo.join().map_err(|_| "the TCP echo panicked")??;
-    Ok((gbits, lats))
+    Ok(lats)
 }
 
+/// What the report says about the machine.
+#[derive(Debug)]
+struct Machine {
+    cores: usize,
+    model: String,
+    kernel: String,
+    /// This process's timer slack, ns.
+    timer_slack_ns: Option<u64>,
+    /// How long `std::thread::sleep(20 µs)` really takes (median of 200), µs.
+    nap_us: f64,
+}
+
+impl Machine {
+    fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let naps: Vec<f64> = (0..200)
+            .map(|_| {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_micros(20));
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            model,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            timer_slack_ns: std::fs::read_to_string("/proc/self/timerslack_ns")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+            nap_us: median(&naps),
+        }
+    }
+
+    fn describe(&self, load: Option<String>) -> String {
+        format!(
+            "{} cores, {}, Linux {}; timer slack {}, so that `std::thread::sleep(20 µs)` \
+             takes {:.0} µs (median of 200); load average {}",
+            self.cores,
+            self.model,
+            self.kernel,
+            self.timer_slack_ns
+                .map_or("unknown".into(), |ns| format!("{} µs", ns / 1000)),
+            self.nap_us,
+            load.as_deref().unwrap_or("unknown")
+        )
+    }
+}
+
+/// What the header of BENCHMARKS.md says about the run.
+#[derive(Debug)]
+struct Header<'a> {
+    elapsed: Duration,
+    machine: &'a Machine,
+    load_before: Option<String>,
+    load_after: Option<String>,
+    rounds: usize,
+    upstream: bool,
+}
 /// Draws throughput (Gbit/s, log) against payload size (log) for both implementations.
-fn plot(bench: &Bench, raw: &RawTcp, path: &Path) -> Result<(), Error> {
+fn plot(bench: &Bench, path: &Path) -> Result<(), Error> {
+    let raw_gbits = bench
+        .stat(
+            Measure::Throughput(Topology::PeerToPeer, 1 << 20),
+            Impl::RawTcp,
+            |r| Some(gbits(r.median(), 1 << 20)),
+        )
+        .unwrap_or(0.0);
     use plotters::prelude::*;
     let has_font = register_font();
     let root = BitMapBackend::new(path, (1000, 640)).into_drawing_area();
@@ -1087,8 +1823,10 @@ fn plot(bench: &Bench, raw: &RawTcp, path: &Path) -> Result<(), Error> {
             .iter()
             .filter_map(|&size| {
                 bench
-                    .values(Measure::Throughput(topology, size), imp)
-                    .map(|v| (size as f64, gbits(median(v), size)))
+                    .stat(Measure::Throughput(topology, size), imp, |r| {
+                        Some(r.median())
+                    })
+                    .map(|v| (size as f64, gbits(v, size)))
             })
             .collect();
         (
@@ -1102,12 +1840,12 @@ fn plot(bench: &Bench, raw: &RawTcp, path: &Path) -> Result<(), Error> {
     let max = series
         .iter()
         .flat_map(|s| s.3.iter().map(|p| p.1))
-        .fold(raw.gbits, f64::max);
+        .fold(raw_gbits, f64::max);
     let min = series
         .iter()
         .flat_map(|s| s.3.iter().map(|p| p.1))
         .fold(max, f64::min);
-    let y_range = (min / 2.0).max(1e-4)..(max * 2.0);
+    let y_range = (min / 2.0).max(1e-4)..(max * 2.0).max(1e-3);
     let mut builder = ChartBuilder::on(&root);
     builder.margin(20);
     if has_font {
@@ -1134,12 +1872,14 @@ fn plot(bench: &Bench, raw: &RawTcp, path: &Path) -> Result<(), Error> {
     } else {
         chart.configure_mesh().x_labels(0).y_labels(0).draw()?;
     }
-    let tcp = [(6.0, raw.gbits), (1.5 * (1u64 << 20) as f64, raw.gbits)];
-    let drawn = chart.draw_series(LineSeries::new(tcp, BLACK.stroke_width(1)))?;
-    if has_font {
-        drawn
-            .label(format!("raw TCP, 1 MiB writes ({:.1} Gbit/s)", raw.gbits))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+    if raw_gbits > 0.0 {
+        let tcp = [(6.0, raw_gbits), (1.5 * (1u64 << 20) as f64, raw_gbits)];
+        let drawn = chart.draw_series(LineSeries::new(tcp, BLACK.stroke_width(1)))?;
+        if has_font {
+            drawn
+                .label(format!("raw TCP, 1 MiB writes ({raw_gbits:.1} Gbit/s)"))
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+        }
     }
     for (label, color, width, points) in series {
         let style = color.stroke_width(width);
@@ -1193,15 +1933,8 @@ fn register_font() -> bool {
     false
 }
 
-/// Rewrites `BENCHMARKS.md` with this run's table.
-fn write_benchmarks_md(root: &Path, table: &str, elapsed: Duration) -> Result<(), Error> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+/// Rewrites `BENCHMARKS.md` with this run's tables, keeping its `## Notes` section.
+fn write_benchmarks_md(root: &Path, tables: &str, header: &Header<'_>) -> Result<(), Error> {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -1209,9 +1942,6 @@ fn write_benchmarks_md(root: &Path, table: &str, elapsed: Duration) -> Result<()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks: Plexus against Zenoh 1.10.2\n");
     let _ = writeln!(
@@ -1220,29 +1950,45 @@ fn write_benchmarks_md(root: &Path, table: &str, elapsed: Duration) -> Result<()
          `## Notes` section at the end, which the runner keeps.\n"
     );
     let _ = writeln!(md, "- Date: {date}");
-    let _ = writeln!(md, "- Machine: {cores} cores, {model}, Linux {kernel}");
+    let _ = writeln!(md, "- Machine: {}", header.machine.describe(None));
     let _ = writeln!(
         md,
-        "- Command: `bench/run.sh` (= `cargo run --release --manifest-path bench/Cargo.toml --locked --bin run`), \
-         {:.0} s of measurement",
-        elapsed.as_secs_f64()
+        "- Load average (1, 5, 15 min) before the measurements: {}; after: {}. Figures \
+         taken while other work runs are not a verdict.",
+        header.load_before.as_deref().unwrap_or("unknown"),
+        header.load_after.as_deref().unwrap_or("unknown")
     );
     let _ = writeln!(
         md,
-        "- Setup: loopback TCP only (127.0.0.1). Release builds (fat LTO, one codegen unit) of \
-         Plexus's `z_pub_thr`/`z_sub_thr`/`z_ping`/`z_pong` and `plexusd`, and of Zenoh \
-         twins of the same programs (`bench/src/bin/zenoh_*.rs`, `zenoh = \"=1.10.2\"`). \
-         Each measurement runs Plexus, Zenoh, Plexus, Zenoh. \"peer to peer\": the subscriber \
-         (or pong) listens and the publisher (or ping) connects, both peers; \"via router\": \
-         both are clients of one router (`plexusd` or a Zenoh session in router mode).\n\
-         - Caveat: the machine is shared; another build may have been running during the \
-         measurement, so compare ratios from one run rather than absolute figures across runs.\n"
+        "- Command: `bench/run.sh{}` (= `cargo run --release --manifest-path bench/Cargo.toml \
+         --locked --bin run`), {:.0} s of measurement in {} rounds",
+        if header.upstream {
+            " --upstream <dir>"
+        } else {
+            ""
+        },
+        header.elapsed.as_secs_f64(),
+        header.rounds
+    );
+    let _ = writeln!(
+        md,
+        "- Builds: both workspaces' release profile, the one Zenoh's own workspace uses \
+         (fat LTO, one codegen unit, `panic = \"abort\"`, opt-level 3), the same compiler. \
+         Plexus: `z_pub_thr`/`z_sub_thr`/`z_ping`/`z_pong` and `plexusd`. Zenoh: the twins of \
+         those programs in `bench/src/bin/zenoh_*.rs` (`zenoh = \"=1.10.2\"`, TCP transport \
+         only), which do what Zenoh's own examples do, line for line; the router is a Zenoh \
+         session in router mode. See the notes for why this is the fastest Zenoh we could \
+         build, and the baseline table (when run with `--upstream`) for the check.\n\
+         - Setup: loopback TCP only (127.0.0.1). Each round runs every side once, in \
+         alternating order. \"peer to peer\": the subscriber (or pong) listens and the \
+         publisher (or ping) connects, both peers; \"via router\": both are clients of one \
+         router.\n"
     );
     let _ = writeln!(
         md,
         "![throughput against payload size](bench/throughput.png)\n"
     );
-    md.push_str(table);
+    md.push_str(tables);
     // The hand-written part (from `## Notes` on) survives the rewrite.
     let path = root.join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();

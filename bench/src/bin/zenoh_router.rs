@@ -1,12 +1,18 @@
 //! A Zenoh session in router mode, the counterpart of `plexusd` in the benchmarks:
 //! listens on the `-l` endpoints, prints `Listening on <locator>` once ready, and runs
-//! until stopped.
+//! until stopped. It answers the runner's `query` lines on standard input with a local
+//! get on its admin space (Zenoh's session admin space, one reply per transport).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use plexus_bench::{Error, exit_code, init_logging, park_forever};
+use std::time::Duration;
+
+use plexus_bench::{
+    Error, ReplyCounter, exit_code, init_logging, park_forever, serve_admin_queries,
+};
 use zenoh::Wait;
+use zenoh::query::ConsolidationMode;
 
 #[derive(Parser, Debug)]
 #[command(about = "A Zenoh router for the benchmarks")]
@@ -30,8 +36,8 @@ fn run(args: Args) -> Result<(), Error> {
         listen: args.listen,
         connect: args.connect,
         no_multicast_scouting: true,
-        // Room for the memory benchmark's 1,000 clients (Zenoh's default is 1,000).
-        cfg: vec!["transport/unicast/max_sessions:10000".to_string()],
+        // Room for the scale benchmark's 10,000 clients (Zenoh's default is 1,000).
+        cfg: vec!["transport/unicast/max_sessions:100000".to_string()],
         ..Default::default()
     };
     let session = zenoh::open(common.config()?).wait()?;
@@ -39,5 +45,20 @@ fn run(args: Args) -> Result<(), Error> {
     for locator in session.info().locators().wait() {
         println!("Listening on {locator}");
     }
+    let selector = plexus_bench::transports_selector(&session.zid().to_string());
+    serve_admin_queries(|| {
+        let (counter, tally) = ReplyCounter::new();
+        session
+            .get(&selector)
+            .consolidation(ConsolidationMode::None)
+            .timeout(Duration::from_secs(30))
+            .callback(move |reply| {
+                if reply.result().is_ok() {
+                    tally.add();
+                }
+            })
+            .wait()?;
+        counter.wait(Duration::from_secs(60))
+    })?;
     park_forever()
 }
