@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,6 +73,35 @@ async fn until_graph(via: &Session, r: &Plexusd, nodes: usize, edges: usize) -> 
             r.zid
         )
     })
+}
+
+/// Waits until router `r`'s `@/<zid>/router` JSON shows a mesh graph whose `links` (all
+/// `n` of them) carry a measured RTT, and returns that graph.
+async fn until_rtts(via: &Session, r: &Plexusd, n: usize) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    let done = timeout(WAIT, async {
+        loop {
+            let rx = via
+                .get(format!("@/{}/router", r.zid))
+                .timeout(Duration::from_secs(2))
+                .await
+                .expect("get");
+            if let Ok(Ok(reply)) = timeout(WAIT, rx.recv_async()).await
+                && let Ok(s) = reply.result()
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(s.payload())
+            {
+                let graph = v["linkstate"].clone();
+                let links = graph["links"].as_array().cloned().unwrap_or_default();
+                if links.len() == n && links.iter().all(|l| l["rtt_us"].is_u64()) {
+                    return graph;
+                }
+                last = graph;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    done.unwrap_or_else(|_| panic!("router {} never showed {n} links with RTTs: {last}", r.zid))
 }
 
 type Seen = Arc<Mutex<Vec<u32>>>;
@@ -169,6 +198,23 @@ async fn a_chain_of_three_routers_carries_pub_sub_and_queries_across_two_hops() 
     // The graph is the same everywhere (read at the far end, across the mesh).
     let far = until_graph(&left, &c, 3, 2).await;
     assert!(far.starts_with("graph {\n"), "{far}");
+    // The middle router's admin JSON holds the graph, with the RTTs of its own links.
+    let graph = until_rtts(&left, &b, 2).await;
+    let nodes: BTreeSet<&str> = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["zid"].as_str())
+        .collect();
+    let all: BTreeSet<&str> = [&a, &b, &c].iter().map(|r| r.zid.as_str()).collect();
+    assert_eq!(nodes, all, "{graph}");
+    for l in graph["links"].as_array().expect("links") {
+        assert!(
+            l["src"] == b.zid.as_str() || l["dst"] == b.zid.as_str(),
+            "{graph}"
+        );
+        assert!(l["rtt_us"].as_u64().is_some_and(|us| us > 0), "{graph}");
+    }
 
     // Pub/sub, left to right and right to left.
     let (_sub, seen) = counting_subscriber(&right, "chain/**").await;

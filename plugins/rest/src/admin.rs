@@ -408,14 +408,19 @@ pub(crate) fn router_json(monitor: &Monitor, plugins: &Value, metadata: &Value) 
             })
         })
         .collect();
-    json!({
+    let mut v = json!({
         "zid": session.zid().to_string(),
         "version": format!("plexus v{}", env!("CARGO_PKG_VERSION")),
         "metadata": metadata,
         "locators": session.locators().iter().map(|l| l.to_string()).collect::<Vec<_>>(),
         "sessions": sessions,
         "plugins": plugins,
-    })
+    });
+    // Routers: the mesh graph with our links' RTTs (a Plexus field).
+    if let Some(graph) = info.linkstate_json() {
+        v["linkstate"] = graph;
+    }
+    v
 }
 
 #[cfg(test)]

@@ -90,6 +90,25 @@ impl SessionInfo<'_> {
         self.session.inner.routing.mesh_dot()
     }
 
+    /// Routers only: the graph of the router mesh as JSON, `{"zid", "nodes": [{"zid",
+    /// "psid", "whatami", "sn", "locators"}], "links": [{"src", "dst", "weight",
+    /// "src_weight", "dst_weight", "rtt_us"}]}`, where `rtt_us` is the lowest RTT measured
+    /// on this router's links to that neighbour (`null` for links between other routers
+    /// and until measured); `None` for clients and peers.
+    pub fn linkstate_json(&self) -> Option<serde_json::Value> {
+        let mut rtt: std::collections::HashMap<ZenohId, u64> = std::collections::HashMap::new();
+        for l in self.links() {
+            if let Some(us) = l.rtt_us {
+                let e = rtt.entry(l.zid).or_insert(us);
+                *e = (*e).min(us);
+            }
+        }
+        self.session
+            .inner
+            .routing
+            .mesh_json(|z| rtt.get(z).map(|us| std::time::Duration::from_micros(*us)))
+    }
+
     /// The last closed transports (up to `adminspace/max_closed_transports`, 1000 by
     /// default), oldest first, with their links, times, reason and final counters.
     pub fn closed_transports(&self) -> Vec<ClosedTransportInfo> {

@@ -332,6 +332,15 @@ impl Dispatcher {
         self.mesh_lock().map(|m| m.net.dot())
     }
 
+    /// The router graph as JSON, with `rtt` giving our own links' round-trip times by
+    /// neighbour (routers only; see `Network::to_json`).
+    pub(crate) fn mesh_json(
+        &self,
+        rtt: impl Fn(&ZenohId) -> Option<std::time::Duration>,
+    ) -> Option<serde_json::Value> {
+        self.mesh_lock().map(|m| m.net.to_json(rtt))
+    }
+
     /// The neighbours' faces by zid, for sending (takes the tables lock).
     fn neighbour_faces(&self) -> HashMap<ZenohId, Arc<Face>> {
         self.faces()
