@@ -22,7 +22,9 @@
 
 pub mod backoff;
 pub mod backpressure;
+mod establish;
 mod link;
+mod refusal;
 mod transport;
 
 use std::collections::HashMap;
@@ -36,6 +38,9 @@ use plexus_link::{Endpoint, LinkConfig, LinkReader, LinkWriter, Locator};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::establish::drive_handshake;
+pub use self::refusal::{REFUSAL_INTERVAL, REFUSALS_PER_INTERVAL};
+use self::refusal::{RefusalLevel, RefusalLog};
 pub use self::transport::{Transport, TransportStats, alive_transports};
 use crate::auth::UsrPwd;
 use crate::error::TransportError;
@@ -467,169 +472,6 @@ async fn accept_link(
     add_link(inner, est, reader, writer, framer, leftover, true)
 }
 
-/// Runs a handshake over a link (`inbound`: one we accepted). Returns the outcome, the
-/// framer holding any bytes that arrived after the last handshake message, and the
-/// rest of the batch that carried that message, if anything followed it there: both
-/// belong to the transport.
-///
-/// The deadline is absolute: it is set when the handshake starts and input that
-/// trickles in does not move it. Once the exchange completes, and before the
-/// acceptor's OPEN ack goes out, the link is checked against the manager's limits
-/// (see [`admit`]); a refused link gets CLOSE with the reason instead.
-async fn drive_handshake(
-    inner: &ManagerInner,
-    mut hs: Handshake,
-    reader: &mut LinkReader,
-    writer: &mut LinkWriter,
-    inbound: bool,
-) -> Result<(Established, StreamFramer, Option<Bytes>), TransportError> {
-    let endpoint = reader.info().dst().to_string();
-    let streamed = reader.info().is_streamed();
-    let started = Instant::now();
-    let mut framer = StreamFramer::new(u16::MAX);
-    let mut leftover: Option<Bytes> = None;
-    let mut admitted = false;
-    let fail = |source: HandshakeError| TransportError::Handshake {
-        endpoint: endpoint.clone(),
-        source,
-    };
-    loop {
-        if !admitted && let Some(est) = hs.completed() {
-            admitted = true;
-            let checked = {
-                let table = lock(&inner.transports);
-                admit(inner, &table, est, inbound).map(drop)
-            };
-            if let Err(e) = checked {
-                if let TransportError::Refused { reason, detail, .. } = &e {
-                    hs.refuse(*reason, detail.clone());
-                }
-                flush_close(&mut hs, writer, streamed).await;
-                return Err(e);
-            }
-        }
-        while let Some(msg) = hs.poll_transmit() {
-            let mut batch = Batch::single(&msg);
-            batch.seal();
-            let res = if streamed {
-                writer.write_all(batch.as_prefixed()).await
-            } else {
-                writer.write_all(batch.payload()).await
-            };
-            res?;
-        }
-        if let Some(est) = hs.established() {
-            let est = est.clone();
-            framer.set_batch_size(est.batch_size);
-            return Ok((est, framer, leftover));
-        }
-        let deadline = hs
-            .poll_timeout()
-            .unwrap_or_else(|| started + Duration::from_secs(10));
-        let now = Instant::now();
-        if now >= deadline {
-            let err = hs
-                .handle_timeout(now)
-                .err()
-                .unwrap_or(HandshakeError::TimedOut {
-                    after: now - started,
-                });
-            return Err(match err {
-                HandshakeError::TimedOut { after } => {
-                    TransportError::HandshakeTimedOut { endpoint, after }
-                }
-                other => fail(other),
-            });
-        }
-        // Next batch: streamed links frame with a length prefix, datagrams are batches.
-        let batch = loop {
-            if streamed {
-                match framer.next_batch() {
-                    Ok(Some(b)) => break b,
-                    Ok(None) => {}
-                    Err(e) => {
-                        let err = hs.handle_decode_error(crate::wire::DecodeError::malformed(
-                            "batch",
-                            e.to_string(),
-                        ));
-                        flush_close(&mut hs, writer, streamed).await;
-                        return Err(fail(err));
-                    }
-                }
-            }
-            let read =
-                tokio::time::timeout(deadline - now, reader.read_buf(framer.buffer_mut(), 65536))
-                    .await;
-            match read {
-                Err(_) => break Bytes::new(),
-                Ok(Err(e)) => return Err(e.into()),
-                Ok(Ok(0)) if streamed => {
-                    return Err(plexus_link::LinkError::ClosedByPeer {
-                        endpoint: endpoint.clone(),
-                    }
-                    .into());
-                }
-                Ok(Ok(_)) => {
-                    if !streamed {
-                        break framer.buffer_mut().split().freeze();
-                    }
-                }
-            }
-        };
-        if batch.is_empty() {
-            continue; // timed out: loop to handle_timeout
-        }
-        let mut r = BatchReader::new(batch);
-        loop {
-            match r.next_item() {
-                Ok(None) => break,
-                Ok(Some(BatchItem::Transport(msg))) => {
-                    if let Err(e) = hs.handle_message(msg, Instant::now()) {
-                        flush_close(&mut hs, writer, streamed).await;
-                        return Err(fail(e));
-                    }
-                    if hs.completed().is_some() {
-                        // What follows the last handshake message in its batch is the
-                        // transport's first input.
-                        let rest = r.into_rest();
-                        leftover = (!rest.is_empty()).then_some(rest);
-                        break;
-                    }
-                }
-                Ok(Some(BatchItem::Network(_))) => {
-                    // Only a FRAME opens network messages, and a FRAME fails the
-                    // handshake before it can come here.
-                    let err = hs.handle_decode_error(crate::wire::DecodeError::malformed(
-                        "batch",
-                        "a network message during the handshake",
-                    ));
-                    flush_close(&mut hs, writer, streamed).await;
-                    return Err(fail(err));
-                }
-                Err(e) => {
-                    let err = hs.handle_decode_error(e);
-                    flush_close(&mut hs, writer, streamed).await;
-                    return Err(fail(err));
-                }
-            }
-        }
-    }
-}
-
-async fn flush_close(hs: &mut Handshake, writer: &mut LinkWriter, streamed: bool) {
-    while let Some(msg) = hs.poll_transmit() {
-        let mut batch = Batch::single(&msg);
-        batch.seal();
-        let data = if streamed {
-            batch.as_prefixed()
-        } else {
-            batch.payload()
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(data)).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
-}
-
 /// Decides whether a link whose handshake completed with `est` may open a transport
 /// (`Ok(None)`) or join the live one to its zid (`Ok(Some(_))`), given the table of
 /// live transports.
@@ -780,52 +622,6 @@ fn close_refused(inner: &ManagerInner, mut writer: LinkWriter, reason: CloseReas
     });
 }
 
-/// How many refused links are logged at INFO per [`REFUSAL_INTERVAL`].
-pub const REFUSALS_PER_INTERVAL: u32 = 10;
-/// The window of [`REFUSALS_PER_INTERVAL`].
-pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Decides the level of each refused link's log line (sans-IO: the time is an input).
-#[derive(Debug, Default)]
-pub(crate) struct RefusalLog {
-    window_start: Option<Instant>,
-    logged: u32,
-    suppressed: u64,
-}
-
-/// How to log one refusal.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RefusalLevel {
-    /// At INFO, saying how many refusals since the last INFO line went to DEBUG.
-    Info {
-        /// Refusals logged at DEBUG since the last INFO line.
-        suppressed: u64,
-    },
-    /// At DEBUG (the INFO budget of the window is spent).
-    Debug,
-}
-
-impl RefusalLog {
-    pub(crate) fn level(&mut self, now: Instant) -> RefusalLevel {
-        let fresh = self
-            .window_start
-            .is_none_or(|start| now.saturating_duration_since(start) >= REFUSAL_INTERVAL);
-        if fresh {
-            self.window_start = Some(now);
-            self.logged = 0;
-        }
-        if self.logged < REFUSALS_PER_INTERVAL {
-            self.logged += 1;
-            RefusalLevel::Info {
-                suppressed: std::mem::take(&mut self.suppressed),
-            }
-        } else {
-            self.suppressed += 1;
-            RefusalLevel::Debug
-        }
-    }
-}
-
 /// Logs a refused incoming link once, at a rate-limited level.
 fn refused(inner: &ManagerInner, on: &Locator, err: &dyn fmt::Display) {
     let level = lock(&inner.refusals).level(Instant::now());
@@ -856,30 +652,4 @@ pub(crate) fn forget(inner: &ManagerInner, transport: &Transport) {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_are_logged_at_info_within_budget_then_at_debug() {
-        let t0 = Instant::now();
-        let mut log = RefusalLog::default();
-        for _ in 0..REFUSALS_PER_INTERVAL {
-            assert_eq!(log.level(t0), RefusalLevel::Info { suppressed: 0 });
-        }
-        for _ in 0..5 {
-            assert_eq!(log.level(t0 + REFUSAL_INTERVAL / 2), RefusalLevel::Debug);
-        }
-        // A new window: INFO again, saying how many went to DEBUG.
-        assert_eq!(
-            log.level(t0 + REFUSAL_INTERVAL),
-            RefusalLevel::Info { suppressed: 5 }
-        );
-        assert_eq!(
-            log.level(t0 + REFUSAL_INTERVAL),
-            RefusalLevel::Info { suppressed: 0 }
-        );
-    }
 }
