@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use plexus_transport::wire::network::timestamp_stack::{self, TimestampStack};
 use plexus_transport::wire::network::NetworkMessage;
+use plexus_transport::wire::network::timestamp_stack::{self, TimestampStack};
 use plexus_transport::wire::{Reader, Timestamp, UnknownExts, ZenohId};
 
 fuzz_target!(|data: &[u8]| {
@@ -44,6 +44,9 @@ fn stack(kept: &UnknownExts) {
     let id = ZenohId::new(1).expect("nonzero");
     if timestamp_stack::push_route_record(&mut routed, || Timestamp { time: 1, id }) {
         let s = TimestampStack::find(&routed).expect("still a stack");
-        assert_eq!(s.records.last().map(|r| r.flags), Some(timestamp_stack::ROUTE));
+        assert_eq!(
+            s.records.last().map(|r| r.flags),
+            Some(timestamp_stack::ROUTE)
+        );
     }
 }
