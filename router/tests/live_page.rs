@@ -311,3 +311,80 @@ async fn the_live_page_shows_a_client_coming_and_going_without_reload() {
         std::fs::copy(&shot, docs.join("live-page.png")).expect("copy the screenshot");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_draws_the_router_mesh_with_the_rtt_of_each_own_link() {
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is missing: CI must have it (.ci/run installs Debian's chromium)"
+        );
+        eprintln!("skipped: no chromium (install Debian's chromium to run this test)");
+        return;
+    };
+    // A chain of three routers: the page is d's, in the middle.
+    let left = Plexusd::start(&[]).await;
+    let d = Plexusd::start(&["-e", left.locator.as_str()]).await;
+    let right = Plexusd::start(&["-e", d.locator.as_str()]).await;
+    let mut b = Browser::launch(&exe).await;
+    b.call("Page.enable", json!({})).await;
+    b.call(
+        "Page.navigate",
+        json!({ "url": format!("http://{}/", d.http) }),
+    )
+    .await;
+    let edge = |a: &str, z: &str| {
+        format!(
+            r#"(document.querySelector('#mesh-links tr[data-edge="{a} {z}"]') || document.querySelector('#mesh-links tr[data-edge="{z} {a}"]'))"#
+        )
+    };
+    // Both of d's links show a measured RTT; the graph has the three routers.
+    let measured = |z: &str| {
+        format!(
+            "({e} !== null && /[0-9]/.test({e}.querySelector('[data-rtt]').textContent))",
+            e = edge(&d.zid, z)
+        )
+    };
+    let shown = b
+        .until(
+        &format!(
+            "!document.querySelector('#mesh').hidden && {} && {} && document.querySelectorAll('#mesh-graph circle').length === 3",
+            measured(&left.zid),
+            measured(&right.zid)
+        ),
+        // The page polls every 2 s; the first RTTs come with the first probes.
+        WAIT * 3,
+    )
+    .await;
+    if shown.is_none() {
+        let table = b.eval("document.querySelector('#mesh').outerHTML").await;
+        panic!("the mesh with d's two links and their RTTs never showed: {table}");
+    }
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelector('#mesh-graph circle[data-node=\"{}\"]').getAttribute('fill')",
+            d.zid
+        ))
+        .await,
+        Value::String("#36c".into()),
+        "this router is the filled node"
+    );
+    // The right router goes: its node and link leave the page without a reload.
+    b.eval("window.__plexusMark = 'no reload'; true").await;
+    let gone = right.zid.clone();
+    drop(right);
+    b.until(
+        &format!(
+            "{} === null && document.querySelectorAll('#mesh-graph circle').length === 2",
+            edge(&d.zid, &gone)
+        ),
+        WAIT,
+    )
+    .await
+    .expect("the router that went is still drawn");
+    assert_eq!(
+        b.eval("window.__plexusMark").await,
+        Value::String("no reload".into()),
+        "the page was reloaded"
+    );
+}

@@ -414,7 +414,8 @@ async fn killing_the_router_on_the_short_path_moves_traffic_to_the_long_one() {
 }
 
 /// A TCP proxy on loopback in front of `to` (`tcp/host:port`): it counts the bytes it
-/// carries from its clients to `to`, and delays each chunk by `delay` in each direction.
+/// carries from its clients to `to`, and delays each chunk by `delay` plus a random part
+/// of `jitter` in each direction (in order: a chunk never overtakes the one before).
 struct Proxy {
     locator: String,
     upstream_bytes: Arc<AtomicU64>,
@@ -428,7 +429,7 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
-    async fn start(to: &str, delay: Duration) -> Proxy {
+    async fn start(to: &str, delay: Duration, jitter: Duration) -> Proxy {
         let target = to.strip_prefix("tcp/").expect("a tcp locator").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let locator = format!("tcp/{}", listener.local_addr().expect("addr"));
@@ -443,8 +444,8 @@ impl Proxy {
                 let _ = outbound.set_nodelay(true);
                 let (ri, wi) = inbound.into_split();
                 let (ro, wo) = outbound.into_split();
-                tokio::spawn(pipe(ri, wo, delay, Some(count.clone())));
-                tokio::spawn(pipe(ro, wi, delay, None));
+                tokio::spawn(pipe(ri, wo, (delay, jitter), Some(count.clone())));
+                tokio::spawn(pipe(ro, wi, (delay, jitter), None));
             }
         });
         Proxy {
@@ -459,14 +460,26 @@ impl Proxy {
     }
 }
 
-/// Copies `from` to `to`, each chunk `delay` after it was read (a fixed latency, in
-/// order, without limiting the throughput), counting the bytes in `count`.
+/// Copies `from` to `to`, each chunk `delay.0` plus a random part of `delay.1` after it
+/// was read (in order, without limiting the throughput), counting the bytes in `count`.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
+    delay: (Duration, Duration),
     count: Option<Arc<AtomicU64>>,
 ) {
+    // xorshift64, seeded from the clock: jitter needs no better randomness.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut jitter = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        delay.1.mul_f64((seed % 1_000_001) as f64 / 1e6)
+    };
+    let mut last_due = tokio::time::Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
     let writer = tokio::spawn(async move {
         while let Some((due, chunk)) = rx.recv().await {
@@ -485,7 +498,8 @@ async fn pipe(
                 if let Some(c) = &count {
                     c.fetch_add(n as u64, Ordering::Relaxed);
                 }
-                let due = tokio::time::Instant::now() + delay;
+                let due = (tokio::time::Instant::now() + delay.0 + jitter()).max(last_due);
+                last_due = due;
                 if tx.send((due, buf[..n].to_vec())).is_err() {
                     break;
                 }
@@ -496,31 +510,139 @@ async fn pipe(
     let _ = writer.await;
 }
 
-/// Publishes `n` messages of 1000 bytes from `p`'s client to `s`'s subscriber in a
-/// triangle p - s (through a counting proxy), p - x - s, and returns how many bytes the
-/// direct link carried towards s while they went. `p_config` is p's config file.
-async fn bytes_on_the_direct_link(p_config: Option<&std::path::Path>, n: u64) -> u64 {
-    let s = Plexusd::start(&["-i", "5a"]).await;
-    let x = router(&[&s]).await;
-    let proxy = Proxy::start(&s.locator, Duration::ZERO).await;
-    let mut args = vec![
-        "-i",
-        "1a",
-        "-e",
-        proxy.locator.as_str(),
-        "-e",
-        x.locator.as_str(),
-    ];
-    let cfg;
-    if let Some(path) = p_config {
-        cfg = path.to_string_lossy().into_owned();
-        args.extend(["-c", cfg.as_str()]);
+/// A config file for these tests, removed on drop.
+struct ConfigFile(std::path::PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, json5: &str) -> ConfigFile {
+        let path =
+            std::env::temp_dir().join(format!("plexus-mesh-{name}-{}.json5", std::process::id()));
+        std::fs::write(&path, json5).expect("write config");
+        ConfigFile(path)
     }
-    let p = Plexusd::start(&args).await;
-    let publisher = client(&p.locator).await;
-    until_graph(&publisher, &p, 3, 3).await;
-    until_graph(&publisher, &s, 3, 3).await;
-    let subscriber = client(&s.locator).await;
+
+    fn arg(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Link weights that follow RTTs, with RTT probes every second (a 2 s lease), judged over
+/// `window` samples.
+fn rtt_config(name: &str, window: u32) -> ConfigFile {
+    ConfigFile::new(
+        name,
+        &format!(
+            r#"{{ transport: {{ link: {{ tx: {{ lease: 2000 }} }} }},
+                  routing: {{ router: {{ linkstate: {{ rtt_weights: {{
+                    enabled: true, window: {window}, hold_down_ms: 0 }} }} }} }} }}"#
+        ),
+    )
+}
+
+/// A triangle of routers: p (zid 1a) - s (5a) directly through a proxy, and p - x - s,
+/// where p - x may go through a second proxy.
+struct Triangle {
+    p: Plexusd,
+    x: Plexusd,
+    s: Plexusd,
+    direct: Proxy,
+    _px: Option<Proxy>,
+}
+
+impl Triangle {
+    /// `direct` and `px` are the (delay, jitter) of the proxies on p - s and on p - x
+    /// (none on p - x if `None`); `p_config` is p's config file, `config` the others'.
+    async fn start(
+        direct: (Duration, Duration),
+        px: Option<(Duration, Duration)>,
+        p_config: Option<&ConfigFile>,
+        config: Option<&ConfigFile>,
+    ) -> Triangle {
+        let cfg = config.map(ConfigFile::arg);
+        let with_config = |mut args: Vec<String>| {
+            if let Some(c) = &cfg {
+                args.extend(["-c".to_string(), c.clone()]);
+            }
+            args
+        };
+        let start = |args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Plexusd::start(&args).await
+        };
+        let s = start(with_config(vec!["-i".into(), "5a".into()])).await;
+        let x = start(with_config(vec!["-e".into(), s.locator.clone()])).await;
+        let proxy = Proxy::start(&s.locator, direct.0, direct.1).await;
+        let px = match px {
+            Some((d, j)) => Some(Proxy::start(&x.locator, d, j).await),
+            None => None,
+        };
+        let to_x = px.as_ref().map_or(x.locator.clone(), |p| p.locator.clone());
+        let mut args = vec!["-i".into(), "1a".into(), "-e".into(), proxy.locator.clone()];
+        args.extend(["-e".into(), to_x]);
+        if let Some(c) = p_config {
+            args.extend(["-c".into(), c.arg()]);
+        } else if let Some(c) = &cfg {
+            args.extend(["-c".into(), c.clone()]);
+        }
+        let p = start(args).await;
+        Triangle {
+            p,
+            x,
+            s,
+            direct: proxy,
+            _px: px,
+        }
+    }
+
+    /// p's view of the mesh (`linkstate` of its `@/<zid>/router` JSON), read by `via`.
+    async fn linkstate(&self, via: &Session) -> Option<serde_json::Value> {
+        let rx = via
+            .get(format!("@/{}/router", self.p.zid))
+            .timeout(Duration::from_secs(2))
+            .await
+            .expect("get");
+        let reply = timeout(WAIT, rx.recv_async()).await.ok()?.ok()?;
+        let v: serde_json::Value = serde_json::from_slice(reply.result().ok()?.payload()).ok()?;
+        Some(v["linkstate"].clone())
+    }
+}
+
+/// The weights of the triangle's links in p's `linkstate`: (p - s, p - x, x - s), once
+/// all three are known.
+fn triangle_weights(graph: &serde_json::Value, x: &str) -> Option<(f64, f64, f64)> {
+    let links = graph["links"].as_array()?;
+    let weight = |a: &str, b: &str| {
+        links
+            .iter()
+            .find(|l| (l["src"] == a && l["dst"] == b) || (l["src"] == b && l["dst"] == a))
+            .and_then(|l| l["weight"].as_f64())
+    };
+    Some((weight("1a", "5a")?, weight("1a", x)?, weight(x, "5a")?))
+}
+
+/// The weight router `a` announces for its link to `b` in `graph`, once it set one.
+fn own_weight(graph: &serde_json::Value, a: &str, b: &str) -> Option<u64> {
+    graph["links"].as_array()?.iter().find_map(|l| {
+        if l["src"] == a && l["dst"] == b {
+            l["src_weight"].as_u64()
+        } else if l["src"] == b && l["dst"] == a {
+            l["dst_weight"].as_u64()
+        } else {
+            None
+        }
+    })
+}
+
+/// Publishes `n` messages of 1000 bytes from a client of p to a client of s and returns
+/// how many bytes the direct link carried towards s while they went.
+async fn bytes_on_the_direct_link(t: &Triangle, publisher: &Session, n: u64) -> u64 {
+    let subscriber = client(&t.s.locator).await;
     // Counts warm-up messages and data apart.
     let warm = Arc::new(AtomicU64::new(0));
     let got = Arc::new(AtomicU64::new(0));
@@ -544,7 +666,7 @@ async fn bytes_on_the_direct_link(p_config: Option<&std::path::Path>, n: u64) ->
     })
     .await
     .expect("the subscription never reached the publisher's router");
-    let before = proxy.upstream();
+    let before = t.direct.upstream();
     let pad = vec![b'x'; 1000];
     for _ in 0..n {
         publisher
@@ -560,35 +682,165 @@ async fn bytes_on_the_direct_link(p_config: Option<&std::path::Path>, n: u64) ->
     })
     .await
     .unwrap_or_else(|_| panic!("only {} of {n} arrived", got.load(Ordering::Relaxed)));
-    let carried = proxy.upstream() - before;
-    drop((p, x, s));
-    carried
+    t.direct.upstream() - before
 }
+
+/// A triangle whose routers all see three links, and a client of p.
+async fn triangle(
+    direct: (Duration, Duration),
+    px: Option<(Duration, Duration)>,
+    p_config: Option<&ConfigFile>,
+    config: Option<&ConfigFile>,
+) -> (Triangle, Session) {
+    let t = Triangle::start(direct, px, p_config, config).await;
+    let publisher = client(&t.p.locator).await;
+    until_graph(&publisher, &t.p, 3, 3).await;
+    until_graph(&publisher, &t.s, 3, 3).await;
+    (t, publisher)
+}
+
+const NO_DELAY: (Duration, Duration) = (Duration::ZERO, Duration::ZERO);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_transport_weight_moves_traffic_off_the_direct_link() {
     const N: u64 = 300;
     // Unweighted, the direct link is the shortest path: it carries the publications.
-    let direct = bytes_on_the_direct_link(None, N).await;
+    let (t, publisher) = triangle(NO_DELAY, None, None, None).await;
+    let direct = bytes_on_the_direct_link(&t, &publisher, N).await;
+    drop((publisher, t));
     assert!(
         direct >= N * 1000,
         "the direct link carried only {direct} bytes"
     );
     // With Zenoh's `transport_weights` making it heavy, they go through x.
-    let path =
-        std::env::temp_dir().join(format!("plexus-mesh-weights-{}.json5", std::process::id()));
-    std::fs::write(
-        &path,
+    let heavy = ConfigFile::new(
+        "weights",
         r#"{ routing: { router: { linkstate: {
               transport_weights: [{ dst_zid: "5a", weight: 1000 }] } } } }"#,
-    )
-    .expect("write config");
-    let weighted = bytes_on_the_direct_link(Some(&path), N).await;
-    let _ = std::fs::remove_file(&path);
+    );
+    let (t, publisher) = triangle(NO_DELAY, None, Some(&heavy), None).await;
+    let weighted = bytes_on_the_direct_link(&t, &publisher, N).await;
     println!("direct link carried {direct} bytes unweighted, {weighted} weighted");
     // Keep-alives and link states only: far less than one publication per message.
     assert!(
         weighted < N * 100,
         "the weighted link still carried {weighted} bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtt_weights_send_traffic_over_the_faster_of_two_paths() {
+    const N: u64 = 300;
+    // The direct link p - s is 5 ms slower each way than p - x - s.
+    let slow = (Duration::from_millis(5), Duration::ZERO);
+    let cfg = rtt_config("rtt", 3);
+    let (t, publisher) = triangle(slow, None, None, Some(&cfg)).await;
+    let x = t.x.zid.to_string();
+    // Each router announces its links' weights once three probes came back: the slow link
+    // weighs about 100 (10 ms at 100 µs per unit), the loopback ones a few units.
+    let mut last = serde_json::Value::Null;
+    let weights = timeout(WAIT, async {
+        loop {
+            if let Some(g) = t.linkstate(&publisher).await {
+                if let Some((direct, px, xs)) = triangle_weights(&g, &x)
+                    && direct >= 60.0
+                    && px + xs < direct / 2.0
+                {
+                    return (direct, px, xs);
+                }
+                last = g;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the RTT weights never settled; p's graph: {last}"));
+    let carried = bytes_on_the_direct_link(&t, &publisher, N).await;
+    println!(
+        "weights p-s {:.1}, p-x {:.1}, x-s {:.1}; the slow direct link carried {carried} bytes of {}",
+        weights.0,
+        weights.1,
+        weights.2,
+        N * 1000
+    );
+    assert!(
+        carried < N * 100,
+        "the slow direct link still carried {carried} bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtt_weighted_routes_do_not_flap_under_jitter() {
+    // p - s directly: 0 to 12 ms each way (mean RTT 12 ms, samples from 0 to 24 ms);
+    // p - x - s: a steady 8 ms each way on p - x (RTT 16 ms). Raw samples of the direct
+    // link fall on both sides of the other path's weight; the announced weights must not.
+    let jittery = (Duration::ZERO, Duration::from_millis(12));
+    let steady = (Duration::from_millis(8), Duration::ZERO);
+    let cfg = rtt_config("jitter", 8);
+    let (t, publisher) = triangle(jittery, Some(steady), None, Some(&cfg)).await;
+    let x = t.x.zid.to_string();
+    let mut last = serde_json::Value::Null;
+    timeout(WAIT + Duration::from_secs(20), async {
+        loop {
+            if let Some(g) = t.linkstate(&publisher).await {
+                // Every router weighs its links by RTT once a window of probes came back.
+                if [("1a", "5a"), ("1a", x.as_str()), (x.as_str(), "5a")]
+                    .iter()
+                    .all(|(a, b)| own_weight(&g, a, b).is_some() && own_weight(&g, b, a).is_some())
+                {
+                    return;
+                }
+                last = g;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the RTT weights never settled; p's graph: {last}"));
+    // Watch p's graph for 12 probes: the direct link's weight and which path is lighter.
+    let mut direct_weights = Vec::new();
+    let mut choices = Vec::new();
+    let mut raw_rtts = BTreeSet::new();
+    let mut other_path = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(12);
+    while tokio::time::Instant::now() < until {
+        if let Some(g) = t.linkstate(&publisher).await
+            && let Some((direct, px, xs)) = triangle_weights(&g, &x)
+        {
+            if direct_weights.last() != Some(&direct) {
+                direct_weights.push(direct);
+            }
+            let choice = direct < px + xs;
+            if other_path.last() != Some(&(px + xs)) {
+                other_path.push(px + xs);
+            }
+            if choices.last() != Some(&choice) {
+                choices.push(choice);
+            }
+            if let Some(l) = g["links"].as_array().and_then(|l| {
+                l.iter().find(|l| {
+                    (l["src"] == "1a" && l["dst"] == "5a") || (l["src"] == "5a" && l["dst"] == "1a")
+                })
+            }) && let Some(rtt) = l["rtt_us"].as_u64()
+            {
+                raw_rtts.insert(rtt);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "direct link weights announced while watched: {direct_weights:?}; the other path's: \
+         {other_path:?}; lighter path (true = direct): {choices:?}; raw RTT samples (µs): \
+         {raw_rtts:?}"
+    );
+    assert!(
+        raw_rtts.len() >= 3,
+        "too few RTT samples to judge: {raw_rtts:?}"
+    );
+    assert_eq!(choices.len(), 1, "the route flapped: {choices:?}");
+    assert!(
+        direct_weights.len() <= 2,
+        "the direct link's weight changed {} times: {direct_weights:?}",
+        direct_weights.len() - 1
     );
 }

@@ -506,7 +506,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 65);
+    assert_eq!(keys.len(), 66);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
@@ -860,6 +860,34 @@ fn transport_weights_take_zenohs_shape_and_bad_entries_are_named() {
         ));
         assert!(
             e.contains("routing/router/linkstate/transport_weights") && e.contains(needle),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn rtt_weights_are_a_plexus_key_and_bad_values_are_named() {
+    Config::from_json5(
+        r#"{ mode: "router", routing: { router: { linkstate: {
+            rtt_weights: { enabled: true, window: 4, alpha: 0.5, us_per_unit: 50,
+                           min_weight: 2, hysteresis: 0.1, min_step: 1, hold_down_ms: 500 } } } } }"#,
+    )
+    .unwrap();
+    for (bad, needle) in [
+        ("{ enabled: 1 }", "enabled must be true or false"),
+        ("{ window: 0 }", "window must be from 1 to 64"),
+        ("{ window: 65 }", "window must be an integer"),
+        ("{ alpha: 0 }", "alpha must be in (0, 1]"),
+        ("{ us_per_unit: 0 }", "us_per_unit must be at least 1"),
+        ("{ hysteresis: -1 }", "hysteresis must be in [0, 10)"),
+        ("{ hold_down: 5 }", "unknown key \"hold_down\""),
+        ("[true]", "expected an object"),
+    ] {
+        let e = err(&format!(
+            "{{ routing: {{ router: {{ linkstate: {{ rtt_weights: {bad} }} }} }} }}"
+        ));
+        assert!(
+            e.contains("routing/router/linkstate/rtt_weights") && e.contains(needle),
             "{bad}: {e}"
         );
     }

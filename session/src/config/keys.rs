@@ -11,7 +11,7 @@ use super::error::ConfigError;
 use super::json::J;
 use super::resolved::{Config, ModeValues, Secret};
 use crate::acl;
-use crate::linkstate::weight::StaticWeights;
+use crate::linkstate::weight::{RttWeightConfig, StaticWeights};
 
 /// Every supported key, as `/`-separated paths.
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
@@ -109,6 +109,14 @@ const KEYS: &[(&str, Setter)] = &[
     ("routing/router/linkstate/transport_weights", |a, _p, v| {
         a.config.transport_weights =
             StaticWeights::from_json(&v.to_json()).map_err(|e| ConfigError::Invalid {
+                path: e.key.to_string(),
+                reason: e.detail,
+            })?;
+        Ok(())
+    }),
+    ("routing/router/linkstate/rtt_weights", |a, _p, v| {
+        a.config.rtt_weights =
+            RttWeightConfig::from_json(&v.to_json()).map_err(|e| ConfigError::Invalid {
                 path: e.key.to_string(),
                 reason: e.detail,
             })?;

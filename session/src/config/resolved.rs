@@ -12,7 +12,7 @@ use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{QueueConfig, TransportConfig};
 
 use super::error::ConfigError;
-use crate::linkstate::weight::StaticWeights;
+use crate::linkstate::weight::{RttWeightConfig, StaticWeights};
 
 /// Connection retry settings for `connect/endpoints`, resolved for the current mode.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,6 +110,8 @@ pub struct Config {
     pub(super) queries_default_timeout: Duration,
     /// `routing/router/linkstate/transport_weights`: our weight per neighbouring router.
     pub(super) transport_weights: StaticWeights,
+    /// `routing/router/linkstate/rtt_weights` (beyond Zenoh): link weights that follow RTTs.
+    pub(super) rtt_weights: RttWeightConfig,
     pub(super) lease: Duration,
     pub(super) keep_alive: u32,
     pub(super) batch_size: u16,
@@ -174,6 +176,7 @@ impl Default for Config {
             drop_future_timestamp: None,
             queries_default_timeout: Duration::from_millis(10_000),
             transport_weights: StaticWeights::default(),
+            rtt_weights: RttWeightConfig::default(),
             lease: Duration::from_millis(10_000),
             keep_alive: 4,
             batch_size: u16::MAX,
@@ -256,6 +259,12 @@ impl Config {
     /// `routing/router/linkstate/transport_weights` (Zenoh's key).
     pub(crate) fn transport_weights(&self) -> &StaticWeights {
         &self.transport_weights
+    }
+
+    /// `routing/router/linkstate/rtt_weights` (a Plexus key): whether and how link
+    /// weights follow measured RTTs.
+    pub(crate) fn rtt_weights(&self) -> &RttWeightConfig {
+        &self.rtt_weights
     }
 
     /// The link lease.

@@ -29,14 +29,14 @@ use super::dispatcher::Dispatcher;
 use super::face::{Face, control};
 use crate::key_expr::OwnedKeyExpr;
 use crate::linkstate::graph::{Changes, LinkId, Network};
-use crate::linkstate::weight::StaticWeights;
+use crate::linkstate::weight::{RttWeigher, StaticWeights};
 use crate::sync::lock;
 
 /// The mesh state of a router: its graph and the sourced declarations of every router.
 pub(crate) struct Mesh {
     pub(super) net: Network,
     /// The link id of each mesh face, by the remote router's zid.
-    links: HashMap<ZenohId, LinkId>,
+    pub(super) links: HashMap<ZenohId, LinkId>,
     next_link: LinkId,
     /// Routers (this one included) with a subscriber on each key.
     pub(super) subs: HashMap<OwnedKeyExpr, BTreeSet<ZenohId>>,
@@ -51,7 +51,10 @@ pub(crate) struct Mesh {
     own_qbls: HashMap<OwnedKeyExpr, (usize, usize)>,
     /// Our weight for the link to each neighbour named in `transport_weights` (others:
     /// unset, which Zenoh counts as 100 unless the other end sets one).
-    weights: StaticWeights,
+    pub(super) weights: StaticWeights,
+    /// Weights that follow each link's measured RTT, when `rtt_weights` enables them
+    /// (beyond Zenoh; a static weight wins).
+    pub(super) rtt: Option<RttWeigher>,
 }
 
 impl Mesh {
@@ -66,10 +69,11 @@ impl Mesh {
             own_subs: HashMap::new(),
             own_qbls: HashMap::new(),
             weights: StaticWeights::default(),
+            rtt: None,
         }
     }
 
-    fn me(&self) -> ZenohId {
+    pub(super) fn me(&self) -> ZenohId {
         self.net.me()
     }
 
@@ -86,7 +90,7 @@ impl Mesh {
     }
 
     /// True if a router other than this one has a subscriber on exactly `key`.
-    fn others_subscribe(&self, key: &OwnedKeyExpr) -> bool {
+    pub(super) fn others_subscribe(&self, key: &OwnedKeyExpr) -> bool {
         let me = self.me();
         self.subs
             .get(key)
@@ -95,7 +99,7 @@ impl Mesh {
 
     /// What the south faces are told about the queryables other routers hold on `key`:
     /// `Some(complete)` if there is one.
-    fn others_queryable(&self, key: &OwnedKeyExpr) -> Option<bool> {
+    pub(super) fn others_queryable(&self, key: &OwnedKeyExpr) -> Option<bool> {
         let me = self.me();
         let q = self.qbls.get(key)?;
         let mut found = None;
@@ -235,21 +239,21 @@ fn sourced(node_id: u16, body: DeclareBody) -> NetworkMessage {
     })
 }
 
-fn d_sub(key: &OwnedKeyExpr) -> DeclareBody {
+pub(super) fn d_sub(key: &OwnedKeyExpr) -> DeclareBody {
     DeclareBody::Subscriber {
         id: 0,
         wire_expr: WireExpr::key(key.as_str()),
     }
 }
 
-fn u_sub(key: &OwnedKeyExpr) -> DeclareBody {
+pub(super) fn u_sub(key: &OwnedKeyExpr) -> DeclareBody {
     DeclareBody::UndeclareSubscriber {
         id: 0,
         wire_expr: Some(WireExpr::key(key.as_str())),
     }
 }
 
-fn d_qbl(key: &OwnedKeyExpr, complete: bool) -> DeclareBody {
+pub(super) fn d_qbl(key: &OwnedKeyExpr, complete: bool) -> DeclareBody {
     DeclareBody::Queryable {
         id: 0,
         wire_expr: WireExpr::key(key.as_str()),
@@ -258,21 +262,21 @@ fn d_qbl(key: &OwnedKeyExpr, complete: bool) -> DeclareBody {
     }
 }
 
-fn u_qbl(key: &OwnedKeyExpr) -> DeclareBody {
+pub(super) fn u_qbl(key: &OwnedKeyExpr) -> DeclareBody {
     DeclareBody::UndeclareQueryable {
         id: 0,
         wire_expr: Some(WireExpr::key(key.as_str())),
     }
 }
 
-fn d_token(key: &OwnedKeyExpr) -> DeclareBody {
+pub(super) fn d_token(key: &OwnedKeyExpr) -> DeclareBody {
     DeclareBody::Token {
         id: 0,
         wire_expr: WireExpr::key(key.as_str()),
     }
 }
 
-fn u_token(key: &OwnedKeyExpr) -> DeclareBody {
+pub(super) fn u_token(key: &OwnedKeyExpr) -> DeclareBody {
     DeclareBody::UndeclareToken {
         id: 0,
         wire_expr: Some(WireExpr::key(key.as_str())),
@@ -280,7 +284,7 @@ fn u_token(key: &OwnedKeyExpr) -> DeclareBody {
 }
 
 /// Messages to send once the locks are released.
-type Sends = Vec<(Arc<Face>, NetworkMessage)>;
+pub(super) type Sends = Vec<(Arc<Face>, NetworkMessage)>;
 
 impl Dispatcher {
     /// True if `face` is a transport to another router of our mesh (we are a router too).
@@ -306,26 +310,6 @@ impl Dispatcher {
         }
     }
 
-    /// Sets our weights for the links to the neighbours `weights` names (Zenoh's
-    /// `routing/router/linkstate/transport_weights`); links already open take theirs now.
-    pub(crate) fn set_mesh_weights(&self, weights: StaticWeights) {
-        let Some(mut m) = self.mesh_lock() else {
-            return;
-        };
-        let open: Vec<ZenohId> = m.links.keys().copied().collect();
-        m.weights = weights;
-        let mut tokens = Vec::new();
-        for zid in open {
-            let w = m.weights.get(&zid).unwrap_or(0);
-            let ch = m.net.set_link_weight(&zid, w);
-            tokens.extend(self.apply_changes(&mut m, ch));
-        }
-        drop(m);
-        for k in &tokens {
-            self.token_changed(k);
-        }
-    }
-
     /// The router graph in Graphviz DOT, as Zenoh answers
     /// `@/<zid>/router/linkstate/routers` (routers only).
     pub(crate) fn mesh_dot(&self) -> Option<String> {
@@ -342,7 +326,7 @@ impl Dispatcher {
     }
 
     /// The neighbours' faces by zid, for sending (takes the tables lock).
-    fn neighbour_faces(&self) -> HashMap<ZenohId, Arc<Face>> {
+    pub(super) fn neighbour_faces(&self) -> HashMap<ZenohId, Arc<Face>> {
         self.faces()
             .into_iter()
             .filter(|f| self.is_mesh_face(f))
@@ -352,7 +336,7 @@ impl Dispatcher {
 
     /// Sends `body` as a sourced declaration of `root` to our children in its tree,
     /// except `from`.
-    fn to_children(
+    pub(super) fn to_children(
         &self,
         m: &Mesh,
         faces: &HashMap<ZenohId, Arc<Face>>,
@@ -372,7 +356,7 @@ impl Dispatcher {
         }
     }
 
-    fn send_all(sends: Sends) {
+    pub(super) fn send_all(sends: Sends) {
         for (face, msg) in sends {
             face.send(msg, control());
         }
@@ -385,7 +369,7 @@ impl Dispatcher {
             return;
         };
         let link = m.new_link(face.zid);
-        let weight = m.weights.get(&face.zid).unwrap_or(0);
+        let weight = m.weight_of(&face.zid);
         let ch = m.net.add_link(link, face.zid, WhatAmI::Router, weight);
         let tokens = self.apply_changes(&mut m, ch);
         drop(m);
@@ -404,6 +388,9 @@ impl Dispatcher {
         let Some(link) = m.links.remove(zid) else {
             return;
         };
+        if let Some(rtt) = &mut m.rtt {
+            rtt.remove(zid);
+        }
         let ch = m.net.remove_link(link);
         let tokens = self.apply_changes(&mut m, ch);
         drop(m);
@@ -444,7 +431,7 @@ impl Dispatcher {
     /// Sends what a graph change produced, forgets the routers that left (and what they
     /// declared), recomputes the trees and re-feeds new children. Returns the token
     /// keys to re-examine once the mesh lock is released.
-    fn apply_changes(&self, m: &mut Mesh, ch: Changes) -> Vec<OwnedKeyExpr> {
+    pub(super) fn apply_changes(&self, m: &mut Mesh, ch: Changes) -> Vec<OwnedKeyExpr> {
         for r in &ch.rejected {
             tracing::warn!("link state not applied: {r}");
         }
@@ -541,7 +528,7 @@ impl Dispatcher {
     }
 
     /// Tells the south faces that the mesh has (or no longer has) a subscriber on `key`.
-    fn south_subscriber(&self, key: &OwnedKeyExpr, declare: bool) {
+    pub(super) fn south_subscriber(&self, key: &OwnedKeyExpr, declare: bool) {
         for f in self.faces() {
             if self.is_mesh_face(&f) {
                 continue;
@@ -555,7 +542,12 @@ impl Dispatcher {
     }
 
     /// Tells the south faces how the mesh's queryables on `key` changed.
-    fn south_queryable(&self, key: &OwnedKeyExpr, before: Option<bool>, after: Option<bool>) {
+    pub(super) fn south_queryable(
+        &self,
+        key: &OwnedKeyExpr,
+        before: Option<bool>,
+        after: Option<bool>,
+    ) {
         if before == after {
             return;
         }
@@ -683,141 +675,6 @@ impl Dispatcher {
         };
         self.to_children(m, faces, &me, None, body, &mut sends);
         sends
-    }
-
-    /// A sourced declaration (or withdrawal) from a mesh face.
-    pub(super) fn mesh_declare(&self, face: &Arc<Face>, node_id: u16, body: DeclareBody) {
-        let Some(mut m) = self.mesh_lock() else {
-            return;
-        };
-        let Some(root) = m.root_of(&face.zid, node_id) else {
-            tracing::warn!(
-                "from router {}: declaration for unknown node id {node_id}; dropped",
-                face.zid
-            );
-            return;
-        };
-        if root == m.me() {
-            return;
-        }
-        let key_of = |we: Option<&WireExpr>| {
-            we.and_then(|we| face.resolve(we))
-                .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
-        };
-        let faces = self.neighbour_faces();
-        let mut sends = Sends::new();
-        let mut token = None;
-        let from = Some(face.zid);
-        match &body {
-            DeclareBody::Subscriber { wire_expr, .. } => {
-                let Some(key) = key_of(Some(wire_expr)) else {
-                    tracing::debug!("from router {}: subscriber with an unusable key", face.zid);
-                    return;
-                };
-                let before = m.others_subscribe(&key);
-                if !m.subs.entry(key.clone()).or_default().insert(root) {
-                    return;
-                }
-                self.to_children(&m, &faces, &root, from, d_sub(&key), &mut sends);
-                if !before {
-                    self.south_subscriber(&key, true);
-                }
-                self.subs_changed();
-            }
-            DeclareBody::UndeclareSubscriber { wire_expr, .. } => {
-                let Some(key) = key_of(wire_expr.as_ref()) else {
-                    tracing::debug!("from router {}: undeclaration without a key", face.zid);
-                    return;
-                };
-                let removed = m.subs.get_mut(&key).is_some_and(|r| r.remove(&root));
-                if !removed {
-                    return;
-                }
-                if m.subs.get(&key).is_some_and(|r| r.is_empty()) {
-                    m.subs.remove(&key);
-                }
-                self.to_children(&m, &faces, &root, from, u_sub(&key), &mut sends);
-                if !m.others_subscribe(&key) {
-                    self.south_subscriber(&key, false);
-                }
-                self.subs_changed();
-            }
-            DeclareBody::Queryable {
-                wire_expr,
-                complete,
-                ..
-            } => {
-                let Some(key) = key_of(Some(wire_expr)) else {
-                    tracing::debug!("from router {}: queryable with an unusable key", face.zid);
-                    return;
-                };
-                let before = m.others_queryable(&key);
-                let old = m
-                    .qbls
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(root, *complete);
-                if old == Some(*complete) {
-                    return;
-                }
-                self.to_children(&m, &faces, &root, from, d_qbl(&key, *complete), &mut sends);
-                self.south_queryable(&key, before, m.others_queryable(&key));
-                self.routes_changed();
-            }
-            DeclareBody::UndeclareQueryable { wire_expr, .. } => {
-                let Some(key) = key_of(wire_expr.as_ref()) else {
-                    tracing::debug!("from router {}: undeclaration without a key", face.zid);
-                    return;
-                };
-                let before = m.others_queryable(&key);
-                let removed = m
-                    .qbls
-                    .get_mut(&key)
-                    .is_some_and(|r| r.remove(&root).is_some());
-                if !removed {
-                    return;
-                }
-                if m.qbls.get(&key).is_some_and(|r| r.is_empty()) {
-                    m.qbls.remove(&key);
-                }
-                self.to_children(&m, &faces, &root, from, u_qbl(&key), &mut sends);
-                self.south_queryable(&key, before, m.others_queryable(&key));
-                self.routes_changed();
-            }
-            DeclareBody::Token { wire_expr, .. } => {
-                let Some(key) = key_of(Some(wire_expr)) else {
-                    tracing::debug!("from router {}: token with an unusable key", face.zid);
-                    return;
-                };
-                if !m.tokens.entry(key.clone()).or_default().insert(root) {
-                    return;
-                }
-                self.to_children(&m, &faces, &root, from, d_token(&key), &mut sends);
-                token = Some(key);
-            }
-            DeclareBody::UndeclareToken { wire_expr, .. } => {
-                let Some(key) = key_of(wire_expr.as_ref()) else {
-                    tracing::debug!("from router {}: undeclaration without a key", face.zid);
-                    return;
-                };
-                let removed = m.tokens.get_mut(&key).is_some_and(|r| r.remove(&root));
-                if !removed {
-                    return;
-                }
-                if m.tokens.get(&key).is_some_and(|r| r.is_empty()) {
-                    m.tokens.remove(&key);
-                }
-                self.to_children(&m, &faces, &root, from, u_token(&key), &mut sends);
-                token = Some(key);
-            }
-            DeclareBody::KeyExpr { .. } | DeclareBody::UndeclareKeyExpr { .. } => {}
-            DeclareBody::Final => {}
-        }
-        drop(m);
-        Self::send_all(sends);
-        if let Some(k) = token {
-            self.token_changed(&k);
-        }
     }
 }
 

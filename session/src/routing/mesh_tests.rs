@@ -584,3 +584,98 @@ fn a_token_at_one_end_of_a_chain_is_seen_alive_and_dead_at_the_other() {
     assert_eq!(seen.len(), 4, "{seen:?}");
     assert_eq!(seen[3], ("l/b".to_string(), SampleKind::Delete));
 }
+
+/// What router 0's publication on `w/1` crosses, as (from, to) hops.
+fn hops_of_a_publication(sim: &mut Sim, n: &[u8]) -> Vec<(usize, usize)> {
+    sim.log.clear();
+    sim.publish(0, "w/1", n);
+    sim.pump();
+    sim.pushes().iter().map(|(f, t, _)| (*f, *t)).collect()
+}
+
+#[test]
+fn rtt_weights_move_traffic_to_the_faster_path_and_a_static_weight_wins() {
+    use crate::linkstate::weight::RttWeightConfig;
+    use std::time::Instant;
+
+    // A triangle: 0 - 2 directly (10 ms RTT), or 0 - 1 - 2 (0.2 ms each).
+    let cfg = RttWeightConfig {
+        enabled: true,
+        window: 3,
+        hold_down: Duration::ZERO,
+        ..RttWeightConfig::default()
+    };
+    let mut sim = Sim::new(3);
+    for r in &sim.routers {
+        r.set_mesh_rtt_weights(cfg.clone());
+        assert!(r.follows_rtt());
+    }
+    for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+        sim.link(a, b);
+    }
+    sim.pump();
+    let (_, got) = counter(&sim.routers[2], "w/**");
+    sim.pump();
+    // Until a window of samples came, every link weighs Zenoh's default: direct wins.
+    assert_eq!(hops_of_a_publication(&mut sim, b"0"), [(0, 2)]);
+    let t0 = Instant::now();
+    let rtt = |a: usize, b: usize| {
+        if (a, b) == (0, 2) || (a, b) == (2, 0) {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_micros(200)
+        }
+    };
+    for round in 0..3u64 {
+        for (a, b) in [(0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)] {
+            let now = t0 + Duration::from_secs(round);
+            sim.routers[a].mesh_rtt_sample(&zid(b as u128 + 1), rtt(a, b), now);
+        }
+        sim.pump();
+    }
+    // 10 ms weighs 100, 0.2 ms the minimum: the two-hop path is lighter now.
+    let dot = sim.routers[0].mesh_dot().expect("a router");
+    let mut weights: Vec<f64> = dot
+        .lines()
+        .filter(|l| l.contains(" -- "))
+        .filter_map(|l| l.split('"').nth(1)?.parse().ok())
+        .collect();
+    weights.sort_by(f64::total_cmp);
+    assert_eq!(weights.len(), 3, "{dot}");
+    assert!(
+        weights[1] < 3.0 && (100.0..102.0).contains(&weights[2]),
+        "{dot}"
+    );
+    assert_eq!(
+        hops_of_a_publication(&mut sim, b"1"),
+        [(0, 1), (1, 2)],
+        "{dot}"
+    );
+    // A sample from a router that is not a neighbour changes nothing.
+    sim.routers[0].mesh_rtt_sample(&zid(99), Duration::from_secs(1), t0);
+    // A static weight for the direct link wins over its RTT.
+    sim.routers[0].set_mesh_weights(
+        StaticWeights::from_json(
+            &serde_json::json!([{"dst_zid": zid(3).to_string(), "weight": 1}]),
+        )
+        .expect("weights"),
+    );
+    sim.routers[2].set_mesh_weights(
+        StaticWeights::from_json(
+            &serde_json::json!([{"dst_zid": zid(1).to_string(), "weight": 1}]),
+        )
+        .expect("weights"),
+    );
+    sim.pump();
+    assert_eq!(hops_of_a_publication(&mut sim, b"2"), [(0, 2)]);
+    // Disabled again, the links keep no RTT weight: direct (100) against 100 + 100.
+    sim.routers[0].set_mesh_weights(StaticWeights::default());
+    sim.routers[2].set_mesh_weights(StaticWeights::default());
+    for r in &sim.routers {
+        r.set_mesh_rtt_weights(RttWeightConfig::default());
+        assert!(!r.follows_rtt());
+    }
+    sim.pump();
+    assert_eq!(hops_of_a_publication(&mut sim, b"3"), [(0, 2)]);
+    assert_eq!(total(&got), 4);
+}

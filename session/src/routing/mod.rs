@@ -59,8 +59,10 @@ mod keyexprs;
 mod limits;
 mod liveliness;
 mod mesh;
+mod mesh_declare;
 #[cfg(test)]
 mod mesh_tests;
+mod mesh_weights;
 mod pending;
 mod pubsub;
 mod queries;

@@ -136,6 +136,10 @@ impl Runtime {
         inner
             .routing
             .set_mesh_weights(config.transport_weights().clone());
+        // ... and, where `rtt_weights` enables it, by the RTTs those links measure.
+        inner
+            .routing
+            .set_mesh_rtt_weights(config.rtt_weights().clone());
         // Routers announce their listeners in their link state.
         inner
             .routing
@@ -210,6 +214,33 @@ fn face_facts(transport: &Transport, interfaces: bool) -> crate::acl::FaceFacts 
     }
 }
 
+/// Feeds the RTTs the transport to another router measures (its lowest over its links)
+/// into the mesh's link weights, until it closes.
+fn follow_rtt(s: &Runtime, transport: &Transport) {
+    let routing = Arc::downgrade(&s.routing);
+    let t = transport.clone();
+    s.spawn(async move {
+        let mut updates = t.rtt_updates();
+        loop {
+            tokio::select! {
+                _ = t.closed() => return,
+                changed = updates.changed() => if changed.is_err() { return },
+            }
+            let Some(us) = t.links().iter().filter_map(|l| l.rtt_us).min() else {
+                continue;
+            };
+            let Some(r) = routing.upgrade() else {
+                return;
+            };
+            r.mesh_rtt_sample(
+                &t.zid(),
+                std::time::Duration::from_micros(us),
+                std::time::Instant::now(),
+            );
+        }
+    });
+}
+
 /// Receives new transports for a session.
 struct Handler(Weak<Runtime>);
 
@@ -239,6 +270,9 @@ impl TransportHandler for Handler {
         );
         if let Some(s) = &session {
             s.routing.face_opened(face.clone());
+            if s.routing.is_mesh_face(&face) && s.routing.follows_rtt() {
+                follow_rtt(s, transport);
+            }
             let samples = s.admin.transport_opened(transport);
             s.publish_admin(samples);
         }
