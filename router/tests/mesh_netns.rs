@@ -85,6 +85,19 @@ fn veth(a: &str, a_dev: &str, a_ip: &str, b: &str, b_dev: &str, b_ip: &str) {
     }
 }
 
+/// The bytes `dev` in `ns` has sent.
+fn tx_bytes(ns: &str, dev: &str) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args(["-n", ns, "-j", "-s", "link", "show", "dev", dev])
+        .output()
+        .expect("run ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("`ip -j -s link` output ({e}): {out:?}"));
+    v[0]["stats64"]["tx"]["bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no tx bytes for {dev} in {v}"))
+}
+
 /// Starts a router in `ns` with the config file `config`, listening on `listen` and
 /// connecting to `connect`.
 async fn router(ns: &str, zid: &str, config: &str, listen: &[&str], connect: &[&str]) -> Plexusd {
@@ -388,8 +401,17 @@ async fn netns_failover_moves_traffic_to_the_other_path() {
 
     let sub = Client::start(d, "sub", local, &log).await;
     let mut publisher = Client::start(a, "pub", local, &log).await;
+    sub.until("first delivery", &log, |got| !got.is_empty())
+        .await;
+    let (bd0, cd0) = (tx_bytes(b, "bd"), tx_bytes(c, "cd"));
     sub.until("delivery over the first path", &log, |got| got.len() >= 300)
         .await;
+    // The data went over b – d: its link carried far more than c – d's keep-alives.
+    let (bd1, cd1) = (tx_bytes(b, "bd") - bd0, tx_bytes(c, "cd") - cd0);
+    assert!(
+        bd1 > 4 * cd1,
+        "the active path is not a – b – d: b to d carried {bd1} bytes, c to d {cd1}"
+    );
 
     // Take the link b – d down (at b's end); nobody exits.
     must(&["-n", b, "link", "set", "bd", "down"]);
@@ -439,7 +461,7 @@ async fn netns_failover_moves_traffic_to_the_other_path() {
     let sent_at: BTreeMap<u32, Instant> =
         publisher.nums().into_iter().map(|(t, n)| (n, t)).collect();
     say(&format!(
-        "RAN: netns failover: link b-d down, delivery resumed over a-c-d after {switch:?} \
+        "RAN: netns failover: data over a-b-d ({bd1} bytes on b-d, {cd1} on c-d), link b-d down, delivery resumed over a-c-d after {switch:?} \
          (lease {LEASE_MS} ms); {} of {} messages lost in the switch, {dups} duplicated",
         lost.len(),
         last - first + 1
