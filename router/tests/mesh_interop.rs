@@ -1,6 +1,7 @@
-//! A mixed mesh: `plexusd` – Zenoh 1.10.2 router – `plexusd`, with a Plexus client at
-//! each end: link states, sourced declarations and data cross the Zenoh router both
-//! ways, and so does a query.
+//! Mixed meshes: `plexusd` – Zenoh 1.10.2 router – `plexusd` with a Plexus client at each
+//! end, and Zenoh router – `plexusd` – Zenoh router with a Zenoh client at one end and a
+//! Plexus client at the other: link states, sourced declarations and data cross the
+//! middle router both ways, and so do queries.
 
 mod common;
 
@@ -24,15 +25,32 @@ async fn client(locator: &str) -> Session {
 }
 
 async fn zenoh_router(connect: &str) -> (zenoh::Session, String) {
+    zenoh_session("router", Some("tcp/127.0.0.1:0"), connect).await
+}
+
+/// A Zenoh session in `mode`, listening on `listen` (if given) and connected to `connect`,
+/// with its first TCP locator (empty for a client).
+async fn zenoh_session(
+    mode: &str,
+    listen: Option<&str>,
+    connect: &str,
+) -> (zenoh::Session, String) {
     let mut c = zenoh::Config::default();
-    c.insert_json5("mode", r#""router""#).unwrap();
+    c.insert_json5("mode", &format!(r#""{mode}""#)).unwrap();
     c.insert_json5("scouting/multicast/enabled", "false")
         .unwrap();
-    c.insert_json5("listen/endpoints", r#"["tcp/127.0.0.1:0"]"#)
+    let listen = listen.map(|l| format!(r#""{l}""#)).unwrap_or_default();
+    c.insert_json5("listen/endpoints", &format!("[{listen}]"))
         .unwrap();
     c.insert_json5("connect/endpoints", &format!(r#"["{connect}"]"#))
         .unwrap();
-    let z = zenoh::open(c).await.expect("zenoh router");
+    let z = timeout(WAIT, zenoh::open(c))
+        .await
+        .expect("zenoh opens in time")
+        .expect("zenoh session");
+    if listen.is_empty() {
+        return (z, String::new());
+    }
     let loc = z
         .info()
         .locators()
@@ -135,16 +153,24 @@ async fn plexus_zenoh_plexus_chain_carries_pub_sub_and_queries_both_ways() {
         })
         .await
         .expect("queryable");
-    let replies = timeout(Duration::from_secs(20), async {
+    assert_eq!(plexus_get(&left, "mix/svc/1").await, ["answer"]);
+    z.close().await.expect("close zenoh");
+}
+
+/// Gets `key` from `s` until one reply comes (the queryable crossed the mesh); returns the
+/// replies of that round.
+async fn plexus_get(s: &Session, key: &str) -> Vec<String> {
+    timeout(Duration::from_secs(20), async {
         loop {
-            let rx = left
-                .get("mix/svc/1")
+            let rx = s
+                .get(key)
                 .timeout(Duration::from_secs(2))
                 .await
                 .expect("get");
             let mut replies = Vec::new();
             while let Ok(r) = rx.recv_async().await {
-                replies.push(r);
+                let s = r.result().expect("a sample");
+                replies.push(String::from_utf8_lossy(s.payload()).into_owned());
             }
             if !replies.is_empty() {
                 return replies;
@@ -153,11 +179,116 @@ async fn plexus_zenoh_plexus_chain_carries_pub_sub_and_queries_both_ways() {
         }
     })
     .await
-    .expect("the query never crossed the mixed mesh");
-    assert_eq!(replies.len(), 1);
-    assert_eq!(
-        &replies[0].result().expect("a sample").payload()[..],
-        b"answer"
-    );
-    z.close().await.expect("close zenoh");
+    .expect("the query never crossed the mixed mesh")
+}
+
+/// A Zenoh subscriber that keeps the payloads it receives.
+async fn zenoh_subscriber(z: &zenoh::Session, key: &str) -> (zenoh::pubsub::Subscriber<()>, Seen) {
+    let seen: Seen = Arc::default();
+    let keep = seen.clone();
+    let sub = z
+        .declare_subscriber(key)
+        .callback(move |sample| {
+            let text = String::from_utf8_lossy(&sample.payload().to_bytes()).into_owned();
+            keep.lock().expect("lock").push(text);
+        })
+        .await
+        .expect("zenoh subscriber");
+    (sub, seen)
+}
+
+/// Gets `key` from `z` until one reply comes (the queryable crossed the mesh); returns the
+/// replies of that round.
+async fn zenoh_get(z: &zenoh::Session, key: &str) -> Vec<String> {
+    timeout(Duration::from_secs(20), async {
+        loop {
+            let rx = z
+                .get(key)
+                .timeout(Duration::from_secs(2))
+                .await
+                .expect("zenoh get");
+            let mut replies = Vec::new();
+            while let Ok(r) = rx.recv_async().await {
+                let s = r.result().expect("a sample");
+                replies.push(String::from_utf8_lossy(&s.payload().to_bytes()).into_owned());
+            }
+            if !replies.is_empty() {
+                return replies;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the query never crossed the mixed mesh")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenoh_plexus_zenoh_chain_carries_pub_sub_and_queries_both_ways() {
+    // Zenoh router z1 – plexusd b – Zenoh router z2; a Zenoh client on z1, a Plexus
+    // client on z2.
+    let b = Plexusd::start(&[]).await;
+    let (z1, z1_loc) = zenoh_router(&b.locator).await;
+    let (z2, z2_loc) = zenoh_router(&b.locator).await;
+    let (left, _) = zenoh_session("client", None, &z1_loc).await;
+    let right = client(&z2_loc).await;
+
+    // Left (Zenoh) to right (Plexus), in order.
+    let (_s1, seen) = subscriber(&right, "mir/lr/**").await;
+    timeout(Duration::from_secs(20), async {
+        while seen.lock().expect("lock").is_empty() {
+            left.put("mir/lr/x", "warm").await.expect("zenoh put");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the Plexus subscription never reached the Zenoh client");
+    seen.lock().expect("lock").clear();
+    for i in 0..100 {
+        left.put("mir/lr/x", i.to_string())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .await
+            .expect("zenoh put");
+    }
+    let got = until_len(&seen, 100).await;
+    assert_eq!(got, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+
+    // Right (Plexus) to left (Zenoh).
+    let (_s2, back) = zenoh_subscriber(&left, "mir/rl/**").await;
+    warm_up(&right, "mir/rl/y", &back).await;
+    for i in 0..100 {
+        right
+            .put("mir/rl/y", i.to_string())
+            .congestion_control(CongestionControl::Block)
+            .await
+            .expect("put");
+    }
+    let got = until_len(&back, 100).await;
+    assert_eq!(got, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+
+    // A query from the Zenoh client answered by the Plexus client…
+    let _q = right
+        .declare_queryable("mir/plx/**")
+        .callback(|q: Query| {
+            tokio::spawn(async move {
+                q.reply(q.key_expr().clone(), "from plexus")
+                    .await
+                    .expect("reply");
+            });
+        })
+        .await
+        .expect("queryable");
+    assert_eq!(zenoh_get(&left, "mir/plx/1").await, ["from plexus"]);
+
+    // …and one from the Plexus client answered by the Zenoh client.
+    let _zq = left
+        .declare_queryable("mir/zen/**")
+        .callback(|q| {
+            zenoh::Wait::wait(q.reply(q.key_expr().clone(), "from zenoh")).expect("zenoh reply");
+        })
+        .await
+        .expect("zenoh queryable");
+    assert_eq!(plexus_get(&right, "mir/zen/2").await, ["from zenoh"]);
+    for z in [left, z1, z2] {
+        z.close().await.expect("close zenoh");
+    }
 }

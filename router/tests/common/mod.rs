@@ -63,9 +63,25 @@ impl Plexusd {
     /// Starts `plexusd` on loopback with an ephemeral TCP port and HTTP port, plus `extra`
     /// arguments.
     pub async fn start(extra: &[&str]) -> Plexusd {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plexusd"))
-            .args(["-l", "tcp/127.0.0.1:0", "--rest-http-port", "127.0.0.1:0"])
-            .args(extra)
+        let mut args = vec!["-l", "tcp/127.0.0.1:0", "--rest-http-port", "127.0.0.1:0"];
+        args.extend(extra);
+        Plexusd::start_with(&[], &args).await
+    }
+
+    /// Starts `plexusd` with `args` (which must give an HTTP port), run through `prefix`
+    /// (e.g. `ip netns exec <ns>`) if it is not empty.
+    pub async fn start_with(prefix: &[&str], args: &[&str]) -> Plexusd {
+        let bin = env!("CARGO_BIN_EXE_plexusd");
+        let mut cmd = match prefix.split_first() {
+            None => Command::new(bin),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
+        let mut child = cmd
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
