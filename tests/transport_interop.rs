@@ -505,8 +505,8 @@ async fn plexus_multilink_peer_joins_two_links_to_zenoh() {
 }
 
 /// A second Zenoh process announcing the zid of a Zenoh peer joined to Plexus, with
-/// multilink on but its own key, is refused: the victim's transport keeps its one link
-/// and its traffic.
+/// multilink on but its own key, is refused with CLOSE(INVALID): the victim's transport
+/// keeps its one link and its traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zenoh_link_with_another_key_is_refused() {
     common::capture_logs();
@@ -525,7 +525,11 @@ async fn zenoh_link_with_another_key_is_refused() {
         .await
         .expect("zenoh open");
     let line = common::logged(&["refused a link", &zzid]).await;
-    assert!(line.contains("multilink"), "{line}");
+    // Refused as Zenoh refuses it (see the next test).
+    assert!(
+        line.contains("(invalid)") && line.contains("another key"),
+        "{line}"
+    );
     plexus_links(&p, &zzid, 1).await;
     let pzid = p.zid().to_string();
     assert_eq!(zenoh_links(&forger, &pzid).await, (0, 0));
@@ -534,4 +538,54 @@ async fn zenoh_link_with_another_key_is_refused() {
     forger.close().await.expect("zenoh close");
     victim.close().await.expect("zenoh close");
     p.close().await;
+}
+
+/// What Zenoh 1.10.2 (`max_links` 2) does with links that announce the zid of its
+/// multilink transport: one with another key, or with none, is refused with
+/// CLOSE(INVALID) in place of the OPEN ack (its transport's configuration differs);
+/// one with the transport's key joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenoh_refuses_joining_links_with_another_key_as_invalid() {
+    let z = zenoh::open(zenoh_multilink(&[], &["tcp/127.0.0.1:0"], None))
+        .await
+        .expect("zenoh open");
+    let loc = ep(&common::zenoh_locator(&z).await);
+    let zid = ZenohId::random();
+    // `max_links` 2 makes each manager its own key; 1 offers none.
+    let manager = |max_links: usize| {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut cfg = TransportConfig::new(zid, WhatAmI::Peer);
+        cfg.max_links = max_links;
+        TransportManager::new(cfg, Arc::new(Recorder(tx)))
+    };
+    let victim = manager(2);
+    let t = timeout(common::WAIT, victim.connect(&loc))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+
+    for (who, m) in [("another key", manager(2)), ("no key", manager(1))] {
+        let err = timeout(common::WAIT, m.connect(&loc))
+            .await
+            .expect("connect timed out")
+            .expect_err(who)
+            .to_string();
+        assert!(err.contains("closed by the peer: invalid"), "{who}: {err}");
+        m.close().await;
+    }
+    assert_eq!(t.links().len(), 1);
+
+    let joined = timeout(common::WAIT, victim.connect(&loc))
+        .await
+        .expect("connect timed out")
+        .expect("the victim's second link");
+    assert_eq!(joined.links().len(), 2);
+    assert_eq!(t.links().len(), 2);
+    let pzid = zid.to_string();
+    common::until("Zenoh's second link", || async {
+        zenoh_links(&z, &pzid).await == (1, 2)
+    })
+    .await;
+    victim.close().await;
+    z.close().await.expect("zenoh close");
 }
