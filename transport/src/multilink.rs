@@ -203,6 +203,101 @@ mod tests {
         assert!(mallory.answer(&ack).is_err());
     }
 
+    fn unhex(s: &str) -> Bytes {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    fn message(hex: &str) -> crate::wire::transport::TransportMessage {
+        let bytes = unhex(hex);
+        let mut r = Reader::new(bytes.clone());
+        let m = crate::wire::transport::TransportMessage::read(&mut r).expect("decodes");
+        assert_eq!(r.remaining(), 0, "the whole batch is one message");
+        // Plexus writes Zenoh's bytes back exactly (extension order and encodings).
+        let mut out = Vec::new();
+        m.write(&mut out);
+        assert_eq!(out, bytes.to_vec(), "re-encoded differently");
+        m
+    }
+
+    /// The four handshake messages of one link between two Zenoh 1.10.2 peers with
+    /// `transport/unicast/max_links = 2` (captured on loopback with
+    /// `tools/wire-proxy.py`): Plexus reads each multilink extension as Zenoh wrote
+    /// it, with Zenoh's key size and exponent, and would write the same bytes.
+    #[test]
+    fn zenoh_multilink_handshake_bytes() {
+        use crate::wire::transport::TransportMessage;
+        const INIT_SYN: &str = "c109f1b7991406a281da300884ab63715b91220ac8ff81c445404b173d8f7705\
+            1ed5081c59611e62a8640fc9f461fa3d43a1c12201e52be708e2a8952f33b4d670c4829680ffcf4c\
+            f08b0a5532c324cc2e15f88ac411e6db98bf030100012701";
+        const INIT_ACK: &str = "e109f168a498503adf6f63a03f196a033e193b0a00c082018001081543456f\
+            2a9ec9d3f8808817b26ff3b4dab0d949c0762a481cfa9d25b410a9bdcc317f8c71a4f7c86ec70e843e\
+            2a1249167037154d5093ef89d726774ba02f869aa9ec8b1f2aef66b79273ae84fcc10684942f5d0512\
+            99acee6882be4ae3051a56c665487a241d47437be6c8782884a1af4a986456c516f9df66fb78456a45\
+            81c486014083bf70c78b9c4105b24288348b0764a87229cec02adfb19ac5d87b70d79d981e99e0969d\
+            c1801c85b6112e2e0704e42d3501818443872903ad09d649f457b4b5030100014086bf743756250\
+            17d443cb065ab70032006b4e1e730aedbdb8c521465a7481ea3d6203c56b7f6d5cc35fcf2c8de0bc6c\
+            446c1e7a0ee1299c682e0a70c76ca351b2701";
+        const OPEN_SYN: &str = "c20aa2c1fc7e82018001081543456f2a9ec9d3f8808817b26ff3b4dab0d949\
+            c0762a481cfa9d25b410a9bdcc317f8c71a4f7c86ec70e843e2a1249167037154d5093ef89d726774b\
+            a02f869aa9ec8b1f2aef66b79273ae84fcc10684942f5d051299acee6882be4ae3051a56c665487a24\
+            1d47437be6c8782884a1af4a986456c516f9df66fb78456a4544414061e75ac010892edcd4920cbafa\
+            dd412e055b4075e4b9e249e0154e8b97c0fdd2d3317794c7de7d4ecf539c4ec0df33a274b6b81a5677\
+            db60624463fe5dda2077";
+        const OPEN_ACK: &str = "e20a87c5855104";
+        let sealed_len = KEY_BITS / 8;
+        let zenoh_key = |key: &RsaPublicKey, wire: &Bytes, body: &Bytes| {
+            assert_eq!(key.n().bits(), KEY_BITS);
+            assert_eq!(key.e(), &BigUint::from(65_537u32));
+            // Canonical: the key as Plexus writes it is the bytes Zenoh sent.
+            assert_eq!(wire[..], body[..wire.len()]);
+        };
+
+        let TransportMessage::Init(syn) = message(INIT_SYN) else {
+            panic!("INIT syn")
+        };
+        let body = syn.multilink.expect("INIT syn multilink");
+        let mut r = Reader::new(body.clone());
+        let (alice, wire) = read_public(&mut r, "INIT syn").expect("alice's key");
+        zenoh_key(&alice, &wire, &body);
+        assert_eq!(r.remaining(), 0);
+        // A Plexus acceptor takes it up.
+        let bob = MultilinkKey::generate().expect("bob");
+        let (_, ack, seen) = bob.challenge(&body).expect("challenge");
+        assert_eq!(seen, body);
+        assert_eq!(ack.len(), 1 + sealed_len + 1 + 3 + 1 + sealed_len);
+
+        let TransportMessage::Init(ack) = message(INIT_ACK) else {
+            panic!("INIT ack")
+        };
+        let body = ack.multilink.expect("INIT ack multilink");
+        let mut r = Reader::new(body.clone());
+        let (bob, wire) = read_public(&mut r, "INIT ack").expect("bob's key");
+        zenoh_key(&bob, &wire, &body);
+        let sealed = r.zbytes("challenge").expect("sealed challenge");
+        assert_eq!(sealed.len(), sealed_len);
+        assert_eq!(r.remaining(), 0);
+
+        let TransportMessage::Open(open) = message(OPEN_SYN) else {
+            panic!("OPEN syn")
+        };
+        let body = open.multilink_syn.expect("OPEN syn multilink");
+        let mut r = Reader::new(body.clone());
+        assert_eq!(r.zbytes("proof").expect("proof").len(), sealed_len);
+        assert_eq!(r.remaining(), 0);
+        assert!(!open.multilink_ack);
+
+        let TransportMessage::Open(open) = message(OPEN_ACK) else {
+            panic!("OPEN ack")
+        };
+        assert!(open.multilink_ack);
+        assert!(open.multilink_syn.is_none());
+    }
+
     #[test]
     fn hostile_extensions_are_errors() {
         let bob = MultilinkKey::generate().expect("bob");

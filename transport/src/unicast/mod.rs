@@ -11,7 +11,8 @@
 //! links run at once (more connections are closed at once); at most `max_sessions`
 //! transports are open; a link we accept joins a live transport only within
 //! `max_links`, and above 1 only with Zenoh's multilink proof (see
-//! [`crate::multilink`]). A refused link gets CLOSE with the reason in place of the
+//! [`crate::multilink`]); any joining link must carry the transport's multilink key, or
+//! none if it has none. A refused link gets CLOSE with the reason in place of the
 //! OPEN ack and never touches the transport it named.
 //!
 //! A link whose handshake fails (TLS or INIT/OPEN, e.g. refused credentials) never
@@ -477,11 +478,13 @@ async fn accept_link(
 /// live transports.
 ///
 /// - A new transport needs a free slot: at most `max_sessions` are open.
+/// - A link joins a transport only with the transport's multilink key: the same key
+///   (the peer process's, proven by the opener with the multilink extension) or none
+///   on both; else it is refused with INVALID, as Zenoh refuses a link whose transport
+///   configuration differs.
 /// - A link we accepted (`inbound`) joins a transport only while it holds fewer
-///   accepted links than its limit: `max_links` when both links proved, with the
-///   multilink extension, the key of the process that opened the transport; else 1
-///   (Zenoh's rule). A link whose proven key differs from the transport's is refused
-///   whatever the count. Links we open are not counted (we chose whom to dial).
+///   accepted links than its limit: `max_links` when the transport has a multilink
+///   key, else 1 (Zenoh's rule). Links we open are not counted (we chose whom to dial).
 /// - A link authenticated as another user than the transport's is refused.
 fn admit(
     inner: &ManagerInner,
@@ -515,16 +518,28 @@ fn admit(
             transport_user: ours.to_owned(),
         });
     }
-    if inbound {
-        let ours = existing.multilink_key();
-        if ours.is_some() && est.multilink_key.as_ref() != ours {
-            return Err(refuse(
-                CloseReason::MaxLinks,
+    // The peer's multilink key is part of the transport, in both directions: Zenoh
+    // refuses a link whose key differs from its transport's (present or not) as a
+    // configuration mismatch, CLOSE(INVALID).
+    let ours = existing.multilink_key();
+    if est.multilink_key.as_ref() != ours {
+        let detail = match (ours, &est.multilink_key) {
+            (Some(_), Some(_)) => {
+                "the link proves (multilink extension) another key than the live \
+                 transport with this zid: it does not come from that process"
+            }
+            (Some(_), None) => {
                 "the link does not prove (multilink extension) that it comes from the \
                  process of the live transport with this zid"
-                    .into(),
-            ));
-        }
+            }
+            _ => {
+                "the link agreed the multilink extension and the live transport with \
+                 this zid did not"
+            }
+        };
+        return Err(refuse(CloseReason::Invalid, detail.into()));
+    }
+    if inbound {
         let limit = if ours.is_some() {
             inner.config.max_links.max(1)
         } else {
