@@ -346,6 +346,33 @@ async fn pubsub_both_ways(p: &plexus::Session, z: &zenoh::Session, prefix: &str)
     );
 }
 
+/// Cuts the link that `relay` carries between `p` and `z` and checks that both keep their
+/// transport with the other link, and that pub/sub goes on over it (keys under `prefix`).
+async fn cut_one_link(
+    p: &plexus::Session,
+    z: &zenoh::Session,
+    relay: &Relay,
+    zevents: &zenoh::session::LinkEventsListener<
+        zenoh::handlers::FifoChannelHandler<zenoh::session::LinkEvent>,
+    >,
+    prefix: &str,
+) {
+    let events = p.info().connectivity_events();
+    relay.cut();
+    common::connectivity(&events, "Plexus dropping the cut link", |e| match e {
+        plexus::ConnectivityEvent::LinkRemoved { link, .. } => Some(link),
+        plexus::ConnectivityEvent::TransportClosed { zid, reason } => {
+            panic!("Plexus closed the transport to {zid}: {reason}")
+        }
+        _ => None,
+    })
+    .await;
+    plexus_links(p, &z.zid().to_string(), 1).await;
+    zenoh_lost_one_link(z, zevents, &p.zid().to_string()).await;
+    pubsub_both_ways(p, z, prefix).await;
+    assert_eq!(p.info().transports().len(), 1);
+}
+
 /// The Zenoh side lost a link to `zid` (a link Delete event) and keeps the other.
 async fn zenoh_lost_one_link(
     z: &zenoh::Session,
@@ -415,20 +442,7 @@ async fn zenoh_multilink_peer_joins_two_links_to_plexus() {
         .iter()
         .position(|l| *l == first)
         .unwrap_or_else(|| panic!("link source {first} is not a listener {listeners:?}"));
-    let events = p.info().connectivity_events();
-    relays[i].cut();
-    common::connectivity(&events, "Plexus dropping the cut link", |e| match e {
-        plexus::ConnectivityEvent::LinkRemoved { link, .. } => Some(link),
-        plexus::ConnectivityEvent::TransportClosed { zid, reason } => {
-            panic!("Plexus closed the transport to {zid}: {reason}")
-        }
-        _ => None,
-    })
-    .await;
-    plexus_links(&p, &zzid, 1).await;
-    zenoh_lost_one_link(&z, &zevents, &pzid).await;
-    pubsub_both_ways(&p, &z, "multilink/z2p/after").await;
-    assert_eq!(p.info().transports().len(), 1);
+    cut_one_link(&p, &z, &relays[i], &zevents, "multilink/z2p/after").await;
 
     z.close().await.expect("zenoh close");
     p.close().await;
@@ -485,20 +499,7 @@ async fn plexus_multilink_peer_joins_two_links_to_zenoh() {
         .iter()
         .position(|r| r.locator == first)
         .unwrap_or_else(|| panic!("link destination {first} is not a relay"));
-    let events = p.info().connectivity_events();
-    relays[i].cut();
-    common::connectivity(&events, "Plexus dropping the cut link", |e| match e {
-        plexus::ConnectivityEvent::LinkRemoved { link, .. } => Some(link),
-        plexus::ConnectivityEvent::TransportClosed { zid, reason } => {
-            panic!("Plexus closed the transport to {zid}: {reason}")
-        }
-        _ => None,
-    })
-    .await;
-    plexus_links(&p, &zzid, 1).await;
-    zenoh_lost_one_link(&z, &zevents, &pzid).await;
-    pubsub_both_ways(&p, &z, "multilink/p2z/after").await;
-    assert_eq!(p.info().transports().len(), 1);
+    cut_one_link(&p, &z, &relays[i], &zevents, "multilink/p2z/after").await;
 
     p.close().await;
     z.close().await.expect("zenoh close");

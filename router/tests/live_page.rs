@@ -40,6 +40,19 @@ fn chromium() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// Chromium, or `None` (the test then skips) where it is missing outside CI.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let exe = chromium();
+    if exe.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is missing: CI must have it (.ci/run installs Debian's chromium)"
+        );
+        eprintln!("skipped: no chromium (install Debian's chromium to run this test)");
+    }
+    exe
+}
+
 /// A headless Chromium with one page, driven through the DevTools protocol.
 struct Browser {
     _child: Child,
@@ -201,12 +214,7 @@ fn row(zid: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_page_shows_a_client_coming_and_going_without_reload() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is missing: CI must have it (.ci/run installs Debian's chromium)"
-        );
-        eprintln!("skipped: no chromium (install Debian's chromium to run this test)");
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let update = std::env::var("PLEXUS_UPDATE_SCREENSHOT").as_deref() == Ok("1");
@@ -314,12 +322,7 @@ async fn the_live_page_shows_a_client_coming_and_going_without_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_page_draws_the_router_mesh_with_the_rtt_of_each_own_link() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is missing: CI must have it (.ci/run installs Debian's chromium)"
-        );
-        eprintln!("skipped: no chromium (install Debian's chromium to run this test)");
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     // A chain of three routers: the page is d's, in the middle.
