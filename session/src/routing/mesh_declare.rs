@@ -10,6 +10,7 @@ use plexus_transport::wire::network::{DeclareBody, WireExpr};
 use super::dispatcher::Dispatcher;
 use super::face::Face;
 use super::mesh::{Sends, d_qbl, d_sub, d_token, u_qbl, u_sub, u_token};
+use crate::acl::{AclMessage, Flow};
 use crate::key_expr::OwnedKeyExpr;
 
 impl Dispatcher {
@@ -32,6 +33,27 @@ impl Dispatcher {
             we.and_then(|we| face.resolve(we))
                 .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
         };
+        // Access control applies to what a router declares for its mesh as to any face.
+        let denied = match &body {
+            DeclareBody::Subscriber { wire_expr, .. } => {
+                key_of(Some(wire_expr)).map(|k| (AclMessage::DeclareSubscriber, k))
+            }
+            DeclareBody::Queryable { wire_expr, .. } => {
+                key_of(Some(wire_expr)).map(|k| (AclMessage::DeclareQueryable, k))
+            }
+            DeclareBody::Token { wire_expr, .. } => {
+                key_of(Some(wire_expr)).map(|k| (AclMessage::LivelinessToken, k))
+            }
+            _ => None,
+        }
+        .filter(|(msg, k)| !face.acl_allows(Flow::Ingress, *msg, k));
+        if let Some((msg, k)) = denied {
+            tracing::debug!(
+                "from router {}: access control denied {msg:?} on {k}",
+                face.zid
+            );
+            return;
+        }
         let faces = self.neighbour_faces();
         let mut sends = Sends::new();
         let mut token = None;

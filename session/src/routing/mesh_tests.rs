@@ -86,13 +86,21 @@ impl Sim {
     }
 
     fn link(&mut self, a: usize, b: usize) {
+        self.link_with_acl(a, b, None);
+    }
+
+    /// [`Sim::link`], with `acl` on `a`'s face for `b`.
+    fn link_with_acl(&mut self, a: usize, b: usize, acl: Option<Arc<crate::acl::FaceAcl>>) {
         let a_rec = Arc::new(Recorder::default());
         let b_rec = Arc::new(Recorder::default());
-        let a_face = Arc::new(Face::new(
-            zid(b as u128 + 1),
-            WhatAmI::Router,
-            FaceTx::Fake(a_rec.clone()),
-        ));
+        let a_face = Arc::new(
+            Face::new(
+                zid(b as u128 + 1),
+                WhatAmI::Router,
+                FaceTx::Fake(a_rec.clone()),
+            )
+            .with_acl(acl),
+        );
         let b_face = Arc::new(Face::new(
             zid(a as u128 + 1),
             WhatAmI::Router,
@@ -678,4 +686,38 @@ fn rtt_weights_move_traffic_to_the_faster_path_and_a_static_weight_wins() {
     sim.pump();
     assert_eq!(hops_of_a_publication(&mut sim, b"3"), [(0, 2)]);
     assert_eq!(total(&got), 4);
+}
+
+#[test]
+fn access_control_applies_to_what_another_router_declares() {
+    // Router 0 may not declare subscribers on `deny/**` to router 1 (zid 2 names router 1's
+    // face for router 0 by router 0's zid, 1).
+    let config = crate::config::Config::from_json5(
+        r#"{ access_control: { enabled: true, default_permission: "allow",
+            rules: [{ id: "r", messages: ["declare_subscriber"], flows: ["ingress"],
+                      permission: "deny", key_exprs: ["deny/**"] }],
+            subjects: [{ id: "s", zids: ["1"] }],
+            policies: [{ rules: ["r"], subjects: ["s"] }] } }"#,
+    )
+    .expect("the ACL parses");
+    let policy = config.access_control().expect("compiles").expect("enabled");
+    let acl = policy.face(&crate::acl::FaceFacts {
+        zid: Some(zid(1)),
+        link_protocols: vec!["tcp".into()],
+        ..Default::default()
+    });
+    assert!(acl.is_some());
+    let mut sim = Sim::new(2);
+    sim.link_with_acl(1, 0, acl);
+    sim.pump();
+    let (_, denied) = counter(&sim.routers[0], "deny/x");
+    let (_, allowed) = counter(&sim.routers[0], "ok/x");
+    sim.pump();
+    sim.log.clear();
+    sim.publish(1, "deny/x", b"d");
+    sim.publish(1, "ok/x", b"a");
+    sim.pump();
+    let hops: Vec<(usize, usize)> = sim.pushes().iter().map(|(f, t, _)| (*f, *t)).collect();
+    assert_eq!(hops, [(1, 0)], "only ok/x crosses");
+    assert_eq!((total(&denied), total(&allowed)), (0, 1));
 }
