@@ -574,7 +574,18 @@ impl Transport {
         leftover: Option<Bytes>,
         inbound: bool,
     ) {
-        *lock(&self.inner.handler) = Some(handler);
+        {
+            let _order = lock(&self.inner.events);
+            if self.is_closed() {
+                // Closed (by its manager's close) between its creation and now: the
+                // handler saw it open, so it hears that it closed; then it goes, with
+                // what it holds (a handler holding its transport would keep it alive).
+                let cause = self.close_cause().unwrap_or(CloseCause::Local);
+                handler.event(TransportEvent::Closed { cause });
+                return;
+            }
+            *lock(&self.inner.handler) = Some(handler);
+        }
         self.join_link(link_id, reader, writer, framer, leftover, inbound);
     }
 
