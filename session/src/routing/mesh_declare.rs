@@ -34,26 +34,16 @@ impl Dispatcher {
                 .and_then(|k| OwnedKeyExpr::autocanonize(k).ok())
         };
         // Access control applies to what a router declares for its mesh as to any face.
-        let denied = match &body {
-            DeclareBody::Subscriber { wire_expr, .. } => {
-                key_of(Some(wire_expr)).map(|k| (AclMessage::DeclareSubscriber, k))
+        let denied = |msg: AclMessage, key: &OwnedKeyExpr| {
+            let no = !face.acl_allows(Flow::Ingress, msg, key);
+            if no {
+                tracing::debug!(
+                    "from router {}: access control denied {msg:?} on {key}",
+                    face.zid
+                );
             }
-            DeclareBody::Queryable { wire_expr, .. } => {
-                key_of(Some(wire_expr)).map(|k| (AclMessage::DeclareQueryable, k))
-            }
-            DeclareBody::Token { wire_expr, .. } => {
-                key_of(Some(wire_expr)).map(|k| (AclMessage::LivelinessToken, k))
-            }
-            _ => None,
-        }
-        .filter(|(msg, k)| !face.acl_allows(Flow::Ingress, *msg, k));
-        if let Some((msg, k)) = denied {
-            tracing::debug!(
-                "from router {}: access control denied {msg:?} on {k}",
-                face.zid
-            );
-            return;
-        }
+            no
+        };
         let faces = self.neighbour_faces();
         let mut sends = Sends::new();
         let mut token = None;
@@ -64,6 +54,9 @@ impl Dispatcher {
                     tracing::debug!("from router {}: subscriber with an unusable key", face.zid);
                     return;
                 };
+                if denied(AclMessage::DeclareSubscriber, &key) {
+                    return;
+                }
                 let before = m.others_subscribe(&key);
                 if !m.subs.entry(key.clone()).or_default().insert(root) {
                     return;
@@ -101,6 +94,9 @@ impl Dispatcher {
                     tracing::debug!("from router {}: queryable with an unusable key", face.zid);
                     return;
                 };
+                if denied(AclMessage::DeclareQueryable, &key) {
+                    return;
+                }
                 let before = m.others_queryable(&key);
                 let old = m
                     .qbls
@@ -139,6 +135,9 @@ impl Dispatcher {
                     tracing::debug!("from router {}: token with an unusable key", face.zid);
                     return;
                 };
+                if denied(AclMessage::LivelinessToken, &key) {
+                    return;
+                }
                 if !m.tokens.entry(key.clone()).or_default().insert(root) {
                     return;
                 }
