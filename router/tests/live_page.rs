@@ -171,25 +171,47 @@ impl Browser {
         .unwrap_or_else(|_| panic!("{method}: no answer from chromium"))
     }
 
-    /// Evaluates `expr` in the page; returns its value.
-    async fn eval(&mut self, expr: &str) -> Value {
+    /// Evaluates `expr` in the page: its value, or the exception it threw.
+    async fn try_eval(&mut self, expr: &str) -> Result<Value, Value> {
         let r = self
             .call(
                 "Runtime.evaluate",
                 json!({ "expression": expr, "returnByValue": true }),
             )
             .await;
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("{expr}: {e}");
+        match r.get("exceptionDetails") {
+            Some(e) => Err(e.clone()),
+            None => Ok(r["result"]["value"].clone()),
         }
-        r["result"]["value"].clone()
+    }
+
+    /// Evaluates `expr` in the page; returns its value.
+    async fn eval(&mut self, expr: &str) -> Value {
+        self.try_eval(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    }
+
+    /// Opens `url` and waits until its document has loaded (navigation answers before the new
+    /// document replaces the old one).
+    async fn open(&mut self, url: &str) {
+        self.call("Page.enable", json!({})).await;
+        self.call("Page.navigate", json!({ "url": url })).await;
+        let loaded = format!(
+            "location.href === {} && document.readyState === 'complete'",
+            Value::String(url.to_string())
+        );
+        self.until(&loaded, BROWSER_WAIT)
+            .await
+            .unwrap_or_else(|| panic!("{url} did not load"));
     }
 
     /// Polls `expr` until it is `true`; returns how long it took, or `None` past `bound`.
+    /// An expression that throws (an element not there yet) counts as not yet true.
     async fn until(&mut self, expr: &str, bound: Duration) -> Option<Duration> {
         let start = Instant::now();
         while start.elapsed() < bound {
-            if self.eval(expr).await == Value::Bool(true) {
+            if self.try_eval(expr).await == Ok(Value::Bool(true)) {
                 return Some(start.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -221,12 +243,7 @@ async fn the_live_page_shows_a_client_coming_and_going_without_reload() {
     let d = Plexusd::start(&[]).await;
     let stays = ClientProcess::start(&d.locator).await;
     let mut b = Browser::launch(&exe).await;
-    b.call("Page.enable", json!({})).await;
-    b.call(
-        "Page.navigate",
-        json!({ "url": format!("http://{}/", d.http) }),
-    )
-    .await;
+    b.open(&format!("http://{}/", d.http)).await;
     b.until(
         "document.querySelector('#status') !== null && document.querySelector('#status').className === 'live'",
         BROWSER_WAIT,
@@ -330,12 +347,7 @@ async fn the_live_page_draws_the_router_mesh_with_the_rtt_of_each_own_link() {
     let d = Plexusd::start(&["-e", left.locator.as_str()]).await;
     let right = Plexusd::start(&["-e", d.locator.as_str()]).await;
     let mut b = Browser::launch(&exe).await;
-    b.call("Page.enable", json!({})).await;
-    b.call(
-        "Page.navigate",
-        json!({ "url": format!("http://{}/", d.http) }),
-    )
-    .await;
+    b.open(&format!("http://{}/", d.http)).await;
     let edge = |a: &str, z: &str| {
         format!(
             r#"(document.querySelector('#mesh-links tr[data-edge="{a} {z}"]') || document.querySelector('#mesh-links tr[data-edge="{z} {a}"]'))"#
