@@ -506,7 +506,7 @@ fn syntax_errors() {
 #[test]
 fn supported_keys_all_accepted() {
     let keys: Vec<_> = Config::supported_keys().collect();
-    assert_eq!(keys.len(), 66);
+    assert_eq!(keys.len(), 68);
     for key in keys {
         let mut c = Config::default();
         let e = c.insert_json5(key, "'not-a-valid-value-for-any-key'");
@@ -777,6 +777,8 @@ fn tx_queue_keys_as_in_zenoh() {
         Duration::from_micros(50_000)
     );
     assert_eq!(d.wait_before_close, Duration::from_micros(5_000_000));
+    assert!(d.batching, "batching is on by default, as in Zenoh");
+    assert_eq!(d.batching_time_limit, Duration::from_millis(1));
 
     // Zenoh's DEFAULT_CONFIG.json5 section, as written there.
     let c = Config::from_json5(
@@ -787,6 +789,7 @@ fn tx_queue_keys_as_in_zenoh() {
               drop: { wait_before_drop: 2000, max_wait_before_drop_fragments: 60000 },
               block: { wait_before_close: 3000000 },
             },
+            batching: { enabled: false, time_limit: 5 },
         } } } } }",
     )
     .unwrap();
@@ -798,6 +801,8 @@ fn tx_queue_keys_as_in_zenoh() {
     assert_eq!(q.wait_before_drop, Duration::from_millis(2));
     assert_eq!(q.max_wait_before_drop_fragments, Duration::from_millis(60));
     assert_eq!(q.wait_before_close, Duration::from_secs(3));
+    assert!(!q.batching);
+    assert_eq!(q.batching_time_limit, Duration::from_millis(5));
 
     // Negative waits are forever, as in Zenoh.
     let mut c = Config::default();
@@ -820,6 +825,14 @@ fn tx_queue_keys_as_in_zenoh() {
     assert_eq!(
         err("{ transport: { link: { tx: { queue: { size: { control: 0 } } } } } }"),
         r#""transport/link/tx/queue/size/control": expected an integer from 1 to 16 (batches), got 0"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { queue: { batching: { time_limit: -1 } } } } } }"),
+        r#""transport/link/tx/queue/batching/time_limit": expected a non-negative integer (milliseconds), got -1"#
+    );
+    assert_eq!(
+        err("{ transport: { link: { tx: { queue: { batching: { enabled: 'yes' } } } } } }"),
+        r#""transport/link/tx/queue/batching/enabled": expected true or false, got "yes""#
     );
     let e = err(
         "{ transport: { link: { tx: { queue: { congestion_control: { drop: { wait_before_drop: 'soon' } } } } } } }",

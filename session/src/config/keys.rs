@@ -208,6 +208,14 @@ const KEYS: &[(&str, Setter)] = &[
             Ok(())
         },
     ),
+    ("transport/link/tx/queue/batching/enabled", |a, p, v| {
+        a.config.queue.batching = boolean(p, v)?;
+        Ok(())
+    }),
+    ("transport/link/tx/queue/batching/time_limit", |a, p, v| {
+        a.config.queue.batching_time_limit = Duration::from_millis(millis(p, v)?);
+        Ok(())
+    }),
     (
         "transport/link/tx/queue/congestion_control/block/wait_before_close",
         |a, p, v| {

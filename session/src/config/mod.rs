@@ -36,6 +36,8 @@
 //! | `transport/link/tx/queue/congestion_control/drop/wait_before_drop` | µs, negative = forever | `1000` |
 //! | `transport/link/tx/queue/congestion_control/drop/max_wait_before_drop_fragments` | µs, negative = forever | `50000` |
 //! | `transport/link/tx/queue/congestion_control/block/wait_before_close` | µs, negative = never | `5000000` |
+//! | `transport/link/tx/queue/batching/enabled` | bool: a link's writer holds a batch back while producers keep adding to it | `true` |
+//! | `transport/link/tx/queue/batching/time_limit` | ms: the longest it holds one back (sooner when the batch is full or the producers stop) | `1` |
 //! | `metadata` | any JSON value, shown in the admin space (`@/<zid>/<mode>`) | `null` |
 //! | `adminspace/enabled` | bool: serve the admin space (`@/<zid>/<mode>/**`) | `false` (`plexusd` forces `true`, as `zenohd` does) |
 //! | `adminspace/permissions/read` | bool: remote sessions may query it | `true` |

@@ -400,7 +400,7 @@ impl Pipeline {
         let full = std::mem::replace(&mut stage.current, Batch::unallocated());
         stage.ready.push_back(full);
         stage.open_frame = None;
-        self.ready.store(true, Ordering::Release);
+        self.ready.store(true, Ordering::SeqCst);
     }
 
     fn fragment(
@@ -431,7 +431,7 @@ impl Pipeline {
                 payload: bytes::Bytes::new(),
             };
             let mut batch = self.new_batch();
-            self.ready.store(true, Ordering::Release);
+            self.ready.store(true, Ordering::SeqCst);
             frag.write_header(&mut batch.buf);
             let room = self.capacity.saturating_sub(batch.len()).max(1);
             let end = (offset + room).min(total);
@@ -501,7 +501,7 @@ impl Pipeline {
     /// True when a finished batch waits (it filled up, or an express message or a
     /// fragmented one closed it): worth writing at once. No lock taken.
     pub fn has_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::SeqCst)
     }
 
     /// True when no batch waits to be written.

@@ -47,16 +47,10 @@ const WATCH_PERIOD: Duration = Duration::from_millis(100);
 /// How many times the writer yields, looking for more to send, before it sleeps.
 const WRITER_SPINS: usize = 16;
 
-/// How long the writer watches a message that is not urgent for company: if no other
-/// message follows within this time, it leaves alone.
-const GATHER_QUIET: Duration = Duration::from_micros(1);
-
-/// How long the writer naps, while producers keep adding to a batch, before it looks
-/// again (the kernel's timer slack usually makes it longer).
-const GATHER_NAP: Duration = Duration::from_micros(20);
-
-/// The longest the writer waits for a batch that keeps filling up.
-const GATHER_MAX: Duration = Duration::from_micros(200);
+/// How many times the writer looks, yielding in between, whether a message that is not
+/// urgent has company coming: if the count of queued messages does not move, it leaves
+/// alone. Counted in looks, not time, so it does not depend on the machine's clocks.
+const GATHER_LOOKS: usize = 4;
 
 /// Why the RX loop stopped.
 struct Exit {
@@ -595,7 +589,7 @@ impl Transport {
         let inner = &self.inner;
         let mut wrote = false;
         loop {
-            self.gather();
+            self.gather(shared, cmd).await;
             batches.clear();
             inner.tx_in_flight.store(true, Ordering::SeqCst);
             if inner.pipeline.pull(batches) == 0 {
@@ -704,39 +698,64 @@ impl Transport {
     }
 
     /// Lets a batch fill up before it is written, so that one write carries many
-    /// messages. Express messages, full batches and fragments go at once. A message
-    /// that no other follows within [`GATHER_QUIET`] goes then. While producers keep
-    /// adding, the writer naps (leaving the CPU to them) up to [`GATHER_MAX`].
-    fn gather(&self) {
-        let pipeline = &self.inner.pipeline;
-        let seen = pipeline.pending();
+    /// messages (Zenoh's adaptive batching). Express messages, full batches and fragments
+    /// go at once, and so does a message the producers are not adding to: the writer
+    /// yields [`GATHER_LOOKS`] times and looks whether the count of queued messages moved.
+    /// While it moves, the writer sleeps until a producer finishes a batch (it is told,
+    /// see `writer_gathering`) or `batching_time_limit` has passed, then looks again.
+    /// Nothing here naps the thread or spins on a clock: what decides is what the
+    /// producers do, and the only timer is the runtime's, as a bound.
+    async fn gather(&self, shared: &LinkShared, cmd: &mut watch::Receiver<LinkCmd>) {
+        let inner = &self.inner;
+        let pipeline = &inner.pipeline;
+        if !inner.queue.batching {
+            return;
+        }
+        let mut seen = pipeline.pending();
         if seen == 0 || pipeline.has_ready() {
             return;
         }
-        let start = std::time::Instant::now();
-        // Is a producer still at work? Watch the count briefly.
-        loop {
-            for _ in 0..16 {
-                std::hint::spin_loop();
-            }
+        let mut moved = false;
+        for _ in 0..GATHER_LOOKS {
+            tokio::task::yield_now().await;
             if pipeline.has_ready() {
                 return;
             }
             if pipeline.pending() != seen {
+                moved = true;
                 break;
             }
-            if start.elapsed() >= GATHER_QUIET {
-                return;
-            }
         }
-        // It is: nap while the batch keeps growing.
+        if !moved {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + inner.queue.batching_time_limit;
+        inner.writer_gathering.store(true, Ordering::SeqCst);
         loop {
-            let before = pipeline.pending();
-            std::thread::sleep(GATHER_NAP);
-            if pipeline.has_ready() || pipeline.pending() == before || start.elapsed() >= GATHER_MAX
-            {
-                return;
+            seen = pipeline.pending();
+            let finished = inner.tx_ready.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            // The flag is up before this look: a producer that finishes a batch after it
+            // sees the flag and notifies.
+            if pipeline.has_ready() || shared.pong.load(Ordering::Acquire) != u64::MAX {
+                break;
+            }
+            let timed_out = tokio::select! {
+                biased;
+                _ = &mut finished => false,
+                _ = shared.wake.notified() => {
+                    // A pong (or another errand) waits: leave it for the writer's loop.
+                    shared.wake.notify_one();
+                    true
+                }
+                _ = cmd.changed() => true,
+                _ = tokio::time::sleep_until(deadline) => true,
+            };
+            if timed_out || pipeline.has_ready() || pipeline.pending() == seen {
+                break;
             }
         }
+        inner.writer_gathering.store(false, Ordering::SeqCst);
     }
 }

@@ -175,17 +175,25 @@ pub struct QueueConfig {
     /// How long a link's writer may make no progress while a `Block` message waits
     /// before the transport is closed as a slow consumer.
     pub wait_before_close: Duration,
+    /// Whether a link's writer may hold a batch back for more messages while producers
+    /// keep adding to it; without, it writes what waits as soon as it is free.
+    pub batching: bool,
+    /// The longest it holds a batch back (it goes sooner once full, or once the producers
+    /// stop adding).
+    pub batching_time_limit: Duration,
 }
 
 impl Default for QueueConfig {
     /// Plexus's defaults: 16 batches per priority (Zenoh: 2), and Zenoh's waits (1 ms,
-    /// 50 ms, 5 s).
+    /// 50 ms, 5 s) and batching time limit (1 ms).
     fn default() -> Self {
         QueueConfig {
             size: [16; 8],
             wait_before_drop: Duration::from_millis(1),
             max_wait_before_drop_fragments: Duration::from_millis(50),
             wait_before_close: Duration::from_secs(5),
+            batching: true,
+            batching_time_limit: Duration::from_millis(1),
         }
     }
 }

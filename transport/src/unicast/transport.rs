@@ -145,6 +145,9 @@ pub(super) struct TransportInner {
     pub(super) tx_ready: Notify,
     /// Set while the writer sleeps: producers notify `tx_ready` only then.
     pub(super) writer_parked: AtomicBool,
+    /// Set while the writer holds a batch back for more messages: producers notify
+    /// `tx_ready` once a batch is finished (full, express or fragmented).
+    pub(super) writer_gathering: AtomicBool,
     /// Notified after every pull that took something, and when the transport closes.
     pub(super) tx_space: Notify,
     /// Set by the writer from before it pulls batches until they are written.
@@ -257,6 +260,7 @@ impl Transport {
                 ),
                 tx_ready: Notify::new(),
                 writer_parked: AtomicBool::new(false),
+                writer_gathering: AtomicBool::new(false),
                 tx_space: Notify::new(),
                 tx_in_flight: AtomicBool::new(false),
                 tx_drained: Notify::new(),
@@ -457,9 +461,13 @@ impl Transport {
         match r {
             Pushed::Queued => {
                 self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
-                // The push's SeqCst count pairs with the writer's SeqCst flag: either it
-                // sees the message, or this sees it parked.
-                if self.inner.writer_parked.load(Ordering::SeqCst) {
+                // The push's SeqCst count pairs with the writer's SeqCst flags: either it
+                // sees the message (or the finished batch), or this sees it parked (or
+                // gathering).
+                if self.inner.writer_parked.load(Ordering::SeqCst)
+                    || (self.inner.writer_gathering.load(Ordering::SeqCst)
+                        && self.inner.pipeline.has_ready())
+                {
                     self.inner.tx_ready.notify_one();
                 }
             }
