@@ -24,6 +24,7 @@ pub mod lease;
 pub mod multilink;
 pub mod pipeline;
 pub mod seq;
+mod sync;
 pub mod unicast;
 pub mod wire;
 

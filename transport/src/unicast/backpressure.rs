@@ -24,7 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use super::Transport;
+use super::transport::Transport;
 use crate::pipeline::SendOptions;
 use crate::wire::Priority;
 

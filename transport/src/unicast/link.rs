@@ -19,6 +19,7 @@ use super::transport::{LinkCmd, LinkShared, Transport, rx_channel};
 use crate::event::{CloseCause, PeerHandler};
 use crate::lease::Lease;
 use crate::pipeline::Batch;
+use crate::sync::lock;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{
     BatchItem, BatchReader, Close, CloseReason, OamBody, StreamFramer, TransportMessage,
@@ -197,7 +198,7 @@ impl Transport {
             }
             let mut deadline = lease.expiry();
             if self.inner.defrag_busy.load(Ordering::Relaxed)
-                && let Some(at) = super::lock(&self.inner.rx).defrag.next_expiry()
+                && let Some(at) = lock(&self.inner.rx).defrag.next_expiry()
             {
                 deadline = deadline.min(at);
             }
@@ -312,7 +313,7 @@ impl Transport {
             BatchItem::Transport(TransportMessage::Frame(h)) => {
                 let idx = self.channel_index(h.priority)?;
                 let ch = rx_channel(h.reliability);
-                *accepting = super::lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
+                *accepting = lock(&self.inner.rx).channels[idx][ch].accept(h.sn);
                 if !*accepting {
                     tracing::debug!(
                         "transport {}: dropped frame with stale sn {}",
@@ -326,7 +327,7 @@ impl Transport {
                 let idx = self.channel_index(f.priority)?;
                 let ch = rx_channel(f.reliability);
                 let whole = {
-                    let mut rx = super::lock(&self.inner.rx);
+                    let mut rx = lock(&self.inner.rx);
                     let ok = rx.channels[idx][ch].accept(f.sn);
                     let whole = rx
                         .defrag
@@ -377,7 +378,7 @@ impl Transport {
 
     /// Drops the incomplete fragment series that made no progress for the timeout.
     fn expire_fragments(&self, now: Instant) {
-        let mut rx = super::lock(&self.inner.rx);
+        let mut rx = lock(&self.inner.rx);
         let freed = rx.defrag.expire(now);
         self.inner
             .defrag_busy

@@ -16,12 +16,13 @@ use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
 use super::backpressure;
-use super::{ManagerInner, QueueConfig, lock};
+use super::config::{QueueConfig, TransportConfig};
 use crate::defrag::DefragSet;
 use crate::event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent};
 use crate::handshake::Established;
 use crate::pipeline::{Pipeline, Pushed, SendOptions};
 use crate::seq::RxChannel;
+use crate::sync::lock;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{CloseReason, StreamFramer};
 use crate::wire::{CongestionControl, Priority, Reliability, WhatAmI, ZenohId};
@@ -35,6 +36,15 @@ static ALIVE: AtomicUsize = AtomicUsize::new(0);
 /// (A debugging aid: a count that does not return to zero is a leak.)
 pub fn alive_transports() -> usize {
     ALIVE.load(Ordering::Acquire)
+}
+
+/// What a transport needs from the table of live transports it is listed in (the
+/// manager's, which implements this). The transport holds it weakly: a transport may
+/// outlive its manager, and then has nothing to tell.
+pub(super) trait Registry: Send + Sync {
+    /// Called once, when `transport` closes: it leaves the table, unless the table
+    /// already lists another transport for its zid.
+    fn forget(&self, transport: &Transport);
 }
 
 /// Message and byte counters of a transport.
@@ -170,7 +180,8 @@ pub(super) struct TransportInner {
     pub(super) handler: Mutex<Option<Arc<dyn PeerHandler>>>,
     pub(super) closed: watch::Sender<bool>,
     pub(super) close_cause: Mutex<Option<CloseCause>>,
-    pub(super) manager: Weak<ManagerInner>,
+    /// The table that lists this transport, told when it closes.
+    pub(super) registry: Weak<dyn Registry>,
     pub(super) stats: TransportStats,
     pub(super) epoch: tokio::time::Instant,
     /// Counts RTT measurements, so callers can wait for a fresh one.
@@ -203,12 +214,15 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
+    /// A transport opened by the handshake `est` on `first_link`, listed in `registry`;
+    /// its tasks are tracked by `manager_tasks` too.
     pub(super) fn new(
-        manager: &Arc<ManagerInner>,
+        registry: Weak<dyn Registry>,
+        manager_tasks: &TaskTracker,
+        config: &TransportConfig,
         est: &Established,
         first_link: &Arc<LinkInfo>,
     ) -> Self {
-        let config = &manager.config;
         let certificate_name = first_link.auth_identifier();
         let n = if est.qos { Priority::ALL.len() } else { 1 };
         let rx = RxState {
@@ -273,12 +287,12 @@ impl Transport {
                 handler: Mutex::new(None),
                 closed: watch::channel(false).0,
                 close_cause: Mutex::new(None),
-                manager: Arc::downgrade(manager),
+                registry,
                 stats: TransportStats::default(),
                 epoch: tokio::time::Instant::now(),
                 rtt_updates: watch::channel(0).0,
                 tasks: TaskTracker::new(),
-                manager_tasks: manager.tasks.clone(),
+                manager_tasks: manager_tasks.clone(),
             }),
         }
     }
@@ -748,8 +762,8 @@ impl Transport {
         }
         self.inner.pipeline.clear();
         *lock(&self.inner.close_cause) = Some(cause.clone());
-        if let Some(m) = self.inner.manager.upgrade() {
-            super::forget(&m, self);
+        if let Some(registry) = self.inner.registry.upgrade() {
+            registry.forget(self);
         }
         tracing::info!("transport to {} closed: {cause}", self.inner.zid);
         self.emit(TransportEvent::Closed { cause });
