@@ -30,6 +30,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::seq::TxChannel;
 use crate::wire::network::NetworkMessage;
@@ -60,6 +61,9 @@ pub enum Pushed {
         /// The message was cut into fragments (Zenoh lets such a `Drop` message wait
         /// longer: `max_wait_before_drop_fragments`).
         fragmented: bool,
+        /// [`Pipeline::pulls`] as the message was queued (read under the stage's lock):
+        /// the pull that takes it makes the count move past this.
+        mark: u64,
     },
     /// Dropped (congestion control `Drop`): the stage is congested, or full past the
     /// slack of a producer that does not wait.
@@ -175,6 +179,10 @@ pub struct Pipeline {
     closed: AtomicBool,
     /// Messages queued since the last pull (cheap to poll: no stage lock).
     pending: AtomicUsize,
+    /// When the first of them was queued: nanoseconds since `epoch` (read once per pull,
+    /// not per message).
+    first_pending_at: AtomicU64,
+    epoch: std::time::Instant,
     /// A finished batch waits (full, express or fragmented): write without delay.
     ready: AtomicBool,
     /// Stages (bit per stage index) whose `Drop` messages are dropped until the next pull.
@@ -243,6 +251,8 @@ impl Pipeline {
             congested: AtomicU8::new(0),
             blocked: AtomicBool::new(false),
             pulls: AtomicU64::new(0),
+            first_pending_at: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -382,12 +392,17 @@ impl Pipeline {
             // Too large for one batch: serialize once and cut into fragments.
             self.fragment(stage, msg, opts.reliability, priority);
         }
-        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.pending.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.first_pending_at.store(self.nanos(), Ordering::Relaxed);
+        }
         if was_full || stage.ready.len() > stage.bound {
             if !droppable {
                 self.blocked.store(true, Ordering::Release);
             }
-            Pushed::Over { fragmented: !fits }
+            Pushed::Over {
+                fragmented: !fits,
+                mark: self.pulls.load(Ordering::Acquire),
+            }
         } else {
             Pushed::Queued
         }
@@ -486,6 +501,49 @@ impl Pipeline {
             self.pulls.fetch_add(1, Ordering::AcqRel);
         }
         n
+    }
+
+    /// Moves the finished batches into `out`, highest priority first, and leaves the
+    /// batches under construction to fill up. Returns the number of batches added.
+    ///
+    /// For a writer that waited for a batch to fill while producers kept adding: it takes
+    /// what is full and lets them go on with the rest.
+    pub fn pull_finished(&self, out: &mut Vec<Batch>) -> usize {
+        let before = out.len();
+        let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
+            std::array::from_fn(|i| self.stages.get(i).map(lock));
+        self.ready.store(false, Ordering::SeqCst);
+        let mut filling = false;
+        for stage in stages.iter_mut().flatten() {
+            out.extend(stage.ready.drain(..));
+            filling |= !stage.current.is_empty();
+        }
+        // What is left still counts as pending (no push can run: every stage is locked).
+        if filling {
+            self.first_pending_at.store(self.nanos(), Ordering::Relaxed);
+        }
+        self.pending.store(usize::from(filling), Ordering::SeqCst);
+        let n = out.len() - before;
+        if n > 0 {
+            self.congested.store(0, Ordering::Release);
+            self.blocked.store(false, Ordering::Release);
+            self.pulls.fetch_add(1, Ordering::AcqRel);
+        }
+        n
+    }
+
+    fn nanos(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// How long ago the first message still pending was queued (zero when none is);
+    /// with [`Pipeline::pending`], the pace at which producers add. No lock taken.
+    pub fn pending_age(&self) -> Duration {
+        if self.pending() == 0 {
+            return Duration::ZERO;
+        }
+        let since = self.first_pending_at.load(Ordering::Relaxed);
+        Duration::from_nanos(self.nanos().saturating_sub(since))
     }
 
     /// True when a message was queued since the last pull; no lock taken.

@@ -314,6 +314,45 @@ fn pending_counts_messages_and_ready_flags_what_must_go_now() {
 }
 
 #[test]
+fn pull_finished_leaves_the_batch_being_filled_and_keeps_it_pending() {
+    let p = Pipeline::new(true, 256, true, 0, MASK, &[64; 8]);
+    // Nothing finished: nothing taken, the lone message still pending.
+    p.push(&put("a", 1), SendOptions::default(), || true);
+    let mut batches = Vec::new();
+    assert_eq!(p.pull_finished(&mut batches), 0);
+    assert!(p.has_pending() && !p.has_ready());
+    // Fill one batch and start the next: only the full one is taken.
+    let mut sent = vec!["a".to_string()];
+    while !p.has_ready() {
+        let key = format!("k{}", sent.len());
+        p.push(&put(&key, 40), SendOptions::default(), || true);
+        sent.push(key);
+    }
+    assert_eq!(p.pull_finished(&mut batches), 1);
+    assert!(!p.has_ready(), "what was finished is taken");
+    assert!(
+        p.has_pending(),
+        "the batch being filled still waits: the writer must not park on it"
+    );
+    let first = receive(&mut batches, 254, 0).len();
+    assert!(first < sent.len(), "the batch being filled stayed");
+    // A full pull takes the rest, in order after the first batch.
+    batches.clear();
+    assert_eq!(p.pull(&mut batches), 1);
+    assert!(!p.has_pending());
+    let rest = receive(&mut batches, 254, 0);
+    assert_eq!(first + rest.len(), sent.len(), "every message once");
+    let keys: Vec<String> = rest
+        .iter()
+        .map(|(_, m)| match m {
+            NetworkMessage::Push(push) => push.wire_expr.suffix.to_string(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, sent[first..]);
+}
+
+#[test]
 fn without_qos_everything_goes_on_data() {
     let p = Pipeline::new(false, 1024, true, 0, MASK, &[16; 8]);
     p.push(
@@ -360,13 +399,19 @@ fn a_full_stage_queues_beyond_its_bound_for_a_producer_that_waits() {
     for i in 0..50 {
         assert_eq!(
             p.push(&put("b", 40), block(), || true),
-            Pushed::Over { fragmented: false },
+            Pushed::Over {
+                fragmented: false,
+                mark: pulls
+            },
             "{i}"
         );
         let drop = SendOptions::default();
         assert_eq!(
             p.push(&put("d", 40), drop, || true),
-            Pushed::Over { fragmented: false },
+            Pushed::Over {
+                fragmented: false,
+                mark: pulls
+            },
             "{i}"
         );
     }
@@ -434,7 +479,10 @@ fn a_congested_stage_drops_droppable_messages_until_the_next_pull() {
     // Blocking messages still queue (beyond the bound).
     assert_eq!(
         p.push(&put("b", 40), block(), || true),
-        Pushed::Over { fragmented: false }
+        Pushed::Over {
+            fragmented: false,
+            mark: p.pulls()
+        }
     );
     let control = opts(Priority::Control, Reliability::Reliable);
     assert_eq!(p.push(&put("c", 1), control, || true), Pushed::Queued);
@@ -455,12 +503,22 @@ fn small_drop_messages_after_a_fragmented_one_wait_instead_of_dropping() {
     let p = Pipeline::new(true, u16::MAX, true, 0, MASK, &[2; 8]);
     assert_eq!(
         p.push(&put("big", 1 << 20), SendOptions::default(), || true),
-        Pushed::Over { fragmented: true },
+        Pushed::Over {
+            fragmented: true,
+            mark: 0
+        },
         "17 fragments exceed a bound of 2"
     );
     for i in 0..500 {
         let r = p.push(&put(&format!("s/{i}"), 8), SendOptions::default(), || true);
-        assert_eq!(r, Pushed::Over { fragmented: false }, "message {i}");
+        assert_eq!(
+            r,
+            Pushed::Over {
+                fragmented: false,
+                mark: 0
+            },
+            "message {i}"
+        );
     }
     let mut batches = Vec::new();
     p.pull(&mut batches);

@@ -63,15 +63,17 @@ pub(crate) fn in_scope() -> bool {
     SCOPES.with(|s| s.depth.get() > 0)
 }
 
-/// Notes that `transport` took a message (sent with `opts`) beyond its bound.
-pub(crate) fn note(transport: &Transport, opts: SendOptions, fragmented: bool) {
+/// Notes that `transport` took a message (sent with `opts`) beyond its bound, queued
+/// when the writer's pull count was `mark` (read under the stage's lock: reading it here
+/// instead could see the pull that already took the message, and wait for one more that
+/// may never come).
+pub(crate) fn note(transport: &Transport, opts: SendOptions, fragmented: bool, mark: u64) {
     SCOPES.with(|s| {
         if s.depth.get() == 0 {
             return;
         }
         let mut list = s.noted.borrow_mut();
         let top = s.top.get();
-        let mark = transport.inner.pipeline.pulls();
         let pos = match list[top..]
             .iter()
             .position(|w| w.transport.ptr_eq(transport))

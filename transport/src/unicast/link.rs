@@ -48,10 +48,20 @@ const WATCH_PERIOD: Duration = Duration::from_millis(100);
 /// How many times the writer yields, looking for more to send, before it sleeps.
 const WRITER_SPINS: usize = 16;
 
-/// How many times the writer looks, yielding in between, whether a message that is not
-/// urgent has company coming: if the count of queued messages does not move, it leaves
-/// alone. Counted in looks, not time, so it does not depend on the machine's clocks.
-const GATHER_LOOKS: usize = 4;
+/// How long the writer watches a message that is not urgent for company, at least and at
+/// most: twice the gap between the messages queued so far, within these bounds. A lone
+/// message is watched the least. Producers slower than one message per half the most
+/// are not worth waiting for: each of their messages leaves at once.
+const GATHER_WATCH_MIN: Duration = Duration::from_micros(1);
+const GATHER_WATCH_MAX: Duration = Duration::from_micros(10);
+
+/// What the writer takes from the pipeline (see `gather`).
+enum Take {
+    /// The finished batches only: producers are filling the one under construction.
+    Finished,
+    /// Everything, the batch under construction included.
+    All,
+}
 
 /// Why the RX loop stopped.
 struct Exit {
@@ -590,10 +600,14 @@ impl Transport {
         let inner = &self.inner;
         let mut wrote = false;
         loop {
-            self.gather(shared, cmd).await;
+            let take = self.gather(shared, cmd).await;
             batches.clear();
             inner.tx_in_flight.store(true, Ordering::SeqCst);
-            if inner.pipeline.pull(batches) == 0 {
+            let pulled = match take {
+                Take::Finished => inner.pipeline.pull_finished(batches),
+                Take::All => inner.pipeline.pull(batches),
+            };
+            if pulled == 0 {
                 inner.tx_in_flight.store(false, Ordering::SeqCst);
                 inner.tx_drained.notify_waiters();
                 return Ok(wrote);
@@ -699,64 +713,80 @@ impl Transport {
     }
 
     /// Lets a batch fill up before it is written, so that one write carries many
-    /// messages (Zenoh's adaptive batching). Express messages, full batches and fragments
-    /// go at once, and so does a message the producers are not adding to: the writer
-    /// yields [`GATHER_LOOKS`] times and looks whether the count of queued messages moved.
-    /// While it moves, the writer sleeps until a producer finishes a batch (it is told,
-    /// see `writer_gathering`) or `batching_time_limit` has passed, then looks again.
-    /// Nothing here naps the thread or spins on a clock: what decides is what the
-    /// producers do, and the only timer is the runtime's, as a bound.
-    async fn gather(&self, shared: &LinkShared, cmd: &mut watch::Receiver<LinkCmd>) {
+    /// messages (Zenoh's adaptive batching), and says what to take.
+    ///
+    /// Finished batches (full, express or fragmented) go at once, without the batch under
+    /// construction when producers are still at it. The batch under construction goes at
+    /// once unless producers are seen adding to it: the writer yields and looks whether the
+    /// count of queued messages moves, for twice the gap between the messages queued so
+    /// far (within [`GATHER_WATCH_MIN`] and [`GATHER_WATCH_MAX`]). If it moves, the writer
+    /// sleeps until a producer finishes a batch (it is told, see `writer_gathering`) or
+    /// `batching_time_limit` has passed. Nothing here naps the thread: what decides is
+    /// the producers' pace, read from the clock, and the only timer is the runtime's, as a
+    /// bound.
+    async fn gather(&self, shared: &LinkShared, cmd: &mut watch::Receiver<LinkCmd>) -> Take {
         let inner = &self.inner;
         let pipeline = &inner.pipeline;
+        if pipeline.has_ready() {
+            return Take::Finished;
+        }
+        let seen = pipeline.pending();
         if !inner.queue.batching {
-            return;
+            return Take::All;
         }
-        let mut seen = pipeline.pending();
-        if seen == 0 || pipeline.has_ready() {
-            return;
+        if seen == 0 {
+            // Nothing counted yet; a push may be under way, its message written but not
+            // counted: leave its batch to the next look.
+            return Take::Finished;
         }
-        let mut moved = false;
-        for _ in 0..GATHER_LOOKS {
+        let watch = if seen >= 2 {
+            (pipeline.pending_age() / (seen - 1) as u32 * 2)
+                .clamp(GATHER_WATCH_MIN, GATHER_WATCH_MAX)
+        } else {
+            GATHER_WATCH_MIN
+        };
+        let start = std::time::Instant::now();
+        loop {
+            // Lets a producer on this worker run; costs no timer.
             tokio::task::yield_now().await;
             if pipeline.has_ready() {
-                return;
+                return Take::Finished;
             }
             if pipeline.pending() != seen {
-                moved = true;
                 break;
             }
-        }
-        if !moved {
-            return;
+            if start.elapsed() >= watch {
+                return Take::All;
+            }
         }
         let deadline = tokio::time::Instant::now() + inner.queue.batching_time_limit;
         inner.writer_gathering.store(true, Ordering::SeqCst);
-        loop {
-            seen = pipeline.pending();
+        let take = loop {
             let finished = inner.tx_ready.notified();
             tokio::pin!(finished);
             finished.as_mut().enable();
             // The flag is up before this look: a producer that finishes a batch after it
-            // sees the flag and notifies.
-            if pipeline.has_ready() || shared.pong.load(Ordering::Acquire) != u64::MAX {
-                break;
+            // sees the flag and notifies. A notification may also be an old one (stored
+            // while the writer was waking up): only a finished batch ends the wait.
+            if pipeline.has_ready() {
+                break Take::Finished;
             }
-            let timed_out = tokio::select! {
+            if shared.pong.load(Ordering::Acquire) != u64::MAX || pipeline.is_closed() {
+                break Take::All;
+            }
+            tokio::select! {
                 biased;
-                _ = &mut finished => false,
+                _ = &mut finished => {}
                 _ = shared.wake.notified() => {
-                    // A pong (or another errand) waits: leave it for the writer's loop.
+                    // A pong (or another errand) waits: leave the signal to the writer's loop.
                     shared.wake.notify_one();
-                    true
+                    break Take::All;
                 }
-                _ = cmd.changed() => true,
-                _ = tokio::time::sleep_until(deadline) => true,
-            };
-            if timed_out || pipeline.has_ready() || pipeline.pending() == seen {
-                break;
+                _ = cmd.changed() => break Take::All,
+                _ = tokio::time::sleep_until(deadline) => break Take::All,
             }
-        }
+        };
         inner.writer_gathering.store(false, Ordering::SeqCst);
+        take
     }
 }

@@ -485,10 +485,10 @@ impl Transport {
                     self.inner.tx_ready.notify_one();
                 }
             }
-            Pushed::Over { fragmented } => {
+            Pushed::Over { fragmented, mark } => {
                 self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
                 self.inner.tx_ready.notify_one();
-                backpressure::note(self, opts, fragmented);
+                backpressure::note(self, opts, fragmented, mark);
             }
             Pushed::Dropped | Pushed::Full => {
                 self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
