@@ -1,48 +1,15 @@
 //! Runs the built `plexusd` binary: two client sessions exchange a publication through
 //! it, it logs their transports, a bad config file is refused, and SIGTERM stops it.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
-use plexus::Endpoint;
-use plexus::{Config, WhatAmI};
+use common::{WAIT, client, line_with};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Reads lines until one contains `needle`; returns it.
-async fn line_with(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    needle: &str,
-) -> String {
-    let found = timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains(needle) {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(line)) => line,
-        Ok(None) => panic!("plexusd's output ended before a line with {needle:?}"),
-        Err(_) => panic!("no line with {needle:?} within 10 s"),
-    }
-}
-
-async fn client(locator: &str) -> plexus::Session {
-    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Client)
-            .with_connect(vec![ep]),
-    )
-    .await
-    .expect("client session")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexusd_routes_between_clients_and_stops_on_sigterm() {
