@@ -11,61 +11,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::raw::{
+    closed_by_remote, frame, one, open_syn_by_hand, prefixed, push_put, tcp, transport_messages,
+};
 use common::{Daemon, WAIT, client};
 use plexus::CongestionControl;
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
-use plexus_transport::wire::network::{NetQos, NetworkMessage, Push, PushBody, WireExpr};
-use plexus_transport::wire::transport::{
-    BatchItem, BatchReader, Close, CloseReason, FrameHeader, StreamFramer, TransportMessage,
-};
-use plexus_transport::wire::zenoh::Put;
-use plexus_transport::wire::{Encoding, Priority, Reliability, WhatAmI};
+use plexus_transport::wire::WhatAmI;
+use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-fn prefixed(batch: &[u8]) -> Vec<u8> {
-    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
-    out.extend_from_slice(batch);
-    out
-}
-
-fn one(m: &TransportMessage) -> Vec<u8> {
-    let mut b = Vec::new();
-    m.write(&mut b);
-    prefixed(&b)
-}
-
-/// Every transport message in `bytes` (length-prefixed batches).
-fn transport_messages(bytes: &[u8]) -> Vec<TransportMessage> {
-    let mut framer = StreamFramer::new(u16::MAX);
-    framer.extend(bytes);
-    let mut out = Vec::new();
-    while let Ok(Some(batch)) = framer.next_batch() {
-        for item in BatchReader::read_all(batch).expect("decodes") {
-            if let BatchItem::Transport(m) = item {
-                out.push(m);
-            }
-        }
-    }
-    out
-}
-
-/// Reads until the daemon closes the stream (bounded); returns what it sent.
-async fn until_closed(stream: &mut TcpStream, mut got: Vec<u8>) -> Vec<u8> {
-    timeout(WAIT, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("plexusd did not close the intruder's connection");
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_with_a_live_zid_is_refused_and_the_victim_carries_on() {
@@ -91,36 +46,14 @@ async fn a_stranger_with_a_live_zid_is_refused_and_the_victim_carries_on() {
 
     // The intruder: the victim's zid; its OPEN syn with a session CLOSE behind it in
     // the same batch, then a publication under the victim's name and another CLOSE.
-    let mut stream = timeout(WAIT, TcpStream::connect(daemon.socket_addr()))
-        .await
-        .expect("connect in time")
-        .expect("connect");
-    let mut hs = Handshake::opener(
-        HandshakeConfig::new(victim.zid(), WhatAmI::Client),
-        Instant::now(),
-    );
-    stream
-        .write_all(&one(&hs.poll_transmit().expect("INIT syn")))
-        .await
-        .expect("write");
+    let mut stream = tcp(daemon.socket_addr()).await;
     let mut framer = StreamFramer::new(u16::MAX);
-    let ack = timeout(WAIT, async {
-        loop {
-            if let Some(b) = framer.next_batch().expect("fits") {
-                return b;
-            }
-            let n = stream.read_buf(framer.buffer_mut()).await.expect("read");
-            assert!(n > 0, "plexusd closed before its INIT ack");
-        }
-    })
-    .await
-    .expect("INIT ack in time");
-    for item in BatchReader::read_all(ack).expect("decodes") {
-        if let BatchItem::Transport(m) = item {
-            hs.handle_message(m, Instant::now()).expect("INIT ack");
-        }
-    }
-    let open = hs.poll_transmit().expect("OPEN syn");
+    let (_hs, open) = open_syn_by_hand(
+        &mut stream,
+        &mut framer,
+        HandshakeConfig::new(victim.zid(), WhatAmI::Client),
+    )
+    .await;
     let close = TransportMessage::Close(Close {
         reason: CloseReason::Generic,
         session: true,
@@ -129,33 +62,12 @@ async fn a_stranger_with_a_live_zid_is_refused_and_the_victim_carries_on() {
     open.write(&mut batch);
     close.write(&mut batch);
     let mut out = prefixed(&batch);
-    let mut frame = Vec::new();
-    FrameHeader {
-        reliability: Reliability::Reliable,
-        sn: 0,
-        priority: Priority::Data,
-    }
-    .write(&mut frame);
-    NetworkMessage::Push(Push {
-        wire_expr: WireExpr::key("hijack/from_victim"),
-        qos: NetQos::default(),
-        timestamp: None,
-        node_id: 0,
-        body: PushBody::Put(Put {
-            timestamp: None,
-            encoding: Encoding::default(),
-            source_info: None,
-            attachment: None,
-            payload: bytes::Bytes::from_static(b"forged"),
-            unknown_exts: Default::default(),
-        }),
-        unknown_exts: Default::default(),
-    })
-    .write(&mut frame);
-    out.extend(prefixed(&frame));
+    let forged = push_put("hijack/from_victim", bytes::Bytes::from_static(b"forged"));
+    out.extend(prefixed(&frame(0, &forged)));
     out.extend(one(&close));
     stream.write_all(&out).await.expect("write");
-    let got = until_closed(&mut stream, framer.buffer_mut().to_vec()).await;
+    let mut got = framer.buffer_mut().to_vec();
+    got.extend(closed_by_remote(&mut stream).await);
     let msgs = transport_messages(&got);
     assert!(
         matches!(
@@ -223,11 +135,7 @@ async fn trickling_handshakes_are_closed_at_the_deadline() {
     let init = one(&hs.poll_transmit().expect("INIT syn"));
     let mut tricklers = Vec::new();
     for _ in 0..20 {
-        let stream = timeout(WAIT, TcpStream::connect(daemon.socket_addr()))
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
+        let stream = tcp(daemon.socket_addr()).await;
         let init = init.clone();
         tricklers.push(tokio::spawn(async move {
             let started = Instant::now();

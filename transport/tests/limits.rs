@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::raw::{
+    closed_by_remote, frame, one, open_syn_by_hand, prefixed, read_batch, tcp, transport_messages,
+};
 use common::{Ev, Node, RawPeer, WAIT, key_and_payload, put};
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
-use plexus_transport::wire::transport::{
-    BatchItem, BatchReader, Close, CloseReason, FrameHeader, StreamFramer, TransportMessage,
-};
+use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
 use plexus_transport::wire::{Priority, Reliability, WhatAmI, ZenohId};
 use plexus_transport::{SendOptions, TransportError, TransportEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,117 +19,15 @@ use tokio::net::{TcpListener, TcpStream};
 
 const TCP: &str = "tcp/127.0.0.1:0";
 
-async fn tcp(addr: SocketAddr) -> TcpStream {
-    let s = tokio::time::timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .expect("connect timed out")
-        .expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    s
-}
-
-/// Waits (bounded by [`WAIT`]) until the other end closes `stream`: end of stream or
-/// reset; anything it sends before is returned.
-async fn closed_by_remote(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the connection was not closed in time");
-    got
-}
-
 /// True while nothing arrived on `stream` and it is still open.
 fn still_open(stream: &TcpStream) -> bool {
     let mut buf = [0u8; 16];
     matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// The transport messages in `bytes` (length-prefixed batches).
-fn transport_messages(bytes: &[u8]) -> Vec<TransportMessage> {
-    let mut framer = StreamFramer::new(u16::MAX);
-    framer.extend(bytes);
-    let mut out = Vec::new();
-    while let Ok(Some(batch)) = framer.next_batch() {
-        for item in BatchReader::read_all(batch).expect("decodes") {
-            if let BatchItem::Transport(m) = item {
-                out.push(m);
-            }
-        }
-    }
-    out
-}
-
-fn prefixed(batch: &[u8]) -> Vec<u8> {
-    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
-    out.extend_from_slice(batch);
-    out
-}
-
-fn one(m: &TransportMessage) -> Vec<u8> {
-    let mut b = Vec::new();
-    m.write(&mut b);
-    prefixed(&b)
-}
-
-/// Reads one batch from a raw stream into `framer`.
-async fn read_batch(stream: &mut TcpStream, framer: &mut StreamFramer) -> Vec<TransportMessage> {
-    let batch = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(b) = framer.next_batch().expect("fits") {
-                return b;
-            }
-            let n = stream.read_buf(framer.buffer_mut()).await.expect("read");
-            assert!(n > 0, "the stream ended");
-        }
-    })
-    .await
-    .expect("no batch in time");
-    BatchReader::read_all(batch)
-        .expect("decodes")
-        .into_iter()
-        .filter_map(|i| match i {
-            BatchItem::Transport(m) => Some(m),
-            BatchItem::Network(_) => None,
-        })
-        .collect()
-}
-
-/// Runs the opener's side by hand up to its OPEN syn (INIT exchanged); returns the
-/// handshake and the OPEN syn to send.
-async fn open_syn_by_hand(
-    stream: &mut TcpStream,
-    framer: &mut StreamFramer,
-    cfg: HandshakeConfig,
-) -> (Handshake, TransportMessage) {
-    let mut hs = Handshake::opener(cfg, Instant::now());
-    let init = hs.poll_transmit().expect("INIT syn");
-    stream.write_all(&one(&init)).await.expect("write");
-    for m in read_batch(stream, framer).await {
-        hs.handle_message(m, Instant::now()).expect("INIT ack");
-    }
-    let open = hs.poll_transmit().expect("OPEN syn");
-    (hs, open)
-}
-
 /// A FRAME on the reliable Data channel with `sn`, then a PUSH/PUT on `key`.
 fn frame_with_put(sn: u32, key: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    FrameHeader {
-        reliability: Reliability::Reliable,
-        sn,
-        priority: Priority::Data,
-    }
-    .write(&mut b);
-    put(key, 7, 16).write(&mut b);
-    b
+    frame(sn, &put(key, 7, 16))
 }
 
 fn block() -> SendOptions {

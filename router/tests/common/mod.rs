@@ -7,6 +7,10 @@
 mod daemon;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use daemon::*;
+/// The transport tests' hand-driven peer bytes, for the tests that play one against
+/// the daemon.
+#[path = "../../../transport/tests/common/raw.rs"]
+pub mod raw;
 
 use std::process::Stdio;
 use std::time::Duration;

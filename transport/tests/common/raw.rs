@@ -1,0 +1,154 @@
+//! A hand-driven peer's bytes on a raw TCP stream: length-prefixed batches, the opener's
+//! INIT exchange run by hand, and reading until the other end closes. Shared by the
+//! transport crate's tests and (through `#[path]`) by `plexusd`'s, which play the same
+//! hostile peers against the daemon; every wait is bounded by the including module's
+//! `WAIT`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use plexus_transport::handshake::{Handshake, HandshakeConfig};
+use plexus_transport::wire::network::{NetQos, NetworkMessage, Push, PushBody, WireExpr};
+use plexus_transport::wire::transport::{
+    BatchItem, BatchReader, FrameHeader, StreamFramer, TransportMessage,
+};
+use plexus_transport::wire::zenoh::Put;
+use plexus_transport::wire::{Encoding, Priority, Reliability};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::WAIT;
+
+/// A TCP connection to `addr` (bounded), with Nagle off so each write goes out at once.
+pub async fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+/// `batch` behind its two-byte little-endian length, as on a stream link.
+pub fn prefixed(batch: &[u8]) -> Vec<u8> {
+    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
+    out.extend_from_slice(batch);
+    out
+}
+
+/// A batch of the one message `m`, length-prefixed.
+pub fn one(m: &TransportMessage) -> Vec<u8> {
+    let mut b = Vec::new();
+    m.write(&mut b);
+    prefixed(&b)
+}
+
+/// A batch (not prefixed): a FRAME on the reliable Data channel with `sn`, then `msg`.
+pub fn frame(sn: u32, msg: &NetworkMessage) -> Vec<u8> {
+    let mut b = Vec::new();
+    FrameHeader {
+        reliability: Reliability::Reliable,
+        sn,
+        priority: Priority::Data,
+    }
+    .write(&mut b);
+    msg.write(&mut b);
+    b
+}
+
+/// A PUSH/PUT of `payload` on `key`, with default QoS and encoding and no extensions.
+pub fn push_put(key: &str, payload: Bytes) -> NetworkMessage {
+    NetworkMessage::Push(Push {
+        wire_expr: WireExpr::key(key),
+        qos: NetQos::default(),
+        timestamp: None,
+        node_id: 0,
+        body: PushBody::Put(Put {
+            timestamp: None,
+            encoding: Encoding::default(),
+            source_info: None,
+            attachment: None,
+            payload,
+            unknown_exts: Default::default(),
+        }),
+        unknown_exts: Default::default(),
+    })
+}
+
+/// Every transport message in `bytes` (length-prefixed batches).
+pub fn transport_messages(bytes: &[u8]) -> Vec<TransportMessage> {
+    let mut framer = StreamFramer::new(u16::MAX);
+    framer.extend(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(batch)) = framer.next_batch() {
+        for item in BatchReader::read_all(batch).expect("decodes") {
+            if let BatchItem::Transport(m) = item {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// Waits (bounded by `WAIT`) until the other end closes `stream`: end of stream or
+/// reset; anything it sends before is returned.
+pub async fn closed_by_remote(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    timeout(WAIT, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the connection was not closed in time");
+    got
+}
+
+/// Reads one batch from a raw stream into `framer`; returns its transport messages.
+pub async fn read_batch(
+    stream: &mut TcpStream,
+    framer: &mut StreamFramer,
+) -> Vec<TransportMessage> {
+    let batch = timeout(WAIT, async {
+        loop {
+            if let Some(b) = framer.next_batch().expect("fits") {
+                return b;
+            }
+            let n = stream.read_buf(framer.buffer_mut()).await.expect("read");
+            assert!(n > 0, "the stream ended");
+        }
+    })
+    .await
+    .expect("no batch in time");
+    BatchReader::read_all(batch)
+        .expect("decodes")
+        .into_iter()
+        .filter_map(|i| match i {
+            BatchItem::Transport(m) => Some(m),
+            BatchItem::Network(_) => None,
+        })
+        .collect()
+}
+
+/// Runs the opener's side by hand up to its OPEN syn (INIT exchanged); returns the
+/// handshake and the OPEN syn to send.
+pub async fn open_syn_by_hand(
+    stream: &mut TcpStream,
+    framer: &mut StreamFramer,
+    cfg: HandshakeConfig,
+) -> (Handshake, TransportMessage) {
+    let mut hs = Handshake::opener(cfg, Instant::now());
+    let init = hs.poll_transmit().expect("INIT syn");
+    stream.write_all(&one(&init)).await.expect("write");
+    for m in read_batch(stream, framer).await {
+        hs.handle_message(m, Instant::now()).expect("INIT ack");
+    }
+    let open = hs.poll_transmit().expect("OPEN syn");
+    (hs, open)
+}
