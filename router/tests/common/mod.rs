@@ -7,6 +7,9 @@
 mod daemon;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use daemon::*;
+/// The root tests' bounded waits on samples and access-control checks.
+#[path = "../../../tests/common/pubsub.rs"]
+pub mod pubsub;
 /// The transport tests' hand-driven peer bytes, for the tests that play one against
 /// the daemon.
 #[path = "../../../transport/tests/common/raw.rs"]
