@@ -356,6 +356,27 @@ fn stack_ext(sender: ZenohId) -> String {
     hex
 }
 
+/// Puts on `probe` from `a` until the Zenoh subscriber `zsub` gets one (its subscription
+/// reached the router).
+async fn until_zenoh_subscribed(
+    a: &Bare,
+    probe: &str,
+    zsub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+) {
+    common::until("the Zenoh subscription reaching the router", || async {
+        a.send(push(
+            probe,
+            put("p", UnknownExts::new()),
+            UnknownExts::new(),
+        ))
+        .await;
+        timeout(Duration::from_millis(100), zsub.recv_async())
+            .await
+            .is_ok()
+    })
+    .await;
+}
+
 /// Two bare clients of a Plexus router, the second subscribed to `ext/**` and reached.
 async fn routed_pair() -> (Session, String, Bare, Bare) {
     let (router, loc) = plexus_listening(WhatAmI::Router).await;
@@ -398,18 +419,7 @@ async fn unknown_optional_extensions_cross_the_router_byte_for_byte() {
         .declare_subscriber("ext/**")
         .await
         .expect("zenoh subscribe");
-    common::until("the Zenoh subscription reaching the router", || async {
-        a.send(push(
-            "ext/probe",
-            put("p", UnknownExts::new()),
-            UnknownExts::new(),
-        ))
-        .await;
-        timeout(Duration::from_millis(100), zsub.recv_async())
-            .await
-            .is_ok()
-    })
-    .await;
+    until_zenoh_subscribed(&a, "ext/probe", &zsub).await;
     while b.rx.try_recv().is_ok() {}
     while zsub.try_recv().ok().flatten().is_some() {}
 
@@ -682,18 +692,7 @@ async fn zenoh_sessions_read_the_routers_route_records() {
         })
         .await
         .expect("zenoh queryable");
-    common::until("the Zenoh subscription reaching the router", || async {
-        a.send(push(
-            "rr/probe",
-            put("p", UnknownExts::new()),
-            UnknownExts::new(),
-        ))
-        .await;
-        timeout(Duration::from_millis(100), zsub.recv_async())
-            .await
-            .is_ok()
-    })
-    .await;
+    until_zenoh_subscribed(&a, "rr/probe", &zsub).await;
     while zsub.try_recv().ok().flatten().is_some() {}
 
     // A put: SEND (the bare client's), ROUTE (the router's), ROUTE (the Zenoh client's).
