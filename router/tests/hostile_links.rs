@@ -9,17 +9,18 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::raw::{
     closed_by_remote, frame, one, open_syn_by_hand, prefixed, push_put, tcp, transport_messages,
+    trickling_handshakes_closed_at,
 };
 use common::{Daemon, WAIT, client};
 use plexus::CongestionControl;
-use plexus_transport::handshake::{Handshake, HandshakeConfig};
+use plexus_transport::handshake::HandshakeConfig;
 use plexus_transport::wire::WhatAmI;
 use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,45 +129,5 @@ async fn trickling_handshakes_are_closed_at_the_deadline() {
         )),
     )
     .await;
-    let mut hs = Handshake::opener(
-        HandshakeConfig::new(plexus::ZenohId::random(), WhatAmI::Client),
-        Instant::now(),
-    );
-    let init = one(&hs.poll_transmit().expect("INIT syn"));
-    let mut tricklers = Vec::new();
-    for _ in 0..20 {
-        let stream = tcp(daemon.socket_addr()).await;
-        let init = init.clone();
-        tricklers.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let (mut rd, mut wr) = stream.into_split();
-            // One byte every 250 ms: the hostile behaviour, not a wait.
-            let writer = tokio::spawn(async move {
-                for b in init.iter().cycle() {
-                    if wr.write_all(&[*b]).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            });
-            let mut buf = [0u8; 64];
-            let closed = timeout(WAIT, async {
-                // The first thing read must be the end of the stream.
-                if let Ok(n @ 1..) = rd.read(&mut buf).await {
-                    panic!("plexusd answered a partial INIT ({n} bytes)");
-                }
-            })
-            .await;
-            writer.abort();
-            (closed.is_ok(), started.elapsed())
-        }));
-    }
-    for t in tricklers {
-        let (closed, after) = t.await.expect("trickler");
-        assert!(closed, "a trickling connection stayed open for {WAIT:?}");
-        assert!(
-            after >= deadline - Duration::from_millis(100),
-            "closed after {after:?}, before the deadline"
-        );
-    }
+    trickling_handshakes_closed_at(daemon.socket_addr(), 20, deadline).await;
 }

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::raw::{
     closed_by_remote, frame, one, open_syn_by_hand, prefixed, read_batch, tcp, transport_messages,
+    trickling_handshakes_closed_at,
 };
 use common::{Ev, Node, RawPeer, WAIT, key_and_payload, put};
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
 use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
 use plexus_transport::wire::{Priority, Reliability, WhatAmI, ZenohId};
 use plexus_transport::{SendOptions, TransportError, TransportEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const TCP: &str = "tcp/127.0.0.1:0";
@@ -48,54 +49,7 @@ async fn trickling_handshakes_are_closed_at_the_deadline() {
     let a = Node::with(|c| c.accept_timeout = timeout);
     let addr = common::socket_addr(&a.listen(TCP).await);
     // A real INIT syn, sent a byte at a time: it never completes in time.
-    let mut hs = Handshake::opener(
-        HandshakeConfig::new(ZenohId::random(), WhatAmI::Client),
-        Instant::now(),
-    );
-    let init = one(&hs.poll_transmit().expect("INIT syn"));
-    const N: usize = 20;
-    let mut tricklers = Vec::new();
-    for _ in 0..N {
-        let stream = tcp(addr).await;
-        let init = init.clone();
-        tricklers.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let (mut rd, mut wr) = stream.into_split();
-            let writer = tokio::spawn(async move {
-                let mut sent = 0usize;
-                // One byte every 250 ms (the hostile behaviour, not a wait): a deadline
-                // restarted by each byte would never pass.
-                for b in init.iter().cycle() {
-                    if wr.write_all(&[*b]).await.is_err() {
-                        break;
-                    }
-                    sent += 1;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                sent
-            });
-            // The event: the acceptor closes the connection.
-            let mut buf = [0u8; 64];
-            let closed = tokio::time::timeout(WAIT, async {
-                // The first thing read must be the end of the stream.
-                if let Ok(n @ 1..) = rd.read(&mut buf).await {
-                    panic!("the acceptor answered a partial INIT ({n} bytes)");
-                }
-            })
-            .await;
-            let after = started.elapsed();
-            writer.abort();
-            (closed.is_ok(), after)
-        }));
-    }
-    for t in tricklers {
-        let (closed, after) = t.await.expect("trickler");
-        assert!(closed, "a trickling connection stayed open for {WAIT:?}");
-        assert!(
-            after >= timeout - Duration::from_millis(100),
-            "closed after {after:?}, before the deadline {timeout:?}"
-        );
-    }
+    trickling_handshakes_closed_at(addr, 20, timeout).await;
     assert!(a.mgr.transports().is_empty());
 }
 

@@ -5,7 +5,7 @@
 //! `WAIT`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
@@ -14,7 +14,7 @@ use plexus_transport::wire::transport::{
     BatchItem, BatchReader, FrameHeader, StreamFramer, TransportMessage,
 };
 use plexus_transport::wire::zenoh::Put;
-use plexus_transport::wire::{Encoding, Priority, Reliability};
+use plexus_transport::wire::{Encoding, Priority, Reliability, WhatAmI, ZenohId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -151,4 +151,53 @@ pub async fn open_syn_by_hand(
     }
     let open = hs.poll_transmit().expect("OPEN syn");
     (hs, open)
+}
+
+/// Opens `n` connections to `addr` that each trickle a real INIT syn one byte every
+/// 250 ms (the hostile behaviour, not a wait: a deadline restarted by each byte would
+/// never pass), and asserts that each is closed, with nothing answered, no sooner than
+/// `deadline` (less 100 ms of slack) after it opened and within `WAIT`.
+pub async fn trickling_handshakes_closed_at(addr: SocketAddr, n: usize, deadline: Duration) {
+    let mut hs = Handshake::opener(
+        HandshakeConfig::new(ZenohId::random(), WhatAmI::Client),
+        Instant::now(),
+    );
+    let init = one(&hs.poll_transmit().expect("INIT syn"));
+    let mut tricklers = Vec::new();
+    for _ in 0..n {
+        let stream = tcp(addr).await;
+        let init = init.clone();
+        tricklers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let (mut rd, mut wr) = stream.into_split();
+            let writer = tokio::spawn(async move {
+                for b in init.iter().cycle() {
+                    if wr.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            });
+            // The event: the acceptor closes the connection.
+            let mut buf = [0u8; 64];
+            let closed = timeout(WAIT, async {
+                // The first thing read must be the end of the stream.
+                if let Ok(n @ 1..) = rd.read(&mut buf).await {
+                    panic!("the acceptor answered a partial INIT ({n} bytes)");
+                }
+            })
+            .await;
+            let after = started.elapsed();
+            writer.abort();
+            (closed.is_ok(), after)
+        }));
+    }
+    for t in tricklers {
+        let (closed, after) = t.await.expect("trickler");
+        assert!(closed, "a trickling connection stayed open for {WAIT:?}");
+        assert!(
+            after >= deadline - Duration::from_millis(100),
+            "closed after {after:?}, before the deadline {deadline:?}"
+        );
+    }
 }
