@@ -12,15 +12,14 @@ mod common;
 use std::time::Duration;
 
 use common::raw::{
-    closed_by_remote, frame, one, open_syn_by_hand, prefixed, push_put, tcp, transport_messages,
+    open_syn_by_hand, pipelined_open_refused_for_max_links, push_put, tcp,
     trickling_handshakes_closed_at,
 };
 use common::{Daemon, WAIT, client};
 use plexus::CongestionControl;
 use plexus_transport::handshake::HandshakeConfig;
 use plexus_transport::wire::WhatAmI;
-use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
-use tokio::io::AsyncWriteExt;
+use plexus_transport::wire::transport::StreamFramer;
 use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,31 +54,8 @@ async fn a_stranger_with_a_live_zid_is_refused_and_the_victim_carries_on() {
         HandshakeConfig::new(victim.zid(), WhatAmI::Client),
     )
     .await;
-    let close = TransportMessage::Close(Close {
-        reason: CloseReason::Generic,
-        session: true,
-    });
-    let mut batch = Vec::new();
-    open.write(&mut batch);
-    close.write(&mut batch);
-    let mut out = prefixed(&batch);
     let forged = push_put("hijack/from_victim", bytes::Bytes::from_static(b"forged"));
-    out.extend(prefixed(&frame(0, &forged)));
-    out.extend(one(&close));
-    stream.write_all(&out).await.expect("write");
-    let mut got = framer.buffer_mut().to_vec();
-    got.extend(closed_by_remote(&mut stream).await);
-    let msgs = transport_messages(&got);
-    assert!(
-        matches!(
-            msgs.as_slice(),
-            [TransportMessage::Close(Close {
-                reason: CloseReason::MaxLinks,
-                ..
-            })]
-        ),
-        "the intruder got {msgs:?}"
-    );
+    pipelined_open_refused_for_max_links(&mut stream, &mut framer, &open, &forged).await;
     daemon.line_with("too many links", WAIT).await;
 
     // The victim publishes and receives as before; nothing forged arrived.

@@ -7,12 +7,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::raw::{
-    closed_by_remote, frame, one, open_syn_by_hand, prefixed, read_batch, tcp, transport_messages,
-    trickling_handshakes_closed_at,
+    closed_by_remote, frame, one, open_syn_by_hand, pipelined_open_refused_for_max_links, prefixed,
+    read_batch, tcp, trickling_handshakes_closed_at,
 };
 use common::{Ev, Node, RawPeer, WAIT, key_and_payload, put};
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
-use plexus_transport::wire::transport::{Close, CloseReason, StreamFramer, TransportMessage};
+use plexus_transport::wire::transport::{CloseReason, StreamFramer, TransportMessage};
 use plexus_transport::wire::{Priority, Reliability, WhatAmI, ZenohId};
 use plexus_transport::{SendOptions, TransportError, TransportEvent};
 use tokio::io::AsyncWriteExt;
@@ -212,33 +212,13 @@ async fn zid_collision_is_refused_without_disturbing_the_victim() {
         HandshakeConfig::new(b.zid(), WhatAmI::Peer),
     )
     .await;
-    let mut batch = Vec::new();
-    open.write(&mut batch);
-    TransportMessage::Close(Close {
-        reason: CloseReason::Generic,
-        session: true,
-    })
-    .write(&mut batch);
-    let mut out = prefixed(&batch);
-    out.extend(prefixed(&frame_with_put(0, "intruder/1")));
-    out.extend(one(&TransportMessage::Close(Close {
-        reason: CloseReason::Generic,
-        session: true,
-    })));
-    intruder.write_all(&out).await.expect("write");
-    let mut got = framer.buffer_mut().to_vec();
-    got.extend(closed_by_remote(&mut intruder).await);
-    let msgs = transport_messages(&got);
-    assert!(
-        matches!(
-            msgs.as_slice(),
-            [TransportMessage::Close(Close {
-                reason: CloseReason::MaxLinks,
-                ..
-            })]
-        ),
-        "the intruder got {msgs:?}"
-    );
+    pipelined_open_refused_for_max_links(
+        &mut intruder,
+        &mut framer,
+        &open,
+        &put("intruder/1", 7, 16),
+    )
+    .await;
 
     // The victim: still open, one link, data both ways; nothing from the intruder.
     assert!(!ta.is_closed() && !tb.is_closed());

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
 use plexus_transport::wire::network::{NetQos, NetworkMessage, Push, PushBody, WireExpr};
 use plexus_transport::wire::transport::{
-    BatchItem, BatchReader, FrameHeader, StreamFramer, TransportMessage,
+    BatchItem, BatchReader, Close, CloseReason, FrameHeader, StreamFramer, TransportMessage,
 };
 use plexus_transport::wire::zenoh::Put;
 use plexus_transport::wire::{Encoding, Priority, Reliability, WhatAmI, ZenohId};
@@ -200,4 +200,40 @@ pub async fn trickling_handshakes_closed_at(addr: SocketAddr, n: usize, deadline
             "closed after {after:?}, before the deadline {deadline:?}"
         );
     }
+}
+
+/// What a peer hijacking a live zid sends once its INIT is exchanged: `open` (its OPEN
+/// syn) with a session CLOSE behind it in the same batch, then a FRAME (sn 0) with `msg`
+/// and another CLOSE, in one write. Reads until the other end closes and asserts that
+/// its one answer (after what `framer` already holds) was CLOSE(MAX_LINKS).
+pub async fn pipelined_open_refused_for_max_links(
+    stream: &mut TcpStream,
+    framer: &mut StreamFramer,
+    open: &TransportMessage,
+    msg: &NetworkMessage,
+) {
+    let close = TransportMessage::Close(Close {
+        reason: CloseReason::Generic,
+        session: true,
+    });
+    let mut batch = Vec::new();
+    open.write(&mut batch);
+    close.write(&mut batch);
+    let mut out = prefixed(&batch);
+    out.extend(prefixed(&frame(0, msg)));
+    out.extend(one(&close));
+    stream.write_all(&out).await.expect("write");
+    let mut got = framer.buffer_mut().to_vec();
+    got.extend(closed_by_remote(stream).await);
+    let msgs = transport_messages(&got);
+    assert!(
+        matches!(
+            msgs.as_slice(),
+            [TransportMessage::Close(Close {
+                reason: CloseReason::MaxLinks,
+                ..
+            })]
+        ),
+        "the intruder got {msgs:?}"
+    );
 }
