@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{arrived, ep, recv, until, until_routed, write_file, zenoh_config};
+use common::{
+    arrived, egress_denied, ep, put_denied, recv, until, until_routed, write_file, zenoh_config,
+};
 use std::time::Duration;
 
 use plexus::{Config, Query, Reply, Session};
@@ -80,16 +82,14 @@ async fn router_acl_denies_puts_in_and_out_by_username() {
     while at_router.try_recv().is_ok() {}
 
     // Ingress: alice's put on demo/secret is dropped at the router; the next one passes.
-    alice.put("demo/secret/plan", "denied").await.expect("put");
-    alice.put("demo/public/a", "allowed").await.expect("put");
-    for rx in [&at_router, &at_bob] {
-        let s = recv(rx).await;
-        assert_eq!(
-            s.key_expr().as_str(),
-            "demo/public/a",
-            "the denied put got through"
-        );
-    }
+    put_denied(
+        &alice,
+        "demo/secret/plan",
+        "demo/public/a",
+        &[&at_router, &at_bob],
+        "the denied put got through",
+    )
+    .await;
     // The same key from bob is allowed: the rule is alice's.
     bob.put("demo/secret/plan", "from bob").await.expect("put");
     assert_eq!(
@@ -100,20 +100,14 @@ async fn router_acl_denies_puts_in_and_out_by_username() {
     assert_eq!(recv(&at_bob).await.key_expr().as_str(), "demo/secret/plan");
 
     // Egress: demo/private reaches the router's own subscriber, never bob; nor a delete.
-    alice
-        .put("demo/private/x", "not for bob")
-        .await
-        .expect("put");
-    alice.delete("demo/private/x").await.expect("delete");
-    alice.put("demo/public/b", "marker").await.expect("put");
-    assert_eq!(recv(&at_router).await.key_expr().as_str(), "demo/private/x");
-    assert_eq!(recv(&at_router).await.key_expr().as_str(), "demo/private/x");
-    assert_eq!(recv(&at_router).await.key_expr().as_str(), "demo/public/b");
-    assert_eq!(
-        recv(&at_bob).await.key_expr().as_str(),
+    egress_denied(
+        &alice,
+        "demo/private/x",
         "demo/public/b",
-        "a put denied on egress reached bob"
-    );
+        &at_router,
+        &at_bob,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,12 +127,14 @@ async fn router_acl_refuses_a_subscriber_declaration() {
         "the router holds bob's probe/** and not the refused hidden/**"
     );
 
-    alice
-        .put("hidden/1", "should not reach bob")
-        .await
-        .expect("put");
-    alice.put("probe/end", "marker").await.expect("put");
-    assert_eq!(recv(&probe).await.key_expr().as_str(), "probe/end");
+    put_denied(
+        &alice,
+        "hidden/1",
+        "probe/end",
+        &[&probe],
+        "a put routed to a refused subscriber",
+    )
+    .await;
     assert!(
         hidden.try_recv().is_err(),
         "a refused subscriber declaration was routed"

@@ -356,6 +356,43 @@ fn stack_ext(sender: ZenohId) -> String {
     hex
 }
 
+/// A REQUEST `id` on `key` (best matching, 5 s timeout) with `unknown_exts` and `body`.
+fn request(id: u32, key: &str, unknown_exts: UnknownExts, body: Query) -> NetworkMessage {
+    NetworkMessage::Request(Request {
+        id,
+        wire_expr: WireExpr::key(key),
+        qos: NetQos::REQUEST,
+        timestamp: None,
+        target: QueryTarget::BestMatching,
+        budget: None,
+        timeout_ms: Some(5_000),
+        node_id: 0,
+        unknown_exts,
+        body,
+    })
+}
+
+/// Puts on `probe` from `a` until the Zenoh subscriber `zsub` gets one (its subscription
+/// reached the router).
+async fn until_zenoh_subscribed(
+    a: &Bare,
+    probe: &str,
+    zsub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+) {
+    common::until("the Zenoh subscription reaching the router", || async {
+        a.send(push(
+            probe,
+            put("p", UnknownExts::new()),
+            UnknownExts::new(),
+        ))
+        .await;
+        timeout(Duration::from_millis(100), zsub.recv_async())
+            .await
+            .is_ok()
+    })
+    .await;
+}
+
 /// Two bare clients of a Plexus router, the second subscribed to `ext/**` and reached.
 async fn routed_pair() -> (Session, String, Bare, Bare) {
     let (router, loc) = plexus_listening(WhatAmI::Router).await;
@@ -398,18 +435,7 @@ async fn unknown_optional_extensions_cross_the_router_byte_for_byte() {
         .declare_subscriber("ext/**")
         .await
         .expect("zenoh subscribe");
-    common::until("the Zenoh subscription reaching the router", || async {
-        a.send(push(
-            "ext/probe",
-            put("p", UnknownExts::new()),
-            UnknownExts::new(),
-        ))
-        .await;
-        timeout(Duration::from_millis(100), zsub.recv_async())
-            .await
-            .is_ok()
-    })
-    .await;
+    until_zenoh_subscribed(&a, "ext/probe", &zsub).await;
     while b.rx.try_recv().is_ok() {}
     while zsub.try_recv().ok().flatten().is_some() {}
 
@@ -501,22 +527,11 @@ async fn unknown_optional_extensions_of_queries_and_replies_cross_the_router() {
     let request = timeout(WAIT, async {
         loop {
             rid += 1;
-            a.send(NetworkMessage::Request(Request {
-                id: rid,
-                wire_expr: WireExpr::key("ext/q/x"),
-                qos: NetQos::REQUEST,
-                timestamp: None,
-                target: QueryTarget::BestMatching,
-                budget: None,
-                timeout_ms: Some(5_000),
-                node_id: 0,
-                unknown_exts: exts(req_net),
-                body: Query {
-                    unknown_exts: exts(req_body),
-                    ..Default::default()
-                },
-            }))
-            .await;
+            let body = Query {
+                unknown_exts: exts(req_body),
+                ..Default::default()
+            };
+            a.send(request(rid, "ext/q/x", exts(req_net), body)).await;
             // Until the queryable is known, the router answers with RESPONSE_FINAL alone.
             let answered = timeout(Duration::from_millis(300), async {
                 loop {
@@ -682,18 +697,7 @@ async fn zenoh_sessions_read_the_routers_route_records() {
         })
         .await
         .expect("zenoh queryable");
-    common::until("the Zenoh subscription reaching the router", || async {
-        a.send(push(
-            "rr/probe",
-            put("p", UnknownExts::new()),
-            UnknownExts::new(),
-        ))
-        .await;
-        timeout(Duration::from_millis(100), zsub.recv_async())
-            .await
-            .is_ok()
-    })
-    .await;
+    until_zenoh_subscribed(&a, "rr/probe", &zsub).await;
     while zsub.try_recv().ok().flatten().is_some() {}
 
     // A put: SEND (the bare client's), ROUTE (the router's), ROUTE (the Zenoh client's).
@@ -718,19 +722,8 @@ async fn zenoh_sessions_read_the_routers_route_records() {
     let query_records = timeout(WAIT, async {
         loop {
             rid += 1;
-            a.send(NetworkMessage::Request(Request {
-                id: rid,
-                wire_expr: WireExpr::key("rr/q/x"),
-                qos: NetQos::REQUEST,
-                timestamp: None,
-                target: QueryTarget::BestMatching,
-                budget: None,
-                timeout_ms: Some(5_000),
-                node_id: 0,
-                unknown_exts: stack.clone(),
-                body: Query::default(),
-            }))
-            .await;
+            a.send(request(rid, "rr/q/x", stack.clone(), Query::default()))
+                .await;
             let answered = timeout(Duration::from_millis(300), async {
                 loop {
                     tokio::select! {

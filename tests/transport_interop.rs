@@ -352,9 +352,7 @@ async fn cut_one_link(
     p: &plexus::Session,
     z: &zenoh::Session,
     relay: &Relay,
-    zevents: &zenoh::session::LinkEventsListener<
-        zenoh::handlers::FifoChannelHandler<zenoh::session::LinkEvent>,
-    >,
+    zevents: &ZenohLinkEvents,
     prefix: &str,
 ) {
     let events = p.info().connectivity_events();
@@ -374,13 +372,7 @@ async fn cut_one_link(
 }
 
 /// The Zenoh side lost a link to `zid` (a link Delete event) and keeps the other.
-async fn zenoh_lost_one_link(
-    z: &zenoh::Session,
-    events: &zenoh::session::LinkEventsListener<
-        zenoh::handlers::FifoChannelHandler<zenoh::session::LinkEvent>,
-    >,
-    zid: &str,
-) {
+async fn zenoh_lost_one_link(z: &zenoh::Session, events: &ZenohLinkEvents, zid: &str) {
     let removed = timeout(common::WAIT, async {
         loop {
             let ev = events.recv_async().await.expect("zenoh link events");
@@ -393,6 +385,45 @@ async fn zenoh_lost_one_link(
     .await;
     assert!(removed.is_ok(), "Zenoh did not drop the cut link");
     assert_eq!(zenoh_links(z, zid).await, (1, 1), "Zenoh after the cut");
+}
+
+/// Zenoh's link events, as `link_events_listener` gives them.
+type ZenohLinkEvents = zenoh::session::LinkEventsListener<
+    zenoh::handlers::FifoChannelHandler<zenoh::session::LinkEvent>,
+>;
+
+/// A listener of `z`'s link events from now on (no history).
+async fn zenoh_link_events(z: &zenoh::Session) -> ZenohLinkEvents {
+    z.info()
+        .link_events_listener()
+        .history(false)
+        .await
+        .expect("zenoh link events")
+}
+
+/// A [`Relay`] in front of each of the two `listeners`.
+async fn relays_to(listeners: &[String]) -> [Relay; 2] {
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
+    [
+        Relay::start(&listeners[0]).await,
+        Relay::start(&listeners[1]).await,
+    ]
+}
+
+/// Waits until Zenoh's session has one transport with two links to `zid`.
+async fn zenoh_second_link(z: &zenoh::Session, zid: &str) {
+    common::until("Zenoh's second link", || async {
+        zenoh_links(z, zid).await == (1, 2)
+    })
+    .await;
+}
+
+/// `p` and `z` end with one transport of two links to each other on both sides, and
+/// pub/sub works over it (keys under `prefix`).
+async fn joined_by_two_links(p: &plexus::Session, z: &zenoh::Session, prefix: &str) {
+    plexus_links(p, &z.zid().to_string(), 2).await;
+    zenoh_second_link(z, &p.zid().to_string()).await;
+    pubsub_both_ways(p, z, prefix).await;
 }
 
 /// A Zenoh peer with `max_links` 2, connecting to both listeners of a Plexus peer with
@@ -408,11 +439,7 @@ async fn zenoh_multilink_peer_joins_two_links_to_plexus() {
     .await
     .expect("plexus open");
     let listeners: Vec<String> = p.locators().iter().map(ToString::to_string).collect();
-    assert_eq!(listeners.len(), 2, "{listeners:?}");
-    let relays = [
-        Relay::start(&listeners[0]).await,
-        Relay::start(&listeners[1]).await,
-    ];
+    let relays = relays_to(&listeners).await;
     let z = zenoh::open(zenoh_multilink(
         &[&relays[0].locator, &relays[1].locator],
         &[],
@@ -420,21 +447,9 @@ async fn zenoh_multilink_peer_joins_two_links_to_plexus() {
     ))
     .await
     .expect("zenoh open");
-    let zzid = z.zid().to_string();
-    let pzid = p.zid().to_string();
-    let zevents = z
-        .info()
-        .link_events_listener()
-        .history(false)
-        .await
-        .expect("zenoh link events");
+    let zevents = zenoh_link_events(&z).await;
 
-    plexus_links(&p, &zzid, 2).await;
-    common::until("Zenoh's second link", || async {
-        zenoh_links(&z, &pzid).await == (1, 2)
-    })
-    .await;
-    pubsub_both_ways(&p, &z, "multilink/z2p/before").await;
+    joined_by_two_links(&p, &z, "multilink/z2p/before").await;
 
     // Cut the link Plexus writes on (its first link, accepted on listeners[i]).
     let first = p.info().links()[0].src.clone();
@@ -467,32 +482,16 @@ async fn plexus_multilink_peer_joins_two_links_to_zenoh() {
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(listeners.len(), 2, "{listeners:?}");
-    let relays = [
-        Relay::start(&listeners[0]).await,
-        Relay::start(&listeners[1]).await,
-    ];
-    let zevents = z
-        .info()
-        .link_events_listener()
-        .history(false)
-        .await
-        .expect("zenoh link events");
+    let relays = relays_to(&listeners).await;
+    let zevents = zenoh_link_events(&z).await;
     let p = plexus::open(plexus_multilink(
         vec![ep(&relays[0].locator), ep(&relays[1].locator)],
         vec![],
     ))
     .await
     .expect("plexus open");
-    let zzid = z.zid().to_string();
-    let pzid = p.zid().to_string();
 
-    plexus_links(&p, &zzid, 2).await;
-    common::until("Zenoh's second link", || async {
-        zenoh_links(&z, &pzid).await == (1, 2)
-    })
-    .await;
-    pubsub_both_ways(&p, &z, "multilink/p2z/before").await;
+    joined_by_two_links(&p, &z, "multilink/p2z/before").await;
 
     let first = p.info().links()[0].dst.clone();
     let i = relays
@@ -582,11 +581,7 @@ async fn zenoh_refuses_joining_links_with_another_key_as_invalid() {
         .expect("the victim's second link");
     assert_eq!(joined.links().len(), 2);
     assert_eq!(t.links().len(), 2);
-    let pzid = zid.to_string();
-    common::until("Zenoh's second link", || async {
-        zenoh_links(&z, &pzid).await == (1, 2)
-    })
-    .await;
+    zenoh_second_link(&z, &zid.to_string()).await;
     victim.close().await;
     z.close().await.expect("zenoh close");
 }

@@ -11,6 +11,7 @@ mod common;
 
 use std::process::Stdio;
 
+use common::pubsub::{egress_denied, put_denied, recv, until_routed};
 use common::*;
 use plexus::{Config, ZenohId};
 use tokio::io::AsyncReadExt;
@@ -51,31 +52,6 @@ fn zid(hex: &str) -> ZenohId {
     hex.parse().expect("zid")
 }
 
-async fn next_key(rx: &flume::Receiver<plexus::Sample>) -> String {
-    timeout(WAIT, rx.recv_async())
-        .await
-        .expect("nothing received within 10 s")
-        .expect("channel closed")
-        .key_expr()
-        .to_string()
-}
-
-/// Publishes probes on `key` until `rx` sees one, then empties `rx`.
-async fn until_routed(put_on: &plexus::Session, key: &str, rx: &flume::Receiver<plexus::Sample>) {
-    let routed = timeout(WAIT, async {
-        loop {
-            put_on.put(key, "probe").await.expect("put");
-            if let Ok(Ok(_)) = timeout(std::time::Duration::from_millis(100), rx.recv_async()).await
-            {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(routed.is_ok(), "the subscription on {key} was never routed");
-    while rx.try_recv().is_ok() {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexusd_acl_denies_a_put_on_one_key_and_allows_another() {
     let daemon = Daemon::with_config("acl", Some(ACL)).await;
@@ -90,52 +66,37 @@ async fn plexusd_acl_denies_a_put_on_one_key_and_allows_another() {
     // Probes may still be on their way: one last put from alice comes after them all.
     alice.put("demo/public/sync", "sync").await.expect("put");
     for rx in [&at_bob, &at_dave] {
-        while next_key(rx).await != "demo/public/sync" {}
+        while recv(rx).await.key_expr().as_str() != "demo/public/sync" {}
     }
 
     // Ingress: alice's put on demo/secret is dropped by plexusd; her next put passes.
-    alice.put("demo/secret/plan", "denied").await.expect("put");
-    alice.put("demo/public/a", "allowed").await.expect("put");
-    for rx in [&at_bob, &at_dave] {
-        assert_eq!(
-            next_key(rx).await,
-            "demo/public/a",
-            "alice's denied put got through"
-        );
-    }
+    put_denied(
+        &alice,
+        "demo/secret/plan",
+        "demo/public/a",
+        &[&at_bob, &at_dave],
+        "alice's denied put got through",
+    )
+    .await;
     // The same key from carol is allowed: the rule is alice's.
     carol.put("demo/secret/plan", "allowed").await.expect("put");
     for rx in [&at_bob, &at_dave] {
-        assert_eq!(next_key(rx).await, "demo/secret/plan");
+        assert_eq!(recv(rx).await.key_expr().as_str(), "demo/secret/plan");
     }
 
     // By interface (and zid): carol's link is on `lo`, so her put under demo/local-deny
     // is dropped.
-    carol.put("demo/local-deny/x", "denied").await.expect("put");
-    carol.put("demo/public/c", "marker").await.expect("put");
-    for rx in [&at_bob, &at_dave] {
-        assert_eq!(
-            next_key(rx).await,
-            "demo/public/c",
-            "a put denied by an interface subject got through"
-        );
-    }
+    put_denied(
+        &carol,
+        "demo/local-deny/x",
+        "demo/public/c",
+        &[&at_bob, &at_dave],
+        "a put denied by an interface subject got through",
+    )
+    .await;
 
     // Egress: demo/private reaches dave, never bob (neither a put nor a delete).
-    alice
-        .put("demo/private/x", "not for bob")
-        .await
-        .expect("put");
-    alice.delete("demo/private/x").await.expect("delete");
-    alice.put("demo/public/b", "marker").await.expect("put");
-    assert_eq!(next_key(&at_dave).await, "demo/private/x");
-    assert_eq!(next_key(&at_dave).await, "demo/private/x");
-    assert_eq!(next_key(&at_dave).await, "demo/public/b");
-    assert_eq!(
-        next_key(&at_bob).await,
-        "demo/public/b",
-        "a put denied on egress reached bob"
-    );
+    egress_denied(&alice, "demo/private/x", "demo/public/b", &at_dave, &at_bob).await;
 }
 
 /// Runs `plexusd -c <config>` and returns its exit status and everything it printed.

@@ -1,68 +1,21 @@
 //! Runs the built `plexusd` binary: two client sessions exchange a publication through
 //! it, it logs their transports, a bad config file is refused, and SIGTERM stops it.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
-use plexus::Endpoint;
-use plexus::{Config, WhatAmI};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use common::{Daemon, WAIT, client, signal};
 use tokio::process::Command;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Reads lines until one contains `needle`; returns it.
-async fn line_with(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    needle: &str,
-) -> String {
-    let found = timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains(needle) {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(line)) => line,
-        Ok(None) => panic!("plexusd's output ended before a line with {needle:?}"),
-        Err(_) => panic!("no line with {needle:?} within 10 s"),
-    }
-}
-
-async fn client(locator: &str) -> plexus::Session {
-    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Client)
-            .with_connect(vec![ep]),
-    )
-    .await
-    .expect("client session")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexusd_routes_between_clients_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plexusd"))
-        .args(["-l", "tcp/127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start plexusd");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let listening = line_with(&mut lines, "listening").await;
-    let locator = listening
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("locator="))
-        .expect("the listening line names the locator")
-        .to_string();
+    let mut daemon = Daemon::start(&["-l", "tcp/127.0.0.1:0"]).await;
+    let locator = daemon.locator.clone();
 
     let sub_side = client(&locator).await;
-    let opened = line_with(&mut lines, "opened").await;
+    let (_, opened) = daemon.line_with("opened", WAIT).await;
     assert!(opened.contains(&sub_side.zid().to_string()), "{opened}");
     assert!(opened.contains("client"), "{opened}");
     let pub_side = client(&locator).await;
@@ -85,19 +38,11 @@ async fn plexusd_routes_between_clients_and_stops_on_sigterm() {
     assert_eq!(&got.payload()[..], b"via plexusd");
 
     pub_side.close().await;
-    line_with(&mut lines, "closed").await;
+    daemon.line_with("closed", WAIT).await;
 
-    let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    line_with(&mut lines, "shutting down").await;
-    let exit = timeout(WAIT, child.wait())
-        .await
-        .expect("plexusd did not exit")
-        .expect("wait");
+    signal(daemon.pid, "-TERM");
+    daemon.line_with("shutting down", WAIT).await;
+    let exit = daemon.exit_status().await;
     assert!(exit.success(), "plexusd exited with {exit}");
 }
 

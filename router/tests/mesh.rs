@@ -10,23 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Plexusd, WAIT};
-use plexus::{Config, CongestionControl, Query, Sample, Session, WhatAmI};
-use plexus_link::Endpoint;
+use common::{Plexusd, WAIT, answering_queryable, client, replies_once_routed};
+use plexus::{CongestionControl, Sample, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-
-async fn client(locator: &str) -> Session {
-    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Client)
-            .with_connect(vec![ep]),
-    )
-    .await
-    .expect("client session")
-}
 
 /// Starts a router connected to `to` (if given).
 async fn router(to: &[&Plexusd]) -> Plexusd {
@@ -235,36 +223,8 @@ async fn a_chain_of_three_routers_carries_pub_sub_and_queries_across_two_hops() 
     assert_eq!(data(&back), [7]);
 
     // Get/queryable across the two hops.
-    let _q = right
-        .declare_queryable("svc/**")
-        .callback(|q: Query| {
-            tokio::spawn(async move {
-                q.reply(q.key_expr().clone(), "from the far end")
-                    .await
-                    .expect("reply");
-            });
-        })
-        .await
-        .expect("queryable");
-    let got = timeout(WAIT, async {
-        loop {
-            let rx = left
-                .get("svc/one")
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("get");
-            let mut replies = Vec::new();
-            while let Ok(r) = rx.recv_async().await {
-                replies.push(r);
-            }
-            if !replies.is_empty() {
-                return replies;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the queryable never answered across the mesh");
+    let _q = answering_queryable(&right, "svc/**", "from the far end").await;
+    let got = replies_once_routed(&left, "svc/one", WAIT).await;
     assert_eq!(got.len(), 1, "one queryable, one reply");
     let s = got[0].result().expect("a sample");
     assert_eq!(s.key_expr().as_str(), "svc/one");

@@ -8,21 +8,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Plexusd, WAIT};
-use plexus::{Config, CongestionControl, Query, Sample, Session, WhatAmI};
-use plexus_link::Endpoint;
+use common::{Plexusd, WAIT, answering_queryable, client, replies_once_routed};
+use plexus::{CongestionControl, Sample, Session};
 use tokio::time::timeout;
-
-async fn client(locator: &str) -> Session {
-    let ep: Endpoint = locator.parse().expect("locator parses as an endpoint");
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Client)
-            .with_connect(vec![ep]),
-    )
-    .await
-    .expect("client session")
-}
 
 async fn zenoh_router(connect: &str) -> (zenoh::Session, String) {
     zenoh_session("router", Some("tcp/127.0.0.1:0"), connect).await
@@ -142,17 +130,7 @@ async fn plexus_zenoh_plexus_chain_carries_pub_sub_and_queries_both_ways() {
     assert_eq!(until_len(&back, 1).await, ["hello"]);
 
     // A query from the left answered on the right, through the Zenoh router.
-    let _q = right
-        .declare_queryable("mix/svc/**")
-        .callback(|q: Query| {
-            tokio::spawn(async move {
-                q.reply(q.key_expr().clone(), "answer")
-                    .await
-                    .expect("reply");
-            });
-        })
-        .await
-        .expect("queryable");
+    let _q = answering_queryable(&right, "mix/svc/**", "answer").await;
     assert_eq!(plexus_get(&left, "mix/svc/1").await, ["answer"]);
     z.close().await.expect("close zenoh");
 }
@@ -160,26 +138,14 @@ async fn plexus_zenoh_plexus_chain_carries_pub_sub_and_queries_both_ways() {
 /// Gets `key` from `s` until one reply comes (the queryable crossed the mesh); returns the
 /// replies of that round.
 async fn plexus_get(s: &Session, key: &str) -> Vec<String> {
-    timeout(Duration::from_secs(20), async {
-        loop {
-            let rx = s
-                .get(key)
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("get");
-            let mut replies = Vec::new();
-            while let Ok(r) = rx.recv_async().await {
-                let s = r.result().expect("a sample");
-                replies.push(String::from_utf8_lossy(s.payload()).into_owned());
-            }
-            if !replies.is_empty() {
-                return replies;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the query never crossed the mixed mesh")
+    replies_once_routed(s, key, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|r| {
+            let s = r.result().expect("a sample");
+            String::from_utf8_lossy(s.payload()).into_owned()
+        })
+        .collect()
 }
 
 /// A Zenoh subscriber that keeps the payloads it receives.
@@ -266,17 +232,7 @@ async fn zenoh_plexus_zenoh_chain_carries_pub_sub_and_queries_both_ways() {
     assert_eq!(got, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
 
     // A query from the Zenoh client answered by the Plexus client…
-    let _q = right
-        .declare_queryable("mir/plx/**")
-        .callback(|q: Query| {
-            tokio::spawn(async move {
-                q.reply(q.key_expr().clone(), "from plexus")
-                    .await
-                    .expect("reply");
-            });
-        })
-        .await
-        .expect("queryable");
+    let _q = answering_queryable(&right, "mir/plx/**", "from plexus").await;
     assert_eq!(zenoh_get(&left, "mir/plx/1").await, ["from plexus"]);
 
     // …and one from the Plexus client answered by the Zenoh client.

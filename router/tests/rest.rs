@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use plexus::{Config, Encoding, Session, WhatAmI};
+use plexus::Encoding;
 use serde_json::Value;
 use tokio::time::timeout;
 
@@ -17,16 +17,6 @@ use tokio::time::timeout;
 #[ignore = "a helper process, run by the other tests"]
 async fn helper_client_process() {
     helper_body().await;
-}
-
-async fn client(locator: &str) -> Session {
-    plexus::open(
-        Config::default()
-            .with_mode(WhatAmI::Client)
-            .with_connect(vec![locator.parse().expect("locator")]),
-    )
-    .await
-    .expect("client session")
 }
 
 fn zenoh_client(locator: &str) -> zenoh::Config {

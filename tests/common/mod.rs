@@ -5,10 +5,14 @@
 //! handler closing, a connectivity event): no test sleeps to let something happen.
 #![allow(dead_code)] // each test file uses its own subset
 
+mod pubsub;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use pubsub::*;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use plexus::{Config, ConnectivityEvent, Endpoint, Reply, Sample, Session, WhatAmI, ZenohId};
+use plexus::{Config, ConnectivityEvent, Endpoint, Reply, Session, WhatAmI, ZenohId};
 use tokio::time::timeout;
 
 /// The bound on every single wait in a test.
@@ -189,14 +193,6 @@ pub async fn zenoh_locator(z: &zenoh::Session) -> String {
         .to_string()
 }
 
-/// The next item (sample, query…), within [`WAIT`].
-pub async fn recv<T>(rx: &flume::Receiver<T>) -> T {
-    timeout(WAIT, rx.recv_async())
-        .await
-        .expect("nothing received within 10 s")
-        .expect("channel closed")
-}
-
 /// The next Zenoh sample, within [`WAIT`].
 pub async fn zrecv(
     rx: &zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>,
@@ -205,43 +201,6 @@ pub async fn zrecv(
         .await
         .expect("Zenoh received nothing within 10 s")
         .expect("Zenoh subscriber channel closed")
-}
-
-/// Retries `probe` (which publishes, or queries, once) until `arrived` says the far
-/// side got it, within [`WAIT`]: declarations travel asynchronously.
-pub async fn until<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let done = timeout(WAIT, async {
-        loop {
-            if probe().await {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(done.is_ok(), "{what}: nothing arrived within 10 s");
-}
-
-/// Waits (bounded) for up to 100 ms for `rx` to yield an item.
-pub async fn arrived<T>(rx: &flume::Receiver<T>) -> bool {
-    matches!(
-        timeout(Duration::from_millis(100), rx.recv_async()).await,
-        Ok(Ok(_))
-    )
-}
-
-/// Publishes probes on `key` until the far subscriber `rx` sees one (the subscription
-/// was routed), then empties `rx`.
-pub async fn until_routed(put_on: &Session, key: &str, rx: &flume::Receiver<Sample>) {
-    until("the subscription reaching the publisher", || async {
-        put_on.put(key, "probe").await.expect("put");
-        arrived(rx).await
-    })
-    .await;
-    while rx.try_recv().is_ok() {}
 }
 
 /// A certificate authority made at test time (rcgen, ECDSA P-256).

@@ -4,47 +4,21 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::raw::{
+    closed_by_remote, frame, one, open_syn_by_hand, pipelined_open_refused_for_max_links, prefixed,
+    read_batch, tcp, trickling_handshakes_closed_at,
+};
 use common::{Ev, Node, RawPeer, WAIT, key_and_payload, put};
 use plexus_transport::handshake::{Handshake, HandshakeConfig};
-use plexus_transport::wire::transport::{
-    BatchItem, BatchReader, Close, CloseReason, FrameHeader, StreamFramer, TransportMessage,
-};
+use plexus_transport::wire::transport::{CloseReason, StreamFramer, TransportMessage};
 use plexus_transport::wire::{Priority, Reliability, WhatAmI, ZenohId};
 use plexus_transport::{SendOptions, TransportError, TransportEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const TCP: &str = "tcp/127.0.0.1:0";
-
-async fn tcp(addr: SocketAddr) -> TcpStream {
-    let s = tokio::time::timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .expect("connect timed out")
-        .expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    s
-}
-
-/// Waits (bounded by [`WAIT`]) until the other end closes `stream`: end of stream or
-/// reset; anything it sends before is returned.
-async fn closed_by_remote(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the connection was not closed in time");
-    got
-}
 
 /// True while nothing arrived on `stream` and it is still open.
 fn still_open(stream: &TcpStream) -> bool {
@@ -52,84 +26,9 @@ fn still_open(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// The transport messages in `bytes` (length-prefixed batches).
-fn transport_messages(bytes: &[u8]) -> Vec<TransportMessage> {
-    let mut framer = StreamFramer::new(u16::MAX);
-    framer.extend(bytes);
-    let mut out = Vec::new();
-    while let Ok(Some(batch)) = framer.next_batch() {
-        for item in BatchReader::read_all(batch).expect("decodes") {
-            if let BatchItem::Transport(m) = item {
-                out.push(m);
-            }
-        }
-    }
-    out
-}
-
-fn prefixed(batch: &[u8]) -> Vec<u8> {
-    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
-    out.extend_from_slice(batch);
-    out
-}
-
-fn one(m: &TransportMessage) -> Vec<u8> {
-    let mut b = Vec::new();
-    m.write(&mut b);
-    prefixed(&b)
-}
-
-/// Reads one batch from a raw stream into `framer`.
-async fn read_batch(stream: &mut TcpStream, framer: &mut StreamFramer) -> Vec<TransportMessage> {
-    let batch = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(b) = framer.next_batch().expect("fits") {
-                return b;
-            }
-            let n = stream.read_buf(framer.buffer_mut()).await.expect("read");
-            assert!(n > 0, "the stream ended");
-        }
-    })
-    .await
-    .expect("no batch in time");
-    BatchReader::read_all(batch)
-        .expect("decodes")
-        .into_iter()
-        .filter_map(|i| match i {
-            BatchItem::Transport(m) => Some(m),
-            BatchItem::Network(_) => None,
-        })
-        .collect()
-}
-
-/// Runs the opener's side by hand up to its OPEN syn (INIT exchanged); returns the
-/// handshake and the OPEN syn to send.
-async fn open_syn_by_hand(
-    stream: &mut TcpStream,
-    framer: &mut StreamFramer,
-    cfg: HandshakeConfig,
-) -> (Handshake, TransportMessage) {
-    let mut hs = Handshake::opener(cfg, Instant::now());
-    let init = hs.poll_transmit().expect("INIT syn");
-    stream.write_all(&one(&init)).await.expect("write");
-    for m in read_batch(stream, framer).await {
-        hs.handle_message(m, Instant::now()).expect("INIT ack");
-    }
-    let open = hs.poll_transmit().expect("OPEN syn");
-    (hs, open)
-}
-
 /// A FRAME on the reliable Data channel with `sn`, then a PUSH/PUT on `key`.
 fn frame_with_put(sn: u32, key: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    FrameHeader {
-        reliability: Reliability::Reliable,
-        sn,
-        priority: Priority::Data,
-    }
-    .write(&mut b);
-    put(key, 7, 16).write(&mut b);
-    b
+    frame(sn, &put(key, 7, 16))
 }
 
 fn block() -> SendOptions {
@@ -150,54 +49,7 @@ async fn trickling_handshakes_are_closed_at_the_deadline() {
     let a = Node::with(|c| c.accept_timeout = timeout);
     let addr = common::socket_addr(&a.listen(TCP).await);
     // A real INIT syn, sent a byte at a time: it never completes in time.
-    let mut hs = Handshake::opener(
-        HandshakeConfig::new(ZenohId::random(), WhatAmI::Client),
-        Instant::now(),
-    );
-    let init = one(&hs.poll_transmit().expect("INIT syn"));
-    const N: usize = 20;
-    let mut tricklers = Vec::new();
-    for _ in 0..N {
-        let stream = tcp(addr).await;
-        let init = init.clone();
-        tricklers.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let (mut rd, mut wr) = stream.into_split();
-            let writer = tokio::spawn(async move {
-                let mut sent = 0usize;
-                // One byte every 250 ms (the hostile behaviour, not a wait): a deadline
-                // restarted by each byte would never pass.
-                for b in init.iter().cycle() {
-                    if wr.write_all(&[*b]).await.is_err() {
-                        break;
-                    }
-                    sent += 1;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                sent
-            });
-            // The event: the acceptor closes the connection.
-            let mut buf = [0u8; 64];
-            let closed = tokio::time::timeout(WAIT, async {
-                // The first thing read must be the end of the stream.
-                if let Ok(n @ 1..) = rd.read(&mut buf).await {
-                    panic!("the acceptor answered a partial INIT ({n} bytes)");
-                }
-            })
-            .await;
-            let after = started.elapsed();
-            writer.abort();
-            (closed.is_ok(), after)
-        }));
-    }
-    for t in tricklers {
-        let (closed, after) = t.await.expect("trickler");
-        assert!(closed, "a trickling connection stayed open for {WAIT:?}");
-        assert!(
-            after >= timeout - Duration::from_millis(100),
-            "closed after {after:?}, before the deadline {timeout:?}"
-        );
-    }
+    trickling_handshakes_closed_at(addr, 20, timeout).await;
     assert!(a.mgr.transports().is_empty());
 }
 
@@ -360,33 +212,13 @@ async fn zid_collision_is_refused_without_disturbing_the_victim() {
         HandshakeConfig::new(b.zid(), WhatAmI::Peer),
     )
     .await;
-    let mut batch = Vec::new();
-    open.write(&mut batch);
-    TransportMessage::Close(Close {
-        reason: CloseReason::Generic,
-        session: true,
-    })
-    .write(&mut batch);
-    let mut out = prefixed(&batch);
-    out.extend(prefixed(&frame_with_put(0, "intruder/1")));
-    out.extend(one(&TransportMessage::Close(Close {
-        reason: CloseReason::Generic,
-        session: true,
-    })));
-    intruder.write_all(&out).await.expect("write");
-    let mut got = framer.buffer_mut().to_vec();
-    got.extend(closed_by_remote(&mut intruder).await);
-    let msgs = transport_messages(&got);
-    assert!(
-        matches!(
-            msgs.as_slice(),
-            [TransportMessage::Close(Close {
-                reason: CloseReason::MaxLinks,
-                ..
-            })]
-        ),
-        "the intruder got {msgs:?}"
-    );
+    pipelined_open_refused_for_max_links(
+        &mut intruder,
+        &mut framer,
+        &open,
+        &put("intruder/1", 7, 16),
+    )
+    .await;
 
     // The victim: still open, one link, data both ways; nothing from the intruder.
     assert!(!ta.is_closed() && !tb.is_closed());

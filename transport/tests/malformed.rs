@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::raw::prefixed;
 use common::{
     Ev, Node, RawPeer, Rng, WAIT, key_and_payload, payload, put, raw_cfg, seq_of, socket_addr,
     task_panics, watch_task_panics,
@@ -49,12 +50,6 @@ struct Case {
     name: &'static str,
     expect: &'static str,
     bytes: fn(&RawPeer) -> Vec<u8>,
-}
-
-fn prefixed(batch: &[u8]) -> Vec<u8> {
-    let mut out = (batch.len() as u16).to_le_bytes().to_vec();
-    out.extend_from_slice(batch);
-    out
 }
 
 fn random_batch(_: &RawPeer) -> Vec<u8> {

@@ -193,6 +193,14 @@ impl Daemon {
         }
     }
 
+    /// Waits (bounded) for it to exit by itself, and returns how it did.
+    pub async fn exit_status(mut self) -> std::process::ExitStatus {
+        timeout(WAIT, self.child.wait())
+            .await
+            .expect("plexusd did not exit")
+            .expect("wait")
+    }
+
     /// Kills it with SIGKILL and waits for it to be gone.
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("SIGKILL");

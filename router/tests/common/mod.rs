@@ -7,6 +7,13 @@
 mod daemon;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use daemon::*;
+/// The root tests' bounded waits on samples and access-control checks.
+#[path = "../../../tests/common/pubsub.rs"]
+pub mod pubsub;
+/// The transport tests' hand-driven peer bytes, for the tests that play one against
+/// the daemon.
+#[path = "../../../transport/tests/common/raw.rs"]
+pub mod raw;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -106,6 +113,50 @@ impl Plexusd {
             zid,
         }
     }
+}
+
+/// A queryable on `key` in `s` that answers every query with `answer` on the query's key.
+pub async fn answering_queryable(
+    s: &plexus::Session,
+    key: &str,
+    answer: &'static str,
+) -> plexus::Queryable<()> {
+    s.declare_queryable(key)
+        .callback(move |q: plexus::Query| {
+            tokio::spawn(async move {
+                q.reply(q.key_expr().clone(), answer).await.expect("reply");
+            });
+        })
+        .await
+        .expect("queryable")
+}
+
+/// Gets `key` from `s` until a round brings replies (the queryable's declaration reached
+/// `s`'s router), within `within`; returns that round's replies.
+pub async fn replies_once_routed(
+    s: &plexus::Session,
+    key: &str,
+    within: Duration,
+) -> Vec<plexus::Reply> {
+    timeout(within, async {
+        loop {
+            let rx = s
+                .get(key)
+                .timeout(Duration::from_secs(2))
+                .await
+                .expect("get");
+            let mut replies = Vec::new();
+            while let Ok(r) = rx.recv_async().await {
+                replies.push(r);
+            }
+            if !replies.is_empty() {
+                return replies;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no reply to {key} within {within:?}"))
 }
 
 /// An HTTP response.

@@ -2,6 +2,8 @@
 //! builders and a hand-driven "raw" peer that runs the handshake itself over a TCP stream.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use plexus_link::{Endpoint, Locator};
 use plexus_transport::handshake::{Established, Handshake, HandshakeConfig};
-use plexus_transport::wire::network::{NetQos, NetworkMessage, Push, PushBody, WireExpr};
+use plexus_transport::wire::network::{NetworkMessage, PushBody};
 use plexus_transport::wire::transport::{BatchItem, BatchReader, StreamFramer, TransportMessage};
-use plexus_transport::wire::zenoh::Put;
-use plexus_transport::wire::{Encoding, WhatAmI, ZenohId};
+use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{
     PeerHandler, Transport, TransportConfig, TransportEvent, TransportHandler, TransportManager,
 };
@@ -193,21 +194,7 @@ impl Node {
 /// A PUSH/PUT on `key` whose payload starts with `seq` (8 bytes LE) and is `size` long
 /// (at least 8), filled with a pattern derived from `seq`.
 pub fn put(key: &str, seq: u64, size: usize) -> NetworkMessage {
-    NetworkMessage::Push(Push {
-        wire_expr: WireExpr::key(key),
-        qos: NetQos::default(),
-        timestamp: None,
-        node_id: 0,
-        body: PushBody::Put(Put {
-            timestamp: None,
-            encoding: Encoding::default(),
-            source_info: None,
-            attachment: None,
-            payload: payload(seq, size),
-            unknown_exts: Default::default(),
-        }),
-        unknown_exts: Default::default(),
-    })
+    raw::push_put(key, payload(seq, size))
 }
 
 /// The payload [`put`] sends.
@@ -363,10 +350,7 @@ impl RawPeer {
 
     /// Writes `batch` with its 2-byte little-endian length prefix.
     pub async fn send_batch(&mut self, batch: &[u8]) {
-        let mut out = Vec::with_capacity(batch.len() + 2);
-        out.extend_from_slice(&(batch.len() as u16).to_le_bytes());
-        out.extend_from_slice(batch);
-        self.send_raw(&out).await;
+        self.send_raw(&raw::prefixed(batch)).await;
     }
 
     /// Writes bytes as they are.
@@ -379,9 +363,7 @@ impl RawPeer {
 
     /// Sends one transport message as its own batch.
     pub async fn send_message(&mut self, m: &TransportMessage) {
-        let mut b = Vec::new();
-        m.write(&mut b);
-        self.send_batch(&b).await;
+        self.send_raw(&raw::one(m)).await;
     }
 
     /// The next batch, `None` at the end of the stream (or on a reset).
