@@ -23,21 +23,22 @@ use tokio::time::timeout;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Waits (bounded) until the router has read `bytes` from the transport to `zid`.
+/// Waits (bounded) until the router has a transport to `zid` and has read `bytes` from it.
 async fn read_by_router(d: &mut Daemon, zid: &ZenohId, bytes: u64) {
     let deadline = Instant::now() + 3 * WAIT;
     loop {
         let stats = d.stats().await;
         let rx = stats
             .transport(zid)
-            .and_then(|t| t["stats"]["rx_bytes"].as_u64())
-            .unwrap_or(0);
-        if rx >= bytes {
+            .map(|t| t["stats"]["rx_bytes"].as_u64().unwrap_or(0));
+        if rx.is_some_and(|rx| rx >= bytes) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "the router read {rx} of {bytes} bytes"
+            "the router read {rx:?} of {bytes} bytes from {zid} (None: no such transport); \
+             its transports: {:?}",
+            stats.transports
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
