@@ -504,18 +504,37 @@ impl Pipeline {
     }
 
     /// Moves the finished batches into `out`, highest priority first, and leaves the
-    /// batches under construction to fill up. Returns the number of batches added.
+    /// batch under construction of the lowest priority that had one finished (and of every
+    /// priority below it) to fill up. Returns the number of batches added.
     ///
     /// For a writer that waited for a batch to fill while producers kept adding: it takes
-    /// what is full and lets them go on with the rest.
+    /// what is full and lets them go on with the rest. As [`Pipeline::pull`], it keeps the
+    /// order across priorities: the batches under construction of the priorities above
+    /// the lowest one taken go too, since their messages may precede the finished ones
+    /// (a key-expression declaration before the publications that use it).
     pub fn pull_finished(&self, out: &mut Vec<Batch>) -> usize {
         let before = out.len();
         let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
             std::array::from_fn(|i| self.stages.get(i).map(lock));
+        // Stages are indexed highest priority first.
+        let Some(lowest) = stages
+            .iter()
+            .rposition(|s| s.as_ref().is_some_and(|s| !s.ready.is_empty()))
+        else {
+            return 0;
+        };
         self.ready.store(false, Ordering::SeqCst);
         let mut filling = false;
-        for stage in stages.iter_mut().flatten() {
-            out.extend(stage.ready.drain(..));
+        for (i, stage) in stages.iter_mut().enumerate() {
+            let Some(stage) = stage else { continue };
+            if i <= lowest {
+                out.extend(stage.ready.drain(..));
+            }
+            if i < lowest && !stage.current.is_empty() {
+                let cur = std::mem::replace(&mut stage.current, Batch::unallocated());
+                stage.open_frame = None;
+                out.push(cur);
+            }
             filling |= !stage.current.is_empty();
         }
         // What is left still counts as pending (no push can run: every stage is locked).
@@ -523,13 +542,10 @@ impl Pipeline {
             self.first_pending_at.store(self.nanos(), Ordering::Relaxed);
         }
         self.pending.store(usize::from(filling), Ordering::SeqCst);
-        let n = out.len() - before;
-        if n > 0 {
-            self.congested.store(0, Ordering::Release);
-            self.blocked.store(false, Ordering::Release);
-            self.pulls.fetch_add(1, Ordering::AcqRel);
-        }
-        n
+        self.congested.store(0, Ordering::Release);
+        self.blocked.store(false, Ordering::Release);
+        self.pulls.fetch_add(1, Ordering::AcqRel);
+        out.len() - before
     }
 
     fn nanos(&self) -> u64 {

@@ -575,3 +575,87 @@ fn sn_wraps_within_the_mask() {
         .collect();
     assert_eq!(sns, [mask - 1, mask, 0, 1]);
 }
+
+#[test]
+fn pull_finished_keeps_a_higher_priority_message_ahead_of_the_finished_batches() {
+    // A declaration on Control, not finished, then publications on Data that fill a
+    // batch: the declaration must leave first (the publications use what it declares).
+    let p = Pipeline::new(true, 256, true, 0, MASK, &[64; 8]);
+    let control = opts(Priority::Control, Reliability::Reliable);
+    p.push(&put("declared", 1), control, || true);
+    // And something below Data, older than the finished batch: it may stay.
+    p.push(
+        &put("background", 1),
+        opts(Priority::Background, Reliability::Reliable),
+        || true,
+    );
+    let mut n = 0;
+    while !p.has_ready() {
+        p.push(&put(&format!("d{n}"), 40), SendOptions::default(), || true);
+        n += 1;
+    }
+    let mut batches = Vec::new();
+    assert!(p.pull_finished(&mut batches) >= 2);
+    let got = receive(&mut batches, 254, 0);
+    let first = match &got[0].1 {
+        NetworkMessage::Push(push) => push.wire_expr.suffix.clone(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(
+        (got[0].0, first.as_str()),
+        (Priority::Control, "declared"),
+        "the Control message leaves first"
+    );
+    assert!(
+        got.iter().all(|(prio, _)| *prio != Priority::Background),
+        "a lower priority's batch under construction may wait"
+    );
+    assert!(
+        p.has_pending(),
+        "Data's batch being filled and Background's wait"
+    );
+}
+
+#[test]
+fn a_writer_mixing_pull_finished_and_pull_keeps_every_message_in_order() {
+    let p = std::sync::Arc::new(Pipeline::new(true, 1024, true, 0, MASK, &[4; 8]));
+    const N: usize = 50_000;
+    let producer = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            for i in 0..N {
+                let key = format!("k/{i}");
+                while matches!(
+                    p.push(&put(&key, 30), SendOptions::default(), || false),
+                    Pushed::Dropped | Pushed::Full
+                ) {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let mut batches = Vec::new();
+    let mut turn = 0u32;
+    while !producer.is_finished() || p.has_pending() || p.has_ready() {
+        turn = turn.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        if turn & 0x100 == 0 {
+            p.pull_finished(&mut batches);
+        } else {
+            p.pull(&mut batches);
+        }
+    }
+    producer.join().unwrap();
+    p.pull(&mut batches);
+    let got = receive(&mut batches, 1022, 0);
+    let keys: Vec<String> = got
+        .iter()
+        .map(|(_, m)| match m {
+            NetworkMessage::Push(push) => push.wire_expr.suffix.to_string(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(keys.len(), N, "every message once");
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(k, &format!("k/{i}"), "in order");
+    }
+}
