@@ -28,6 +28,16 @@ fn put(key: &str, len: usize) -> NetworkMessage {
     })
 }
 
+/// The keys of received PUSHes, in order.
+fn keys_of(got: &[(Priority, NetworkMessage)]) -> Vec<String> {
+    got.iter()
+        .map(|(_, m)| match m {
+            NetworkMessage::Push(push) => push.wire_expr.suffix.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
 #[test]
 fn queued_bytes_count_what_waits_and_fall_to_zero_when_pulled() {
     let p = Pipeline::new(true, 1024, true, 0, MASK, &[4; 8]);
@@ -342,14 +352,7 @@ fn pull_finished_leaves_the_batch_being_filled_and_keeps_it_pending() {
     assert!(!p.has_pending());
     let rest = receive(&mut batches, 254, 0);
     assert_eq!(first + rest.len(), sent.len(), "every message once");
-    let keys: Vec<String> = rest
-        .iter()
-        .map(|(_, m)| match m {
-            NetworkMessage::Push(push) => push.wire_expr.suffix.to_string(),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    assert_eq!(keys, sent[first..]);
+    assert_eq!(keys_of(&rest), sent[first..]);
 }
 
 #[test]
@@ -597,12 +600,8 @@ fn pull_finished_keeps_a_higher_priority_message_ahead_of_the_finished_batches()
     let mut batches = Vec::new();
     assert!(p.pull_finished(&mut batches) >= 2);
     let got = receive(&mut batches, 254, 0);
-    let first = match &got[0].1 {
-        NetworkMessage::Push(push) => push.wire_expr.suffix.clone(),
-        other => panic!("unexpected {other:?}"),
-    };
     assert_eq!(
-        (got[0].0, first.as_str()),
+        (got[0].0, keys_of(&got[..1])[0].as_str()),
         (Priority::Control, "declared"),
         "the Control message leaves first"
     );
@@ -646,14 +645,7 @@ fn a_writer_mixing_pull_finished_and_pull_keeps_every_message_in_order() {
     }
     producer.join().unwrap();
     p.pull(&mut batches);
-    let got = receive(&mut batches, 1022, 0);
-    let keys: Vec<String> = got
-        .iter()
-        .map(|(_, m)| match m {
-            NetworkMessage::Push(push) => push.wire_expr.suffix.to_string(),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let keys = keys_of(&receive(&mut batches, 1022, 0));
     assert_eq!(keys.len(), N, "every message once");
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(k, &format!("k/{i}"), "in order");
