@@ -817,6 +817,21 @@ fn tx_queue_keys_as_in_zenoh() {
         .queue;
     assert!(q.wait_before_close > Duration::from_secs(365 * 24 * 3600));
 
+    // A batching time limit too long to add to an instant is kept as "forever".
+    let mut c = Config::default();
+    c.insert_json5(
+        "transport/link/tx/queue/batching/time_limit",
+        "9223372036854775807",
+    )
+    .unwrap();
+    let q = c
+        .transport_config(ZenohId::random())
+        .expect("transport config")
+        .queue;
+    let far = q.batching_time_limit;
+    assert!(far > Duration::from_secs(365 * 24 * 3600));
+    assert!(std::time::Instant::now().checked_add(far).is_some());
+
     // Out of Zenoh's range, or not a number: the error names the key.
     assert_eq!(
         err("{ transport: { link: { tx: { queue: { size: { data: 17 } } } } } }"),

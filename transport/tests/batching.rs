@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{Node, RawPeer, WAIT, put, raw_cfg, seq_of, socket_addr};
 use plexus_transport::wire::CongestionControl;
-use plexus_transport::wire::transport::{BatchItem, BatchReader, TransportMessage};
+use plexus_transport::wire::transport::{BatchItem, BatchReader};
 use plexus_transport::{QueueConfig, SendOptions};
 
 const TCP: &str = "tcp/127.0.0.1:0";
@@ -22,7 +22,6 @@ fn pushes(batch: Bytes) -> Vec<u64> {
         .into_iter()
         .filter_map(|item| match item {
             BatchItem::Network(m) => Some(seq_of(&m)),
-            BatchItem::Transport(TransportMessage::KeepAlive) => None,
             BatchItem::Transport(_) => None,
         })
         .collect()

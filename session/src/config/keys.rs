@@ -213,7 +213,8 @@ const KEYS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("transport/link/tx/queue/batching/time_limit", |a, p, v| {
-        a.config.queue.batching_time_limit = Duration::from_millis(millis(p, v)?);
+        // Kept safe to add to an instant, as the other waits.
+        a.config.queue.batching_time_limit = Duration::from_millis(millis(p, v)?).min(FOREVER);
         Ok(())
     }),
     (

@@ -28,11 +28,12 @@
 //! [`Batch::as_prefixed`] and [`Batch::payload`] give the bytes to write.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::seq::TxChannel;
+use crate::sync::lock;
 use crate::wire::network::NetworkMessage;
 use crate::wire::transport::{Fragment, FrameHeader, TransportMessage};
 use crate::wire::{CongestionControl, Priority, Reliability};
@@ -480,27 +481,8 @@ impl Pipeline {
     /// A pull that takes something frees every stage: it ends congestion episodes and
     /// releases the producers waiting for room.
     pub fn pull(&self, out: &mut Vec<Batch>) -> usize {
-        let before = out.len();
-        // At most one stage per priority: the guards fit on the stack.
-        let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
-            std::array::from_fn(|i| self.stages.get(i).map(lock));
-        self.pending.store(0, Ordering::Release);
-        self.ready.store(false, Ordering::Release);
-        for stage in stages.iter_mut().flatten() {
-            out.extend(stage.ready.drain(..));
-            if !stage.current.is_empty() {
-                let cur = std::mem::replace(&mut stage.current, Batch::unallocated());
-                stage.open_frame = None;
-                out.push(cur);
-            }
-        }
-        let n = out.len() - before;
-        if n > 0 {
-            self.congested.store(0, Ordering::Release);
-            self.blocked.store(false, Ordering::Release);
-            self.pulls.fetch_add(1, Ordering::AcqRel);
-        }
-        n
+        let mut stages = self.lock_stages();
+        self.take(&mut stages, out, Priority::ALL.len())
     }
 
     /// Moves the finished batches into `out`, highest priority first, and leaves the
@@ -513,39 +495,56 @@ impl Pipeline {
     /// the lowest one taken go too, since their messages may precede the finished ones
     /// (a key-expression declaration before the publications that use it).
     pub fn pull_finished(&self, out: &mut Vec<Batch>) -> usize {
-        let before = out.len();
-        let mut stages: [Option<std::sync::MutexGuard<'_, Stage>>; Priority::ALL.len()] =
-            std::array::from_fn(|i| self.stages.get(i).map(lock));
+        let mut stages = self.lock_stages();
         // Stages are indexed highest priority first.
-        let Some(lowest) = stages
+        match stages
             .iter()
             .rposition(|s| s.as_ref().is_some_and(|s| !s.ready.is_empty()))
-        else {
-            return 0;
-        };
+        {
+            Some(lowest) => self.take(&mut stages, out, lowest),
+            None => 0,
+        }
+    }
+
+    /// Every stage, locked (at most one per priority: the guards fit on the stack).
+    fn lock_stages(&self) -> [Option<MutexGuard<'_, Stage>>; Priority::ALL.len()] {
+        std::array::from_fn(|i| self.stages.get(i).map(lock))
+    }
+
+    /// Moves every finished batch into `out`, and the batches under construction of the
+    /// stages before index `keep_from`; what stays counts as pending. A take that moves
+    /// something frees every stage.
+    fn take(
+        &self,
+        stages: &mut [Option<MutexGuard<'_, Stage>>],
+        out: &mut Vec<Batch>,
+        keep_from: usize,
+    ) -> usize {
+        let before = out.len();
         self.ready.store(false, Ordering::SeqCst);
         let mut filling = false;
         for (i, stage) in stages.iter_mut().enumerate() {
             let Some(stage) = stage else { continue };
-            if i <= lowest {
-                out.extend(stage.ready.drain(..));
-            }
-            if i < lowest && !stage.current.is_empty() {
+            out.extend(stage.ready.drain(..));
+            if i < keep_from && !stage.current.is_empty() {
                 let cur = std::mem::replace(&mut stage.current, Batch::unallocated());
                 stage.open_frame = None;
                 out.push(cur);
             }
             filling |= !stage.current.is_empty();
         }
-        // What is left still counts as pending (no push can run: every stage is locked).
+        // No push can run meanwhile: every stage is locked.
         if filling {
             self.first_pending_at.store(self.nanos(), Ordering::Relaxed);
         }
         self.pending.store(usize::from(filling), Ordering::SeqCst);
-        self.congested.store(0, Ordering::Release);
-        self.blocked.store(false, Ordering::Release);
-        self.pulls.fetch_add(1, Ordering::AcqRel);
-        out.len() - before
+        let n = out.len() - before;
+        if n > 0 {
+            self.congested.store(0, Ordering::Release);
+            self.blocked.store(false, Ordering::Release);
+            self.pulls.fetch_add(1, Ordering::AcqRel);
+        }
+        n
     }
 
     fn nanos(&self) -> u64 {
@@ -623,11 +622,6 @@ impl Pipeline {
     pub fn is_congested(&self, priority: Priority) -> bool {
         self.congested.load(Ordering::Acquire) & (1 << self.stage_index(priority)) != 0
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding a stage lock leaves a consistent (if partial) batch.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
