@@ -1,4 +1,8 @@
 use super::*;
+use crate::config::access_control::{
+    parse_permission, parse_policies, parse_rules, parse_subjects,
+};
+use serde_json::Value;
 use serde_json::json;
 
 fn conf(v: Value) -> Result<AclConf, ConfigError> {
@@ -22,7 +26,7 @@ fn conf(v: Value) -> Result<AclConf, ConfigError> {
 }
 
 fn policy(v: Value) -> Arc<AclPolicy> {
-    conf(v).unwrap().compile().unwrap().unwrap()
+    AclPolicy::compile(&conf(v).unwrap()).unwrap().unwrap()
 }
 
 fn key(k: &str) -> OwnedKeyExpr {
@@ -39,7 +43,7 @@ fn tcp_user(user: &str) -> FaceFacts {
 }
 
 fn error_of(v: Value) -> String {
-    match conf(v).and_then(|c| c.compile()) {
+    match conf(v).and_then(|c| AclPolicy::compile(&c)) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("accepted"),
     }
@@ -222,9 +226,7 @@ fn interfaces_of_local_addresses() {
 #[test]
 fn off_or_empty_lists() {
     assert!(
-        conf(json!({ "enabled": false }))
-            .unwrap()
-            .compile()
+        AclPolicy::compile(&conf(json!({ "enabled": false })).unwrap())
             .unwrap()
             .is_none()
     );

@@ -7,10 +7,10 @@ use std::time::Duration;
 use plexus_link::{Endpoint, Pem, TlsConfig};
 use plexus_transport::wire::{Priority, WhatAmI};
 
+use super::access_control;
 use super::error::ConfigError;
 use super::json::J;
 use super::resolved::{Config, ModeValues, Secret};
-use crate::acl;
 use crate::linkstate::weight::{RttWeightConfig, StaticWeights};
 
 /// Every supported key, as `/`-separated paths.
@@ -331,28 +331,28 @@ const KEYS: &[(&str, Setter)] = &[
     ("access_control/default_permission", |a, p, v| {
         a.config.access_control.default_permission = match v {
             J::Null => Default::default(),
-            _ => acl::parse_permission(p, &v.to_json())?,
+            _ => access_control::parse_permission(p, &v.to_json())?,
         };
         Ok(())
     }),
     ("access_control/rules", |a, p, v| {
         a.config.access_control.rules = match v {
             J::Null => None,
-            _ => Some(acl::parse_rules(p, &v.to_json())?),
+            _ => Some(access_control::parse_rules(p, &v.to_json())?),
         };
         Ok(())
     }),
     ("access_control/subjects", |a, p, v| {
         a.config.access_control.subjects = match v {
             J::Null => None,
-            _ => Some(acl::parse_subjects(p, &v.to_json())?),
+            _ => Some(access_control::parse_subjects(p, &v.to_json())?),
         };
         Ok(())
     }),
     ("access_control/policies", |a, p, v| {
         a.config.access_control.policies = match v {
             J::Null => None,
-            _ => Some(acl::parse_policies(p, &v.to_json())?),
+            _ => Some(access_control::parse_policies(p, &v.to_json())?),
         };
         Ok(())
     }),

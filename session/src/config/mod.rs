@@ -115,6 +115,7 @@ use std::time::Duration;
 use plexus_link::Endpoint;
 use plexus_transport::wire::{WhatAmI, ZenohId};
 
+pub(crate) mod access_control;
 mod error;
 mod json;
 mod keys;
@@ -133,7 +134,7 @@ impl Config {
         let mut config = Config::default();
         config.apply("", &root)?;
         // A whole document must hold together (policies naming known rules and subjects).
-        config.access_control()?;
+        config.access_control().check()?;
         Ok(config)
     }
 

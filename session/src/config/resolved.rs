@@ -130,7 +130,7 @@ pub struct Config {
     pub(super) usrpwd_user: Option<String>,
     pub(super) usrpwd_password: Option<Secret>,
     pub(super) usrpwd_dictionary_file: Option<PathBuf>,
-    pub(super) access_control: crate::acl::AclConf,
+    pub(super) access_control: super::access_control::AclConf,
 }
 
 /// The `adminspace` settings.
@@ -370,10 +370,10 @@ impl Config {
             })
     }
 
-    /// The compiled `access_control` section: `None` when access control is off; an
-    /// error naming the policy, rule or subject when the section does not hold together.
-    pub(crate) fn access_control(&self) -> Result<Option<Arc<crate::acl::AclPolicy>>, ConfigError> {
-        self.access_control.compile()
+    /// The `access_control` section as given (`crate::acl::AclPolicy::compile` makes the
+    /// policy of it).
+    pub(crate) fn access_control(&self) -> &super::access_control::AclConf {
+        &self.access_control
     }
 
     /// The transport settings for a process with id `zid` (reads the usrpwd dictionary

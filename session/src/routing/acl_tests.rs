@@ -72,8 +72,7 @@ impl Net {
 
     /// [`Net::new`] for a session of mode `mode`.
     fn with_mode(mode: WhatAmI, kinds: [WhatAmI; 3]) -> Net {
-        let policy = acl_config()
-            .access_control()
+        let policy = crate::acl::AclPolicy::compile(acl_config().access_control())
             .expect("compiles")
             .expect("enabled");
         let d = Arc::new(Dispatcher::new(zid(1), mode, None, Duration::from_secs(10)));

@@ -700,7 +700,9 @@ fn access_control_applies_to_what_another_router_declares() {
             policies: [{ rules: ["r"], subjects: ["s"] }] } }"#,
     )
     .expect("the ACL parses");
-    let policy = config.access_control().expect("compiles").expect("enabled");
+    let policy = crate::acl::AclPolicy::compile(config.access_control())
+        .expect("compiles")
+        .expect("enabled");
     let acl = policy.face(&crate::acl::FaceFacts {
         zid: Some(zid(1)),
         link_protocols: vec!["tcp".into()],

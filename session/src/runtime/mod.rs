@@ -92,7 +92,7 @@ impl Runtime {
         if config.scouting_multicast_enabled() == Some(true) {
             tracing::warn!("multicast scouting is not supported by Plexus; use connect/endpoints");
         }
-        let acl = config.access_control()?;
+        let acl = crate::acl::AclPolicy::compile(config.access_control())?;
         let inner = Arc::new(Runtime {
             acl,
             zid,
