@@ -10,6 +10,11 @@
 //! built by Zenoh's workspace), each peer-to-peer round also runs those, and a table
 //! compares the Zenoh twins in `bench/` with them: the baseline has to be honest.
 //!
+//! With `--baseline DIR` (an earlier build of Plexus: `DIR/plexusd` and
+//! `DIR/examples/z_*`, e.g. another checkout's `target/release`), every throughput and
+//! latency round also runs that build, and a table compares this build with it: a change
+//! that must not make Plexus slower shows it in A/B pairs of the same rounds.
+//!
 //! ```sh
 //! bench/run.sh                    # release, about fifteen minutes of measurement
 //! cargo run --manifest-path bench/Cargo.toml --locked -- --smoke
@@ -50,6 +55,11 @@ struct Args {
     /// workspace: peer-to-peer rounds also run them, against the twins.
     #[arg(long, value_name = "DIR")]
     upstream: Option<PathBuf>,
+    /// An earlier Plexus build (`DIR/plexusd`, `DIR/examples/z_pub_thr`, …, e.g. a
+    /// target's `release` directory): throughput and latency rounds also run it, and a
+    /// table compares this build with it.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
     /// Runs only the measurements whose name contains this text (e.g. `throughput 8 B
     /// peer`, `latency`, `scale`); implies `--no-report`.
     #[arg(long, value_name = "TEXT")]
@@ -75,6 +85,8 @@ enum Impl {
     Zenoh,
     /// Zenoh's own examples, built by Zenoh's workspace (`--upstream`).
     Upstream,
+    /// An earlier build of Plexus (`--baseline`).
+    Baseline,
     /// Raw TCP over loopback, within the runner (the physical limit).
     RawTcp,
 }
@@ -85,6 +97,7 @@ impl Impl {
             Impl::Plexus => "Plexus",
             Impl::Zenoh => "Zenoh",
             Impl::Upstream => "Zenoh (upstream build)",
+            Impl::Baseline => "Plexus (baseline build)",
             Impl::RawTcp => "raw TCP",
         }
     }
@@ -129,6 +142,8 @@ struct Programs {
     bench_bins: PathBuf,
     /// Zenoh's own examples, if given.
     upstream: Option<PathBuf>,
+    /// An earlier Plexus build's `plexusd` and `examples/`, if given.
+    baseline: Option<PathBuf>,
 }
 
 impl Programs {
@@ -137,6 +152,11 @@ impl Programs {
             self.upstream
                 .clone()
                 .ok_or_else(|| Error::from("no --upstream directory"))
+        };
+        let baseline = || {
+            self.baseline
+                .clone()
+                .ok_or_else(|| Error::from("no --baseline directory"))
         };
         Ok(match (imp, program) {
             (Impl::Plexus, Program::PubThr) => self.examples.join("z_pub_thr"),
@@ -156,6 +176,11 @@ impl Programs {
             (Impl::Upstream, Program::SubThr) => upstream()?.join("z_sub_thr"),
             (Impl::Upstream, Program::Ping) => upstream()?.join("z_ping"),
             (Impl::Upstream, Program::Pong) => upstream()?.join("z_pong"),
+            (Impl::Baseline, Program::PubThr) => baseline()?.join("examples/z_pub_thr"),
+            (Impl::Baseline, Program::SubThr) => baseline()?.join("examples/z_sub_thr"),
+            (Impl::Baseline, Program::Ping) => baseline()?.join("examples/z_ping"),
+            (Impl::Baseline, Program::Pong) => baseline()?.join("examples/z_pong"),
+            (Impl::Baseline, Program::Router) => baseline()?.join("plexusd"),
             // One load for every router.
             (_, Program::Clients) => self.bench_bins.join("clients"),
             (imp, program) => return Err(format!("{imp:?} has no {program:?} program").into()),
@@ -205,10 +230,14 @@ fn run(args: &Args) -> Result<bool, Error> {
         root_bins: target.join(profile),
         bench_bins,
         upstream: args.upstream.clone(),
+        baseline: args.baseline.clone(),
     };
     let mut impls = vec![Impl::Plexus, Impl::Zenoh];
     if args.upstream.is_some() {
         impls.push(Impl::Upstream);
+    }
+    if args.baseline.is_some() {
+        impls.push(Impl::Baseline);
     }
     for &imp in &impls {
         for p in [
@@ -220,7 +249,14 @@ fn run(args: &Args) -> Result<bool, Error> {
             Program::ScaleRouter,
             Program::Clients,
         ] {
-            if imp == Impl::Upstream && matches!(p, Program::Router | Program::ScaleRouter) {
+            // Zenoh's own examples come without a router; neither they nor an earlier
+            // Plexus build take part in the scale measurement.
+            let absent = match imp {
+                Impl::Upstream => matches!(p, Program::Router | Program::ScaleRouter),
+                Impl::Baseline => matches!(p, Program::ScaleRouter),
+                _ => false,
+            };
+            if absent {
                 continue;
             }
             let path = programs.path(imp, p)?;
@@ -238,6 +274,7 @@ fn run(args: &Args) -> Result<bool, Error> {
         plan,
         smoke: args.smoke,
         upstream: args.upstream.is_some(),
+        baseline: args.baseline.is_some(),
         // A smoke run checks that the programs work; one round is enough.
         rounds: if args.smoke { 1 } else { args.repeat.max(1) },
         runs: HashMap::new(),
@@ -497,6 +534,7 @@ struct Bench {
     plan: Plan,
     smoke: bool,
     upstream: bool,
+    baseline: bool,
     rounds: usize,
     /// Each side's run in each round: `runs[(m, imp)][round]`.
     runs: HashMap<(Measure, Impl), Vec<Option<Run>>>,
@@ -540,6 +578,9 @@ impl Bench {
             )
         {
             sides.push(Impl::Upstream);
+        }
+        if self.baseline && matches!(m, Measure::Throughput(..) | Measure::Latency(..)) {
+            sides.push(Impl::Baseline);
         }
         if raw_applies(m) {
             sides.push(Impl::RawTcp);
@@ -613,7 +654,10 @@ impl Bench {
         let scale = matches!(program, Program::ScaleRouter | Program::Clients);
         let options = SpawnOptions {
             // plexusd reports that it listens in its info log.
-            log_info: matches!((imp, program), (Impl::Plexus, Program::Router)),
+            log_info: matches!(
+                (imp, program),
+                (Impl::Plexus | Impl::Baseline, Program::Router)
+            ),
             stdin: matches!(program, Program::ScaleRouter),
             open_files: if scale {
                 self.plan.clients as u64 + 1024
@@ -1194,6 +1238,9 @@ impl Bench {
         if self.upstream {
             self.report_baseline(&mut out, &verdict);
         }
+        if self.baseline {
+            self.report_against_baseline(&mut out, &verdict);
+        }
         if self.skipped > 0 {
             let _ = writeln!(
                 out,
@@ -1276,6 +1323,80 @@ impl Bench {
                 ratio_cell(&r50),
                 verdict(&oks, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
             );
+        }
+    }
+}
+
+impl Bench {
+    /// This build of Plexus against an earlier one (`--baseline`).
+    fn report_against_baseline(
+        &self,
+        out: &mut String,
+        verdict: &dyn Fn(&[bool], &str) -> String,
+    ) {
+        let _ = writeln!(out, "\n### This build of Plexus against the baseline build\n");
+        let _ = writeln!(
+            out,
+            "The same programs built from an earlier commit (`--baseline`), in the same rounds \
+             as the tables above. Ratios per round, median (min–max). This build is not slower \
+             if throughput this/baseline ≥ {BASELINE_TOLERANCE:.2} and latency p50 \
+             this/baseline ≤ {:.2} in the median (identical builds differ by noise only).\n",
+            1.0 / BASELINE_TOLERANCE
+        );
+        let _ = writeln!(
+            out,
+            "| measurement | this build | baseline build | this/baseline | CPU this/baseline | holds |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+        for topology in TOPOLOGIES {
+            for size in SIZES {
+                let m = Measure::Throughput(topology, size);
+                let rates = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
+                    Some(a.median() / b.median())
+                });
+                if rates.is_empty() {
+                    continue;
+                }
+                let cpus = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
+                    Some(a.cpu_per_m? / b.cpu_per_m?)
+                });
+                let oks = vec![median(&rates) >= BASELINE_TOLERANCE];
+                let _ = writeln!(
+                    out,
+                    "| {}, msg/s | {:.0} | {:.0} | {} | {} | {} |",
+                    m.describe(),
+                    self.stat(m, Impl::Plexus, |r| Some(r.median()))
+                        .unwrap_or(f64::NAN),
+                    self.stat(m, Impl::Baseline, |r| Some(r.median()))
+                        .unwrap_or(f64::NAN),
+                    ratio_cell(&rates),
+                    ratio_cell(&cpus),
+                    verdict(&oks, &format!("median ≥ {BASELINE_TOLERANCE:.2}"))
+                );
+            }
+        }
+        for topology in TOPOLOGIES {
+            for size in LATENCY_SIZES {
+                let m = Measure::Latency(topology, size);
+                let r50 = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
+                    Some(a.p(50.0) / b.p(50.0))
+                });
+                if r50.is_empty() {
+                    continue;
+                }
+                let oks = vec![median(&r50) <= 1.0 / BASELINE_TOLERANCE];
+                let _ = writeln!(
+                    out,
+                    "| {}, p50 µs | {:.1} | {:.1} | {} | | {} |",
+                    m.describe(),
+                    self.stat(m, Impl::Plexus, |r| Some(r.p(50.0)))
+                        .unwrap_or(f64::NAN),
+                    self.stat(m, Impl::Baseline, |r| Some(r.p(50.0)))
+                        .unwrap_or(f64::NAN),
+                    ratio_cell(&r50),
+                    verdict(&oks, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
+                );
+            }
         }
     }
 }
