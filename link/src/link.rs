@@ -326,17 +326,27 @@ impl LinkWriter {
     /// Writes all buffers in order, using vectored writes on streams; on datagram links the
     /// buffers are joined into one datagram of at most `mtu` bytes.
     pub async fn write_vectored_all(&mut self, bufs: &[&[u8]]) -> Result<(), LinkError> {
+        self.write_vectored_all_noting(bufs, &mut |_| {}).await
+    }
+
+    /// [`LinkWriter::write_vectored_all`], calling `progress` with the byte count of each
+    /// write that took some (a stream may take a long write in many parts).
+    pub async fn write_vectored_all_noting(
+        &mut self,
+        bufs: &[&[u8]],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(), LinkError> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         self.check_datagram(total)?;
         let res: std::io::Result<()> = match &mut self.kind {
             #[cfg(feature = "tcp")]
-            WriterKind::Tcp(w) => write_vectored_stream(w, bufs).await,
+            WriterKind::Tcp(w) => write_vectored_stream(w, bufs, progress).await,
             #[cfg(feature = "udp")]
-            WriterKind::Udp(w) => w.send(&bufs.concat()).await,
+            WriterKind::Udp(w) => w.send(&bufs.concat()).await.map(|()| progress(total)),
             #[cfg(all(unix, feature = "unixsock-stream"))]
-            WriterKind::Unix(w) => write_vectored_stream(w, bufs).await,
+            WriterKind::Unix(w) => write_vectored_stream(w, bufs, progress).await,
             #[cfg(feature = "tls")]
-            WriterKind::Tls(w) => match write_vectored_stream(w, bufs).await {
+            WriterKind::Tls(w) => match write_vectored_stream(w, bufs, progress).await {
                 Ok(()) => w.flush().await,
                 Err(e) => Err(e),
             },
@@ -401,7 +411,11 @@ impl LinkWriter {
 
 /// Writes every buffer to a stream with as few vectored writes as the OS allows.
 #[cfg(any(feature = "tcp", all(unix, feature = "unixsock-stream")))]
-async fn write_vectored_stream<W>(w: &mut W, bufs: &[&[u8]]) -> std::io::Result<()>
+async fn write_vectored_stream<W>(
+    w: &mut W,
+    bufs: &[&[u8]],
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> std::io::Result<()>
 where
     W: tokio::io::AsyncWrite + Unpin,
 {
@@ -417,6 +431,7 @@ where
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        progress(n);
         IoSlice::advance_slices(&mut rest, n);
     }
     Ok(())

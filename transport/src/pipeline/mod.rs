@@ -166,8 +166,14 @@ fn channel(r: Reliability) -> usize {
     }
 }
 
-/// How many written batch buffers a pipeline keeps for reuse.
-const POOL_MAX: usize = 8;
+/// How many written batch buffers a pipeline keeps for reuse (a queue's default bound:
+/// a busy writer hands back as many as producers fill; it trims them when idle).
+const POOL_MAX: usize = 16;
+
+/// Room past a batch's capacity in its buffer: the message that overflows a batch (to be
+/// taken back and written in the next) does not make the buffer grow, which would copy
+/// the whole batch to a fresh allocation.
+const HEADROOM: usize = 4096;
 
 /// The TX pipeline of one transport.
 #[derive(Debug)]
@@ -272,7 +278,7 @@ impl Pipeline {
     fn new_batch(&self) -> Batch {
         let buf = lock(&self.pool)
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.capacity + 2));
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity + 2 + HEADROOM));
         Batch::new(buf)
     }
 
@@ -356,32 +362,37 @@ impl Pipeline {
             stage.current = self.new_batch();
         }
         let ch = channel(opts.reliability);
+        // At least this many bytes: a message that cannot fit is not written only to be
+        // taken back (a copy of its payload, and a buffer grown for nothing).
+        let least = msg.min_wire_len();
         // Try the current batch first, then a fresh one.
         let mut fits = false;
         for attempt in 0..2 {
-            let mark = stage.current.buf.len();
-            let needs_header = stage.open_frame != Some(opts.reliability);
-            if needs_header {
-                let header = FrameHeader {
-                    reliability: opts.reliability,
-                    sn: stage.tx[ch].peek(),
-                    priority,
-                };
-                header.write(&mut stage.current.buf);
-            }
-            msg.write(&mut stage.current.buf);
-            if stage.current.len() <= self.capacity {
+            if stage.current.len() + least <= self.capacity {
+                let mark = stage.current.buf.len();
+                let needs_header = stage.open_frame != Some(opts.reliability);
                 if needs_header {
-                    stage.tx[ch].next();
-                    stage.open_frame = Some(opts.reliability);
+                    let header = FrameHeader {
+                        reliability: opts.reliability,
+                        sn: stage.tx[ch].peek(),
+                        priority,
+                    };
+                    header.write(&mut stage.current.buf);
                 }
-                if opts.express {
-                    self.finish(stage);
+                msg.write(&mut stage.current.buf);
+                if stage.current.len() <= self.capacity {
+                    if needs_header {
+                        stage.tx[ch].next();
+                        stage.open_frame = Some(opts.reliability);
+                    }
+                    if opts.express {
+                        self.finish(stage);
+                    }
+                    fits = true;
+                    break;
                 }
-                fits = true;
-                break;
+                stage.current.buf.truncate(mark);
             }
-            stage.current.buf.truncate(mark);
             if attempt == 0 && !stage.current.is_empty() {
                 self.finish(stage);
                 stage.current = self.new_batch();

@@ -651,3 +651,36 @@ fn a_writer_mixing_pull_finished_and_pull_keeps_every_message_in_order() {
         assert_eq!(k, &format!("k/{i}"), "in order");
     }
 }
+
+#[test]
+fn a_message_too_large_for_the_rest_of_a_batch_never_grows_its_buffer() {
+    // 20 KiB payloads in 64 KiB batches: three fit, the fourth starts the next batch.
+    // Writing it into the full batch only to take it back grew the buffer (a copy of the
+    // whole batch to a fresh allocation) and copied the payload twice.
+    let p = Pipeline::new(true, u16::MAX, true, 0, MASK, &[64; 8]);
+    let msgs: Vec<_> = (0..12).map(|i| put(&format!("k/{i}"), 20 * 1024)).collect();
+    for m in &msgs {
+        p.push(m, SendOptions::default(), || true);
+    }
+    let mut batches = Vec::new();
+    p.pull(&mut batches);
+    assert_eq!(batches.len(), 4, "three 20 KiB messages per 64 KiB batch");
+    let allocated = p.capacity + 2 + HEADROOM;
+    for b in &batches {
+        assert_eq!(b.buf.capacity(), allocated, "a batch's buffer grew");
+    }
+    let got: Vec<_> = receive(&mut batches, u16::MAX as usize - 2, 0)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(got, msgs, "all arrive, in order");
+}
+
+#[test]
+fn the_lower_bound_of_a_message_is_its_payload() {
+    assert_eq!(put("k", 1000).min_wire_len(), 1000);
+    let mut w = Vec::new();
+    let m = put("a/long/key/expression", 0);
+    m.write(&mut w);
+    assert!(m.min_wire_len() <= w.len());
+}

@@ -46,6 +46,8 @@ struct Scopes {
     depth: Cell<u32>,
     top: Cell<usize>,
     noted: RefCell<Vec<Waiting>>,
+    /// A push on this thread woke a link's writer (see [`woke_writer`]).
+    woke: Cell<bool>,
 }
 
 thread_local! {
@@ -54,8 +56,25 @@ thread_local! {
             depth: Cell::new(0),
             top: Cell::new(0),
             noted: RefCell::new(Vec::new()),
+            woke: Cell::new(false),
         }
     };
+}
+
+/// Notes that a push on this thread woke a sleeping writer.
+#[inline]
+pub(crate) fn note_woke_writer() {
+    SCOPES.with(|s| s.woke.set(true));
+}
+
+/// Whether a push on this thread woke a sleeping writer since the last call. A link's
+/// reader that did yields before it reads on: the writer it woke waits in its worker's
+/// LIFO slot, which other workers do not steal. A reader that woke no writer (a
+/// subscriber's) does not yield: a yield wakes the runtime's idle worker for nothing,
+/// a pair of context switches per read.
+#[inline]
+pub(crate) fn woke_writer() -> bool {
+    SCOPES.with(|s| s.woke.replace(false))
 }
 
 /// True inside a [`Scope`] on this thread: pushes beyond a bound will be waited for.

@@ -35,9 +35,10 @@ pub const OAM_RTT_PONG: u16 = 0x7002;
 /// Largest single read from a link.
 const READ_CHUNK: usize = 65536;
 
-/// Largest write the writer makes at once (at least one batch): its progress is
-/// measured between writes.
-const WRITE_CHUNK: usize = 64 * 1024;
+/// Largest write the writer makes at once (at least one batch). Each part of it the
+/// socket takes counts as progress; the fewer the writes, the fewer the reader's wake-ups
+/// on the other side (one write per 64 KiB batch halved the rate of 16 KiB messages).
+const WRITE_CHUNK: usize = 1 << 20;
 
 /// How long a writer told to close may finish its write, and then send CLOSE.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -189,6 +190,7 @@ impl Transport {
                 }
             };
             let relief = scope.end();
+            let woke = backpressure::woke_writer();
             if let Err(exit) = handled {
                 return Some(exit);
             }
@@ -200,7 +202,7 @@ impl Transport {
                 }
                 // Holding back is not the remote's silence.
                 lease.handle_rx(Instant::now());
-            } else if std::mem::take(&mut busy) {
+            } else if std::mem::take(&mut busy) && woke {
                 // A busy stream is always ready to read: without a yield, the writers
                 // this task woke wait in its worker's LIFO slot (which other workers do
                 // not steal) until the task's whole cooperative budget is spent.
@@ -550,7 +552,6 @@ impl Transport {
                 if work {
                     continue;
                 }
-                inner.pipeline.trim(1);
                 inner.writer_parked.store(true, Ordering::SeqCst);
                 if inner.pipeline.has_pending() {
                     inner.writer_parked.store(false, Ordering::SeqCst);
@@ -564,6 +565,10 @@ impl Transport {
                 _ = shared.wake.notified() => {}
                 _ = inner.tx_ready.notified(), if primary => {}
                 _ = tokio::time::sleep_until(keep_alive_at) => {
+                    // Idle for a keep-alive period: the batch buffers kept for a busy
+                    // producer go (trimming each time the writer waits made a busy
+                    // producer allocate and fault in fresh ones all the time).
+                    inner.pipeline.trim(1);
                     keep_alive_due = true;
                     lease.handle_tx(Instant::now());
                 }
@@ -632,7 +637,8 @@ impl Transport {
     }
 
     /// Writes pulled batches, several per system call on streamed links (up to
-    /// [`WRITE_CHUNK`] bytes), one per datagram otherwise, noting progress between.
+    /// [`WRITE_CHUNK`] bytes), one per datagram otherwise, noting progress as the socket
+    /// takes them.
     async fn write_batches(
         &self,
         shared: &LinkShared,
@@ -683,7 +689,14 @@ impl Transport {
         cmd: &mut watch::Receiver<LinkCmd>,
         watchdog: bool,
     ) -> Result<(), Stop> {
-        let write = w.write_vectored_all(slices);
+        let inner = &self.inner;
+        let epoch = inner.epoch;
+        let mut noted = move |_: usize| {
+            inner
+                .tx_progress
+                .store(epoch.elapsed().as_millis() as u64, Ordering::Release);
+        };
+        let write = w.write_vectored_all_noting(slices, &mut noted);
         tokio::pin!(write);
         let wait_before_close = self.inner.queue.wait_before_close;
         let mut check = tokio::time::Instant::now() + wait_before_close;

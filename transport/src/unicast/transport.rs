@@ -483,11 +483,13 @@ impl Transport {
                         && self.inner.pipeline.has_ready())
                 {
                     self.inner.tx_ready.notify_one();
+                    backpressure::note_woke_writer();
                 }
             }
             Pushed::Over { fragmented, mark } => {
                 self.inner.stats.tx_msgs.fetch_add(1, Ordering::Relaxed);
                 self.inner.tx_ready.notify_one();
+                backpressure::note_woke_writer();
                 backpressure::note(self, opts, fragmented, mark);
             }
             Pushed::Dropped | Pushed::Full => {

@@ -479,6 +479,28 @@ impl NetworkMessage {
         })
     }
 
+    /// A lower bound of the encoded length: the payload bytes of a PUT in a PUSH or a
+    /// reply (0 for the others). Cheap; lets a batch skip writing a message that
+    /// certainly does not fit.
+    #[inline]
+    pub fn min_wire_len(&self) -> usize {
+        match self {
+            NetworkMessage::Push(Push {
+                body: PushBody::Put(p),
+                ..
+            }) => p.payload.len(),
+            NetworkMessage::Response(Response {
+                body:
+                    ResponseBody::Reply(zenoh::Reply {
+                        body: PushBody::Put(p),
+                        ..
+                    }),
+                ..
+            }) => p.payload.len(),
+            _ => 0,
+        }
+    }
+
     /// Encodes the message up to a PUSH's payload bytes and returns them, so that a
     /// large payload can be cut into fragments without an intermediate copy; other
     /// messages are written whole (and the returned slice is empty).
