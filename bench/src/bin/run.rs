@@ -1273,68 +1273,21 @@ impl Bench {
              differ by noise only).\n",
             1.0 / BASELINE_TOLERANCE
         );
+        self.comparison_table(
+            out,
+            verdict,
+            (Impl::Zenoh, "twin"),
+            (Impl::Upstream, "upstream"),
+            &[Topology::PeerToPeer],
+        );
+    }
+
+    /// This build of Plexus against an earlier one (`--baseline`).
+    fn report_against_baseline(&self, out: &mut String, verdict: &dyn Fn(&[bool], &str) -> String) {
         let _ = writeln!(
             out,
-            "| measurement | twin | upstream build | twin/upstream | CPU twin/upstream | holds |"
+            "\n### This build of Plexus against the baseline build\n"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
-        for size in SIZES {
-            let m = Measure::Throughput(Topology::PeerToPeer, size);
-            let rates = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
-                Some(a.median() / b.median())
-            });
-            if rates.is_empty() {
-                continue;
-            }
-            let cpus = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
-                Some(a.cpu_per_m? / b.cpu_per_m?)
-            });
-            let oks = vec![median(&rates) >= BASELINE_TOLERANCE];
-            let _ = writeln!(
-                out,
-                "| {}, msg/s | {:.0} | {:.0} | {} | {} | {} |",
-                m.describe(),
-                self.stat(m, Impl::Zenoh, |r| Some(r.median()))
-                    .unwrap_or(f64::NAN),
-                self.stat(m, Impl::Upstream, |r| Some(r.median()))
-                    .unwrap_or(f64::NAN),
-                ratio_cell(&rates),
-                ratio_cell(&cpus),
-                verdict(&oks, &format!("median ≥ {BASELINE_TOLERANCE:.2}"))
-            );
-        }
-        for size in LATENCY_SIZES {
-            let m = Measure::Latency(Topology::PeerToPeer, size);
-            let r50 = self.per_round(m, Impl::Zenoh, Impl::Upstream, |a, b| {
-                Some(a.p(50.0) / b.p(50.0))
-            });
-            if r50.is_empty() {
-                continue;
-            }
-            let oks = vec![median(&r50) <= 1.0 / BASELINE_TOLERANCE];
-            let _ = writeln!(
-                out,
-                "| {}, p50 µs | {:.1} | {:.1} | {} | | {} |",
-                m.describe(),
-                self.stat(m, Impl::Zenoh, |r| Some(r.p(50.0)))
-                    .unwrap_or(f64::NAN),
-                self.stat(m, Impl::Upstream, |r| Some(r.p(50.0)))
-                    .unwrap_or(f64::NAN),
-                ratio_cell(&r50),
-                verdict(&oks, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
-            );
-        }
-    }
-}
-
-impl Bench {
-    /// This build of Plexus against an earlier one (`--baseline`).
-    fn report_against_baseline(
-        &self,
-        out: &mut String,
-        verdict: &dyn Fn(&[bool], &str) -> String,
-    ) {
-        let _ = writeln!(out, "\n### This build of Plexus against the baseline build\n");
         let _ = writeln!(
             out,
             "The same programs built from an earlier commit (`--baseline`), in the same rounds \
@@ -1343,44 +1296,57 @@ impl Bench {
              this/baseline ≤ {:.2} in the median (identical builds differ by noise only).\n",
             1.0 / BASELINE_TOLERANCE
         );
+        self.comparison_table(
+            out,
+            verdict,
+            (Impl::Plexus, "this"),
+            (Impl::Baseline, "baseline"),
+            &TOPOLOGIES,
+        );
+    }
+
+    /// Side `a` against side `b` (each with its short name) over the throughput and
+    /// latency measurements of `topologies` that both ran: `a` holds if its throughput is
+    /// at least [`BASELINE_TOLERANCE`] of `b`'s and its latency p50 at most the inverse,
+    /// in the median of the rounds.
+    fn comparison_table(
+        &self,
+        out: &mut String,
+        verdict: &dyn Fn(&[bool], &str) -> String,
+        (a, a_name): (Impl, &str),
+        (b, b_name): (Impl, &str),
+        topologies: &[Topology],
+    ) {
         let _ = writeln!(
             out,
-            "| measurement | this build | baseline build | this/baseline | CPU this/baseline | holds |"
+            "| measurement | {a_name} | {b_name} | {a_name}/{b_name} | CPU {a_name}/{b_name} | holds |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
-        for topology in TOPOLOGIES {
+        for &topology in topologies {
             for size in SIZES {
                 let m = Measure::Throughput(topology, size);
-                let rates = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
-                    Some(a.median() / b.median())
-                });
+                let rates = self.per_round(m, a, b, |x, y| Some(x.median() / y.median()));
                 if rates.is_empty() {
                     continue;
                 }
-                let cpus = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
-                    Some(a.cpu_per_m? / b.cpu_per_m?)
-                });
+                let cpus = self.per_round(m, a, b, |x, y| Some(x.cpu_per_m? / y.cpu_per_m?));
                 let oks = vec![median(&rates) >= BASELINE_TOLERANCE];
                 let _ = writeln!(
                     out,
                     "| {}, msg/s | {:.0} | {:.0} | {} | {} | {} |",
                     m.describe(),
-                    self.stat(m, Impl::Plexus, |r| Some(r.median()))
-                        .unwrap_or(f64::NAN),
-                    self.stat(m, Impl::Baseline, |r| Some(r.median()))
-                        .unwrap_or(f64::NAN),
+                    self.stat(m, a, |r| Some(r.median())).unwrap_or(f64::NAN),
+                    self.stat(m, b, |r| Some(r.median())).unwrap_or(f64::NAN),
                     ratio_cell(&rates),
                     ratio_cell(&cpus),
                     verdict(&oks, &format!("median ≥ {BASELINE_TOLERANCE:.2}"))
                 );
             }
         }
-        for topology in TOPOLOGIES {
+        for &topology in topologies {
             for size in LATENCY_SIZES {
                 let m = Measure::Latency(topology, size);
-                let r50 = self.per_round(m, Impl::Plexus, Impl::Baseline, |a, b| {
-                    Some(a.p(50.0) / b.p(50.0))
-                });
+                let r50 = self.per_round(m, a, b, |x, y| Some(x.p(50.0) / y.p(50.0)));
                 if r50.is_empty() {
                     continue;
                 }
@@ -1389,10 +1355,8 @@ impl Bench {
                     out,
                     "| {}, p50 µs | {:.1} | {:.1} | {} | | {} |",
                     m.describe(),
-                    self.stat(m, Impl::Plexus, |r| Some(r.p(50.0)))
-                        .unwrap_or(f64::NAN),
-                    self.stat(m, Impl::Baseline, |r| Some(r.p(50.0)))
-                        .unwrap_or(f64::NAN),
+                    self.stat(m, a, |r| Some(r.p(50.0))).unwrap_or(f64::NAN),
+                    self.stat(m, b, |r| Some(r.p(50.0))).unwrap_or(f64::NAN),
                     ratio_cell(&r50),
                     verdict(&oks, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
                 );
