@@ -34,7 +34,7 @@ pub(crate) struct Dispatcher {
     pub(crate) whatami: WhatAmI,
     /// The session's clock when timestamping is on: it stamps what arrives without a
     /// timestamp, and received timestamps update it.
-    pub(crate) hlc: Option<uhlc::HLC>,
+    pub(crate) hlc: Option<super::clock::Hlc>,
     /// `timestamping/drop_future_timestamp`: drop, rather than restamp, what carries a
     /// timestamp too far in the future.
     pub(super) drop_future_timestamp: bool,
@@ -75,7 +75,7 @@ impl Dispatcher {
         Dispatcher {
             zid,
             whatami,
-            hlc,
+            hlc: hlc.map(super::clock::Hlc::new),
             drop_future_timestamp: false,
             queries_default_timeout,
             tables: RwLock::new(Tables::default()),

@@ -48,6 +48,7 @@
 #[cfg(test)]
 mod acl_tests;
 mod callbacks;
+pub(crate) mod clock;
 mod convert;
 mod counts;
 mod declarations;

@@ -343,7 +343,7 @@ impl Dispatcher {
             PushBody::Del(d) => &mut d.timestamp,
         };
         match ts {
-            None => *ts = to_wire_ts(&hlc.new_timestamp()),
+            None => *ts = to_wire_ts(&hlc.stamp()),
             Some(t) => {
                 if let Err(e) = hlc.update_with_timestamp(&to_uhlc(*t)) {
                     if self.drop_future_timestamp {

@@ -48,6 +48,8 @@ struct Scopes {
     noted: RefCell<Vec<Waiting>>,
     /// A push on this thread woke a link's writer (see [`woke_writer`]).
     woke: Cell<bool>,
+    /// Scopes begun on this thread (see [`scope_generation`]).
+    generation: Cell<u64>,
 }
 
 thread_local! {
@@ -57,8 +59,17 @@ thread_local! {
             top: Cell::new(0),
             noted: RefCell::new(Vec::new()),
             woke: Cell::new(false),
+            generation: Cell::new(0),
         }
     };
+}
+
+/// Inside a [`Scope`] on this thread (such as a link's reader around one read's batches),
+/// a number that changes with every scope begun; `None` outside any. What the same
+/// number was seen with happened within one scope.
+#[inline]
+pub fn scope_generation() -> Option<u64> {
+    SCOPES.with(|s| (s.depth.get() > 0).then(|| s.generation.get()))
 }
 
 /// Notes that a push on this thread woke a sleeping writer.
@@ -139,6 +150,7 @@ impl Scope {
     pub fn begin() -> Scope {
         SCOPES.with(|s| {
             s.depth.set(s.depth.get() + 1);
+            s.generation.set(s.generation.get().wrapping_add(1));
             let outer_top = s.top.replace(s.noted.borrow().len());
             Scope {
                 outer_top,
