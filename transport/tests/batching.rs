@@ -70,6 +70,25 @@ async fn a_message_nobody_follows_leaves_at_once_whatever_the_time_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_that_keeps_adding_gets_full_batches_and_the_last_goes_by_the_limit() {
+    // The writer holds a batch back only if it sees the producer add to it while it
+    // yields, which it cannot when the scheduler runs both tasks on one worker thread for
+    // the whole run (a limit `gather` documents): about 1 run in 12 on a loaded 2-core
+    // machine. Up to three independent runs, of which one must batch; a writer that does
+    // not batch at all fails all three.
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (full, sizes) = one_busy_run().await;
+        if full * 2 >= sizes.len() {
+            return;
+        }
+        runs.push(format!("{full} of {} batches full: {sizes:?}", sizes.len()));
+    }
+    panic!("no run batched: {runs:#?}");
+}
+
+/// A producer sends 200,000 8-byte messages as fast as it can; returns how many of the
+/// batches that carried them were full, and their sizes.
+async fn one_busy_run() -> (usize, Vec<usize>) {
     let limit = Duration::from_millis(300);
     let (_a, mut raw, t) = pair(limit).await;
     let batch_size = raw.est.batch_size as usize;
@@ -147,9 +166,5 @@ async fn a_producer_that_keeps_adding_gets_full_batches_and_the_last_goes_by_the
     );
     // Without holding back, the writer takes whatever is queued whenever it runs:
     // batches of one burst, 50 messages.
-    assert!(
-        full * 2 >= sizes.len(),
-        "{full} of {} batches full: {sizes:?}",
-        sizes.len()
-    );
+    (full, sizes)
 }
