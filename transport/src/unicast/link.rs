@@ -689,12 +689,10 @@ impl Transport {
         cmd: &mut watch::Receiver<LinkCmd>,
         watchdog: bool,
     ) -> Result<(), Stop> {
-        let inner = &self.inner;
-        let epoch = inner.epoch;
-        let mut noted = move |_: usize| {
-            inner
+        let mut noted = |_: usize| {
+            self.inner
                 .tx_progress
-                .store(epoch.elapsed().as_millis() as u64, Ordering::Release);
+                .store(self.millis_now(), Ordering::Release);
         };
         let write = w.write_vectored_all_noting(slices, &mut noted);
         tokio::pin!(write);
