@@ -25,8 +25,10 @@
 //!   channel, 16 of them with QoS). A fragment that would go beyond the budget discards
 //!   its own series ([`DefragError::OverBudget`]); the other series are kept.
 //! - **The bytes counted are the bytes held.** Each fragment of a series is copied
-//!   into the series' own buffer (grown by doubling, bounded by the budget), and the
-//!   budget counts that buffer's capacity. No slice of a receive buffer is kept, so
+//!   into the series' own buffer (grown by doubling, bounded by the budget; a large
+//!   first fragment gets room for a second as large, so that a message just over one
+//!   batch is copied once and never regrown), and the budget counts that buffer's
+//!   capacity. No slice of a receive buffer is kept, so
 //!   1-byte fragments carried in large batches cannot pin those batches. The copy is
 //!   the one the message needed anyway to be made contiguous; a message that is a
 //!   single last fragment is still passed on without a copy and holds nothing.
@@ -41,7 +43,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::seq;
 use crate::wire::transport::Fragment;
@@ -49,6 +51,9 @@ use crate::wire::transport::Fragment;
 /// The default cap on a reassembled message and on the bytes held by a transport's
 /// incomplete series (`transport/link/rx/max_message_size`, 1 GiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
+
+/// A first fragment at least this large gets room for a second one as large.
+const SPECULATE_FROM: usize = 4096;
 
 /// How long an incomplete series may go without a fragment before it is dropped
 /// (Plexus's own limit; Zenoh keeps incomplete series until the transport closes).
@@ -95,8 +100,9 @@ pub struct Defragmenter {
     max: usize,
     mask: u32,
     markers: bool,
-    /// The message in progress, copied out of the batches it came in.
-    buf: BytesMut,
+    /// The message in progress, copied out of the batches it came in (a `Vec`, so that
+    /// growing and trimming it are `realloc`s, which need not copy).
+    buf: Vec<u8>,
     /// The SN the next fragment of the message in progress must carry, if one is.
     expected: Option<u32>,
 }
@@ -109,7 +115,7 @@ impl Defragmenter {
             max: max_message_size,
             mask: sn_mask,
             markers: patch >= 1,
-            buf: BytesMut::new(),
+            buf: Vec::new(),
             expected: None,
         }
     }
@@ -131,7 +137,7 @@ impl Defragmenter {
 
     /// Discards the message in progress and frees its buffer.
     pub fn clear(&mut self) {
-        self.buf = BytesMut::new();
+        self.buf = Vec::new();
         self.expected = None;
     }
 
@@ -206,26 +212,36 @@ impl Defragmenter {
                 });
             }
             // Doubling keeps the copies linear in the message's size; never beyond
-            // the maximum nor the room left in the budget.
+            // the maximum nor the room left in the budget. A large first fragment
+            // came from a batch its message overflowed, and the next is likely as
+            // large (a message just over one batch has two): room for two at once,
+            // so that the common case is one copy of each fragment and no regrowth.
+            let first = if self.buf.is_empty() && frag.more && size >= SPECULATE_FROM {
+                size.saturating_mul(2)
+            } else {
+                size
+            };
             let cap = self
                 .buf
                 .capacity()
                 .saturating_mul(2)
+                .max(first)
                 .min(self.max)
                 .min(room)
                 .max(size);
-            let mut grown = BytesMut::with_capacity(cap);
-            grown.extend_from_slice(&self.buf);
-            self.buf = grown;
+            self.buf.reserve_exact(cap - self.buf.len());
         }
         self.buf.extend_from_slice(&frag.payload);
         self.expected = Some(seq::next(frag.sn, self.mask));
         if frag.more {
             return Ok(None);
         }
-        let out = std::mem::take(&mut self.buf).freeze();
+        let mut out = std::mem::take(&mut self.buf);
+        // The message keeps no spare room: trimming is a `realloc` that shrinks in
+        // place.
+        out.shrink_to_fit();
         self.clear();
-        Ok(Some(out))
+        Ok(Some(Bytes::from(out)))
     }
 }
 
@@ -555,6 +571,37 @@ mod budget_tests {
             Ok(None)
         );
         assert_eq!(set.held(), 500);
+    }
+
+    #[test]
+    fn a_message_just_over_one_batch_is_not_regrown() {
+        // A 64 KiB payload in 64 KiB batches: one large fragment and a small one.
+        let t0 = Instant::now();
+        let mut set = DefragSet::new(2, 1 << 30, 0x0fff_ffff, 1, DEFAULT_DEFRAG_TIMEOUT);
+        let big = Bytes::from(vec![7u8; 65_000]);
+        assert_eq!(
+            set.handle_fragment(0, &frag(1, true, true, big), true, t0),
+            Ok(None)
+        );
+        let at = set.channels[0].buf.as_ptr();
+        let room = set.held();
+        assert!(room >= 2 * 65_000, "room for two large fragments: {room}");
+        let small = Bytes::from(vec![8u8; 600]);
+        assert_eq!(
+            set.handle_fragment(0, &frag(2, true, false, small), true, t0),
+            Ok(None)
+        );
+        // The second fragment went into the same buffer, not a regrown copy.
+        assert_eq!(set.channels[0].buf.as_ptr(), at);
+        assert_eq!(set.held(), room);
+        let last = Bytes::from_static(b"end");
+        let out = set
+            .handle_fragment(0, &frag(3, false, false, last), true, t0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.len(), 65_603);
+        assert_eq!((out[0], out[65_000], &out[65_600..]), (7, 8, &b"end"[..]));
+        assert_eq!(set.held(), 0);
     }
 
     #[test]
