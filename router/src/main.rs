@@ -139,7 +139,8 @@ async fn log_stats(session: &plexus::Session) {
 
 fn config(args: &Args) -> Result<Config, plexus::ConfigError> {
     let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
+        // Router defaults under the file: only a mode the file sets is a conflict.
+        Some(path) => Config::router().with_file(path)?,
         None => Config::router(),
     };
     if config.mode() != WhatAmI::Router {

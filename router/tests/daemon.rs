@@ -1,5 +1,6 @@
 //! Runs the built `plexusd` binary: two client sessions exchange a publication through
-//! it, it logs their transports, a bad config file is refused, and SIGTERM stops it.
+//! it, it logs their transports, a bad config file is refused, a config file without a
+//! mode keeps router mode without a warning, and SIGTERM stops it.
 
 mod common;
 
@@ -64,4 +65,30 @@ async fn plexusd_refuses_a_bad_config_file_and_names_the_key() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("transport/link/tx/leese"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_without_a_mode_is_no_conflict_with_router_mode() {
+    // The file's other keys apply over the router's defaults: no warning about a mode
+    // the file never named (it used to say "ignoring mode peer").
+    let quiet = Daemon::with_config(
+        "nomode",
+        Some("{ timestamping: { drop_future_timestamp: true } }"),
+    )
+    .await;
+    assert!(
+        !quiet.seen().iter().any(|l| l.contains("ignoring mode")),
+        "{:#?}",
+        quiet.seen()
+    );
+    // A mode the file names is overridden, and said so.
+    let warned = Daemon::with_config("peermode", Some("{ mode: \"peer\" }")).await;
+    assert!(
+        warned
+            .seen()
+            .iter()
+            .any(|l| l.contains("ignoring mode peer from the config")),
+        "{:#?}",
+        warned.seen()
+    );
 }

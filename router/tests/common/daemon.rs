@@ -141,6 +141,11 @@ impl Daemon {
         out
     }
 
+    /// The lines read so far (up to the last one a wait returned).
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
     fn tail(&self) -> String {
         let from = self.seen.len().saturating_sub(20);
         self.seen[from..].join("\n")

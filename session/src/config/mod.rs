@@ -130,22 +130,32 @@ use resolved::ModeValues;
 impl Config {
     /// Parses a JSON5 document; keys not given keep their defaults.
     pub fn from_json5(text: &str) -> Result<Config, ConfigError> {
-        let root = parse(text, "configuration")?;
-        let mut config = Config::default();
-        config.apply("", &root)?;
-        // A whole document must hold together (policies naming known rules and subjects).
-        config.access_control().check()?;
-        Ok(config)
+        Config::default().with_json5(text)
     }
 
     /// Reads and parses a JSON5 file; errors name the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::default().with_file(path)
+    }
+
+    /// This configuration with the keys of a JSON5 document set over it: keys the
+    /// document does not give keep their values here (e.g. `Config::router()`'s mode).
+    pub fn with_json5(mut self, text: &str) -> Result<Config, ConfigError> {
+        let root = parse(text, "configuration")?;
+        self.apply("", &root)?;
+        // A whole document must hold together (policies naming known rules and subjects).
+        self.access_control().check()?;
+        Ok(self)
+    }
+
+    /// [`Config::with_json5`] with the document read from a file; errors name the file.
+    pub fn with_file(self, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let file = path.as_ref();
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
             file: file.to_path_buf(),
             source,
         })?;
-        Config::from_json5(&text).map_err(|e| ConfigError::File {
+        self.with_json5(&text).map_err(|e| ConfigError::File {
             file: file.to_path_buf(),
             source: Box::new(e),
         })
