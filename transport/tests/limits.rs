@@ -247,6 +247,62 @@ async fn zid_collision_is_refused_without_disturbing_the_victim() {
     b.mgr.close().await;
 }
 
+/// Handshakes with one zid that complete together: only one is told it opened the
+/// transport (OPEN ack); the others get CLOSE(MAX_LINKS) instead. The acceptor admits a
+/// link before its OPEN ack goes out and adds it after, so without a hold on the zid in
+/// between, two could pass the check, both be acknowledged, and the later one either be
+/// closed right after its ack or, if it was added first, take the zid from the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_completing_together_with_one_zid_open_it_once() {
+    const N: usize = 8;
+    let mut a = Node::new();
+    let addr = common::socket_addr(&a.listen(TCP).await);
+    for round in 0..20 {
+        let zid = ZenohId::random();
+        // INIT exchanged on every connection first; then all the OPEN syns at once.
+        let mut ready = Vec::new();
+        for _ in 0..N {
+            let mut stream = tcp(addr).await;
+            let mut framer = StreamFramer::new(u16::MAX);
+            let (_hs, open) = open_syn_by_hand(
+                &mut stream,
+                &mut framer,
+                HandshakeConfig::new(zid, WhatAmI::Peer),
+            )
+            .await;
+            ready.push((stream, framer, one(&open)));
+        }
+        let go = std::sync::Arc::new(tokio::sync::Barrier::new(N));
+        let answers: Vec<_> = ready
+            .into_iter()
+            .map(|(mut stream, mut framer, open)| {
+                let go = go.clone();
+                tokio::spawn(async move {
+                    go.wait().await;
+                    stream.write_all(&open).await.expect("write");
+                    let first = read_batch(&mut stream, &mut framer).await;
+                    (first, stream)
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for answer in answers {
+            let (first, stream) = answer.await.expect("handshake task");
+            match first.as_slice() {
+                [TransportMessage::Open(o), ..] if o.ack => acked.push(stream),
+                [TransportMessage::Close(c), ..] if c.reason == CloseReason::MaxLinks => {}
+                other => panic!("round {round}: unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!(acked.len(), 1, "round {round}: OPEN acks for one zid");
+        a.expect_open(zid).await;
+        let ta = a.mgr.transports();
+        assert_eq!(ta.iter().filter(|t| t.zid() == zid).count(), 1);
+        drop(acked);
+    }
+    a.mgr.close().await;
+}
+
 /// Messages in the same batch as the acceptor's last handshake input (the OPEN syn)
 /// are the transport's first input, not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

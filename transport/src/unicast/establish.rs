@@ -5,26 +5,36 @@ use super::*;
 
 /// Runs a handshake over a link (`inbound`: one we accepted). Returns the outcome, the
 /// framer holding any bytes that arrived after the last handshake message, and the
-/// rest of the batch that carried that message, if anything followed it there: both
-/// belong to the transport.
+/// rest of the batch that carried that message, if anything followed it there (both
+/// belong to the transport), and, for an accepted link admitted as the first of a new
+/// transport, its hold on the zid until [`add_link`] adds it.
 ///
 /// The deadline is absolute: it is set when the handshake starts and input that
 /// trickles in does not move it. Once the exchange completes, and before the
 /// acceptor's OPEN ack goes out, the link is checked against the manager's limits
 /// (see [`admit`]); a refused link gets CLOSE with the reason instead.
-pub(super) async fn drive_handshake(
-    inner: &ManagerInner,
+pub(super) async fn drive_handshake<'a>(
+    inner: &'a ManagerInner,
     mut hs: Handshake,
     reader: &mut LinkReader,
     writer: &mut LinkWriter,
     inbound: bool,
-) -> Result<(Established, StreamFramer, Option<Bytes>), TransportError> {
+) -> Result<
+    (
+        Established,
+        StreamFramer,
+        Option<Bytes>,
+        Option<Reservation<'a>>,
+    ),
+    TransportError,
+> {
     let endpoint = reader.info().dst().to_string();
     let streamed = reader.info().is_streamed();
     let started = Instant::now();
     let mut framer = StreamFramer::new(u16::MAX);
     let mut leftover: Option<Bytes> = None;
     let mut admitted = false;
+    let mut reservation = None;
     let fail = |source: HandshakeError| TransportError::Handshake {
         endpoint: endpoint.clone(),
         source,
@@ -34,7 +44,12 @@ pub(super) async fn drive_handshake(
             admitted = true;
             let checked = {
                 let table = lock(&inner.transports);
-                admit(inner, &table, est, inbound).map(drop)
+                let mut reserved = lock(&inner.reserved);
+                admit(inner, &table, &reserved, est, inbound).map(|existing| {
+                    if inbound && existing.is_none() {
+                        reservation = Some(Reservation::take(inner, &mut reserved, est.remote_zid));
+                    }
+                })
             };
             if let Err(e) = checked {
                 if let TransportError::Refused { reason, detail, .. } = &e {
@@ -57,7 +72,7 @@ pub(super) async fn drive_handshake(
         if let Some(est) = hs.established() {
             let est = est.clone();
             framer.set_batch_size(est.batch_size);
-            return Ok((est, framer, leftover));
+            return Ok((est, framer, leftover, reservation));
         }
         let deadline = hs
             .poll_timeout()

@@ -63,6 +63,10 @@ pub(crate) struct ManagerInner {
     pub(crate) config: TransportConfig,
     pub(crate) handler: Arc<dyn TransportHandler>,
     transports: Mutex<HashMap<ZenohId, Transport>>,
+    /// Zids held by accepted links admitted as the first link of a new transport and
+    /// not added yet (their OPEN ack is on its way): see [`Reservation`]. Locked after
+    /// `transports`.
+    reserved: Mutex<HashMap<ZenohId, usize>>,
     listeners: Mutex<Vec<Locator>>,
     refusals: Mutex<RefusalLog>,
     /// Our multilink key, when `max_links` > 1.
@@ -120,6 +124,7 @@ impl TransportManager {
                 config,
                 handler,
                 transports: Mutex::new(HashMap::new()),
+                reserved: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(Vec::new()),
                 refusals: Mutex::new(RefusalLog::default()),
                 accepting: AtomicUsize::new(0),
@@ -254,9 +259,18 @@ impl TransportManager {
             );
             let (mut reader, mut writer) = link.split();
             let hs = Handshake::opener(cfg, Instant::now());
-            let (est, framer, leftover) =
+            let (est, framer, leftover, reservation) =
                 drive_handshake(&inner, hs, &mut reader, &mut writer, false).await?;
-            add_link(&inner, est, reader, writer, framer, leftover, false)
+            add_link(
+                &inner,
+                est,
+                reader,
+                writer,
+                framer,
+                leftover,
+                reservation,
+                false,
+            )
         });
         tokio::select! {
             _ = self.inner.cancel.cancelled() => Err(TransportError::ManagerClosed),
@@ -341,10 +355,19 @@ async fn accept_link(
     );
     let (mut reader, mut writer) = link.split();
     let hs = Handshake::acceptor(cfg, Instant::now());
-    let (est, framer, leftover) =
+    let (est, framer, leftover, reservation) =
         drive_handshake(inner, hs, &mut reader, &mut writer, true).await?;
     drop(pending);
-    add_link(inner, est, reader, writer, framer, leftover, true)
+    add_link(
+        inner,
+        est,
+        reader,
+        writer,
+        framer,
+        leftover,
+        reservation,
+        true,
+    )
 }
 
 /// Decides whether a link whose handshake completed with `est` may open a transport
@@ -360,9 +383,14 @@ async fn accept_link(
 ///   accepted links than its limit: `max_links` when the transport has a multilink
 ///   key, else 1 (Zenoh's rule). Links we open are not counted (we chose whom to dial).
 /// - A link authenticated as another user than the transport's is refused.
+/// - While an accepted link holds a zid ([`Reservation`]: admitted as a new
+///   transport's first link, its OPEN ack on its way, not added yet), another accepted
+///   link with that zid and without the multilink proof is refused as if the transport
+///   were there: two handshakes with one zid cannot both be told they opened it.
 fn admit(
     inner: &ManagerInner,
     table: &HashMap<ZenohId, Transport>,
+    reserved: &HashMap<ZenohId, usize>,
     est: &Established,
     inbound: bool,
 ) -> Result<Option<Transport>, TransportError> {
@@ -373,6 +401,14 @@ fn admit(
         detail,
     };
     let Some(existing) = table.get(&zid).filter(|t| !t.is_closed()) else {
+        if inbound && est.multilink_key.is_none() && reserved.contains_key(&zid) {
+            return Err(refuse(
+                CloseReason::MaxLinks,
+                "another accepted link with this zid is opening its transport \
+                 (transport/unicast/max_links = 1 without the multilink proof)"
+                    .into(),
+            ));
+        }
         let max = inner.config.max_sessions;
         if table.len() >= max {
             return Err(refuse(
@@ -439,6 +475,7 @@ fn admit(
     Ok(Some(existing.clone()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn add_link(
     inner: &Arc<ManagerInner>,
     est: Established,
@@ -446,6 +483,7 @@ fn add_link(
     writer: LinkWriter,
     framer: StreamFramer,
     leftover: Option<Bytes>,
+    reservation: Option<Reservation<'_>>,
     inbound: bool,
 ) -> Result<Transport, TransportError> {
     let link_id = inner.next_link_id.fetch_add(1, Ordering::Relaxed);
@@ -454,8 +492,15 @@ fn add_link(
         return Err(TransportError::ManagerClosed);
     }
     // Checked again, with the insertion or the count, under the lock: handshakes that
-    // completed at the same time cannot go beyond a limit together.
-    let admitted = match admit(inner, &table, &est, inbound) {
+    // completed at the same time cannot go beyond a limit together. The link's own
+    // hold on its zid ends here, in the same critical section as the insertion.
+    let mut reserved = lock(&inner.reserved);
+    if let Some(r) = reservation {
+        r.release(&mut reserved);
+    }
+    let admitted = admit(inner, &table, &reserved, &est, inbound);
+    drop(reserved);
+    let admitted = match admitted {
         Ok(a) => a,
         Err(e) => {
             drop(table);
@@ -497,6 +542,42 @@ fn add_link(
     Ok(transport)
 }
 
+/// An accepted link's hold on its zid from its admission as the first link of a new
+/// transport until [`add_link`] inserts it (or the link fails: dropped, it lets go).
+pub(super) struct Reservation<'a> {
+    inner: &'a ManagerInner,
+    zid: ZenohId,
+}
+
+impl<'a> Reservation<'a> {
+    /// Takes `zid` in `reserved` (the caller holds the lock).
+    fn take(inner: &'a ManagerInner, reserved: &mut HashMap<ZenohId, usize>, zid: ZenohId) -> Self {
+        *reserved.entry(zid).or_default() += 1;
+        Reservation { inner, zid }
+    }
+
+    /// Lets go of the zid in `reserved` (the caller holds the lock).
+    fn release(self, reserved: &mut HashMap<ZenohId, usize>) {
+        unreserve(reserved, self.zid);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        unreserve(&mut lock(&self.inner.reserved), self.zid);
+    }
+}
+
+fn unreserve(reserved: &mut HashMap<ZenohId, usize>, zid: ZenohId) {
+    if let Some(n) = reserved.get_mut(&zid) {
+        *n -= 1;
+        if *n == 0 {
+            reserved.remove(&zid);
+        }
+    }
+}
+
 /// Sends CLOSE(`reason`) on a link refused after its handshake, then closes it.
 fn close_refused(inner: &ManagerInner, mut writer: LinkWriter, reason: CloseReason) {
     let streamed = writer.info().is_streamed();
@@ -526,5 +607,89 @@ fn refused(inner: &ManagerInner, on: &Locator, err: &dyn fmt::Display) {
             );
         }
         RefusalLevel::Debug => tracing::debug!("refused a link on {on}: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::PeerHandler;
+    use crate::handshake::HandshakeConfig;
+    use crate::wire::WhatAmI;
+    use crate::wire::network::NetworkMessage;
+
+    struct Nothing;
+    impl TransportHandler for Nothing {
+        fn opened(&self, _: &Transport) -> Arc<dyn PeerHandler> {
+            Arc::new(Nothing)
+        }
+    }
+    impl PeerHandler for Nothing {
+        fn message(&self, _: NetworkMessage) {}
+        fn event(&self, _: crate::event::TransportEvent) {}
+    }
+
+    /// What the acceptor of `ours` established with an opener announcing `zid`.
+    fn accepted(ours: ZenohId, zid: ZenohId) -> Established {
+        let t0 = Instant::now();
+        let mut opener = Handshake::opener(HandshakeConfig::new(zid, WhatAmI::Peer), t0);
+        let mut acceptor = Handshake::acceptor(HandshakeConfig::new(ours, WhatAmI::Router), t0);
+        for _ in 0..4 {
+            while let Some(m) = opener.poll_transmit() {
+                acceptor.handle_message(m, t0).expect("acceptor step");
+            }
+            while let Some(m) = acceptor.poll_transmit() {
+                opener.handle_message(m, t0).expect("opener step");
+            }
+        }
+        acceptor.completed().expect("established").clone()
+    }
+
+    #[test]
+    fn a_zid_held_by_an_accepted_link_refuses_the_next_one() {
+        let ours = ZenohId::random();
+        let mgr = TransportManager::new(
+            TransportConfig::new(ours, WhatAmI::Router),
+            Arc::new(Nothing),
+        );
+        let inner = &*mgr.inner;
+        let zid = ZenohId::random();
+        let est = accepted(ours, zid);
+        let table = HashMap::new();
+        let mut reserved = HashMap::new();
+        // The first accepted link with the zid opens a new transport and holds the zid.
+        assert!(matches!(
+            admit(inner, &table, &reserved, &est, true),
+            Ok(None)
+        ));
+        let hold = Reservation::take(inner, &mut reserved, zid);
+        // The next one is refused as if the transport were there.
+        match admit(inner, &table, &reserved, &est, true) {
+            Err(TransportError::Refused { reason, detail, .. }) => {
+                assert_eq!(reason, CloseReason::MaxLinks);
+                assert!(detail.contains("another accepted link"), "{detail}");
+            }
+            other => panic!("expected a MAX_LINKS refusal, got {other:?}"),
+        }
+        // A link we opened ourselves is not counted, as with a live transport; another
+        // zid is not held.
+        assert!(matches!(
+            admit(inner, &table, &reserved, &est, false),
+            Ok(None)
+        ));
+        let other = accepted(ours, ZenohId::random());
+        assert!(matches!(
+            admit(inner, &table, &reserved, &other, true),
+            Ok(None)
+        ));
+        // Released (the link was added, or it failed), the zid is free again.
+        *lock(&inner.reserved) = reserved;
+        drop(hold);
+        assert!(lock(&inner.reserved).is_empty());
+        let reserved = HashMap::new();
+        assert!(matches!(
+            admit(inner, &table, &reserved, &est, true),
+            Ok(None)
+        ));
     }
 }
