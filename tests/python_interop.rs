@@ -726,8 +726,16 @@ async fn python_liveliness_through_plexusd() {
         v["ev"] == "live" && v["key"] == "lv/px" && v["kind"] == "put"
     })
     .await;
-    let got = b.cmd(json!({"op": "live_get", "key": "lv/**"})).await;
+    // The liveliness query comes from a session without a liveliness subscriber: in
+    // Zenoh 1.10.2 a session that subscribes to the keys it queries now and then gets an
+    // empty answer (about 1 run in 100 through plexusd and 1 in 300 through a Zenoh
+    // router, the same test against both): its routing layer skips the router's replies
+    // for tokens it already passed to that subscriber ("Already propagated" in its broker
+    // hat) and answers from its own tables, which now and then come out empty.
+    let mut c = Agent::client(&py, "c", &router.locator).await;
+    let got = c.cmd(json!({"op": "live_get", "key": "lv/**"})).await;
     assert_eq!(got["keys"], json!(["lv/a/1", "lv/a/2", "lv/px"]));
+    c.cmd(json!({"op": "close"})).await;
     a.cmd(json!({"op": "undeclare", "name": "t1"})).await;
     b.event("the token going", |v| {
         v["ev"] == "live" && v["key"] == "lv/a/1" && v["kind"] == "delete"

@@ -34,7 +34,10 @@ fn run(args: Args) -> Result<(), Error> {
                 .map_err(|err| format!("bad endpoint `{e}`: {err}"))
         })
         .collect::<Result<Vec<plexus_link::Endpoint>, _>>()?;
-    let session = runtime.block_on(plexus::open(plexus::Config::router().with_listen(listen)))?;
+    let mut config = plexus::Config::router().with_listen(listen);
+    // Room for the scale benchmark's 10,000 clients (the default is Zenoh's, 1,000).
+    config.insert_json5("transport/unicast/max_sessions", "100000")?;
+    let session = runtime.block_on(plexus::open(config))?;
     println!("Session zid: {}", session.zid());
     for locator in session.locators() {
         println!("Listening on {locator}");
