@@ -58,6 +58,30 @@ async fn a_stranger_with_a_live_zid_is_refused_and_the_victim_carries_on() {
     pipelined_open_refused_for_max_links(&mut stream, &mut framer, &open, &forged).await;
     daemon.line_with("too many links", WAIT).await;
 
+    // A subscription counts at the router once the router has read it, which under load
+    // can be well after the subscriber's declare returned (its transport may not even be
+    // running there yet). Each side declared a probe subscriber after its real one; a
+    // router that delivers to the probe has read the real one before it.
+    for (from, to, probe) in [
+        (&observer, &victim, "hijack/probe/victim"),
+        (&victim, &observer, "hijack/probe/observer"),
+    ] {
+        let sub = to
+            .declare_subscriber(probe)
+            .await
+            .expect("probe subscriber");
+        timeout(WAIT, async {
+            loop {
+                from.put(probe, "probe").await.expect("probe");
+                if let Ok(Ok(_)) = timeout(Duration::from_millis(50), sub.recv_async()).await {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the router never delivered a probe");
+    }
+
     // The victim publishes and receives as before; nothing forged arrived.
     let publisher = victim
         .declare_publisher("hijack/from_victim")
