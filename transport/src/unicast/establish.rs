@@ -7,7 +7,7 @@ use super::*;
 /// framer holding any bytes that arrived after the last handshake message, and the
 /// rest of the batch that carried that message, if anything followed it there (both
 /// belong to the transport), and, for an accepted link admitted as the first of a new
-/// transport, its hold on the zid until [`add_link`] adds it.
+/// transport, its hold on the zid until [`add_link`] adds it: a [`Handshaken`].
 ///
 /// The deadline is absolute: it is set when the handshake starts and input that
 /// trickles in does not move it. Once the exchange completes, and before the
@@ -19,15 +19,7 @@ pub(super) async fn drive_handshake<'a>(
     reader: &mut LinkReader,
     writer: &mut LinkWriter,
     inbound: bool,
-) -> Result<
-    (
-        Established,
-        StreamFramer,
-        Option<Bytes>,
-        Option<Reservation<'a>>,
-    ),
-    TransportError,
-> {
+) -> Result<Handshaken<'a>, TransportError> {
     let endpoint = reader.info().dst().to_string();
     let streamed = reader.info().is_streamed();
     let started = Instant::now();
@@ -72,7 +64,12 @@ pub(super) async fn drive_handshake<'a>(
         if let Some(est) = hs.established() {
             let est = est.clone();
             framer.set_batch_size(est.batch_size);
-            return Ok((est, framer, leftover, reservation));
+            return Ok(Handshaken {
+                est,
+                framer,
+                leftover,
+                reservation,
+            });
         }
         let deadline = hs
             .poll_timeout()

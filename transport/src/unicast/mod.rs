@@ -259,18 +259,8 @@ impl TransportManager {
             );
             let (mut reader, mut writer) = link.split();
             let hs = Handshake::opener(cfg, Instant::now());
-            let (est, framer, leftover, reservation) =
-                drive_handshake(&inner, hs, &mut reader, &mut writer, false).await?;
-            add_link(
-                &inner,
-                est,
-                reader,
-                writer,
-                framer,
-                leftover,
-                reservation,
-                false,
-            )
+            let done = drive_handshake(&inner, hs, &mut reader, &mut writer, false).await?;
+            add_link(&inner, done, reader, writer, false)
         });
         tokio::select! {
             _ = self.inner.cancel.cancelled() => Err(TransportError::ManagerClosed),
@@ -355,19 +345,9 @@ async fn accept_link(
     );
     let (mut reader, mut writer) = link.split();
     let hs = Handshake::acceptor(cfg, Instant::now());
-    let (est, framer, leftover, reservation) =
-        drive_handshake(inner, hs, &mut reader, &mut writer, true).await?;
+    let done = drive_handshake(inner, hs, &mut reader, &mut writer, true).await?;
     drop(pending);
-    add_link(
-        inner,
-        est,
-        reader,
-        writer,
-        framer,
-        leftover,
-        reservation,
-        true,
-    )
+    add_link(inner, done, reader, writer, true)
 }
 
 /// Decides whether a link whose handshake completed with `est` may open a transport
@@ -475,17 +455,19 @@ fn admit(
     Ok(Some(existing.clone()))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn add_link(
     inner: &Arc<ManagerInner>,
-    est: Established,
+    done: Handshaken<'_>,
     reader: LinkReader,
     writer: LinkWriter,
-    framer: StreamFramer,
-    leftover: Option<Bytes>,
-    reservation: Option<Reservation<'_>>,
     inbound: bool,
 ) -> Result<Transport, TransportError> {
+    let Handshaken {
+        est,
+        framer,
+        leftover,
+        reservation,
+    } = done;
     let link_id = inner.next_link_id.fetch_add(1, Ordering::Relaxed);
     let mut table = lock(&inner.transports);
     if inner.closed.load(Ordering::Acquire) {
@@ -540,6 +522,17 @@ fn add_link(
         ),
     }
     Ok(transport)
+}
+
+/// What a completed handshake hands to [`add_link`] (see [`drive_handshake`]).
+pub(super) struct Handshaken<'a> {
+    pub(super) est: Established,
+    /// Holds any bytes that arrived after the last handshake message.
+    pub(super) framer: StreamFramer,
+    /// The rest of the batch that carried the last handshake message.
+    pub(super) leftover: Option<Bytes>,
+    /// An accepted link's hold on the zid, when it opens a new transport.
+    pub(super) reservation: Option<Reservation<'a>>,
 }
 
 /// An accepted link's hold on its zid from its admission as the first link of a new
