@@ -6,12 +6,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::*;
 use plexus::{Config, Session};
 use serde_json::Value;
-use tokio::time::timeout;
 
 /// The value of the only sample of a REST GET.
 async fn get_value(d: &Plexusd, path: &str) -> Value {
@@ -83,19 +81,14 @@ async fn refused_handshakes_stay_out_of_the_rest_view_and_the_closed_history() {
     let closed = get_value(&d, "/@/local/router/transports/closed").await;
     assert_eq!(closed, serde_json::json!([]), "{closed}");
 
-    // When alice leaves, hers is the first and only closed transport.
+    // When alice leaves, hers is the first and only closed transport: the router
+    // remembers it before it publishes the transport's Delete.
+    let mut sse = Sse::open(&d.http, "/@/local/session/transport/unicast/*").await;
+    let key = format!("@/{}/session/transport/unicast/{az}", d.zid);
     alice.close().await;
-    let closed = timeout(WAIT, async {
-        loop {
-            let v = get_value(&d, "/@/local/router/transports/closed").await;
-            if v.as_array().is_some_and(|a| !a.is_empty()) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("alice's transport is not listed as closed");
+    sse.next_matching(|e| e.event == "DELETE" && e.json()["key"] == key)
+        .await;
+    let closed = get_value(&d, "/@/local/router/transports/closed").await;
     let closed = closed.as_array().expect("an array");
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert_eq!(closed[0]["zid"], az);

@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Daemon, RawClient, WAIT, client};
+use common::{Daemon, RawClient, WAIT, client, poll};
 use plexus_transport::wire::transport::{Fragment, OamBody, TransportMessage, TransportOam};
 use plexus_transport::wire::{Priority, Reliability, ZenohId};
 use tokio::time::timeout;
@@ -25,23 +25,21 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Waits (bounded) until the router has a transport to `zid` and has read `bytes` from it.
 async fn read_by_router(d: &mut Daemon, zid: &ZenohId, bytes: u64) {
-    let deadline = Instant::now() + 3 * WAIT;
-    loop {
+    let what = format!("the router reading {bytes} bytes from {zid}");
+    poll::until(&what, 3 * WAIT, Duration::from_millis(100), async || {
         let stats = d.stats().await;
         let rx = stats
             .transport(zid)
             .map(|t| t["stats"]["rx_bytes"].as_u64().unwrap_or(0));
         if rx.is_some_and(|rx| rx >= bytes) {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "the router read {rx:?} of {bytes} bytes from {zid} (None: no such transport); \
-             its transports: {:?}",
+        Err(format!(
+            "read {rx:?} (None: no such transport); its transports: {:?}",
             stats.transports
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ))
+    })
+    .await;
 }
 
 /// Publishes through the router from one new client to another.

@@ -17,6 +17,7 @@ use base64::Engine;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
@@ -80,7 +81,7 @@ impl Browser {
         std::fs::create_dir_all(&profile).expect("profile dir");
         // The flags that work on this kind of machine (no sandbox as root, no network
         // besides loopback).
-        let child = Command::new(exe)
+        let mut child = Command::new(exe)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -97,39 +98,47 @@ impl Browser {
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start chromium");
-        // Chromium writes the port it chose into the profile.
-        let port_file = profile.join("DevToolsActivePort");
+        // Chromium says on stderr which port it chose, once it listens there:
+        // `DevTools listening on ws://127.0.0.1:<port>/devtools/browser/<id>`.
+        let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let port = timeout(BROWSER_WAIT, async {
-            loop {
-                if let Ok(text) = std::fs::read_to_string(&port_file)
-                    && let Some(port) = text.lines().next().and_then(|l| l.parse::<u16>().ok())
+            while let Ok(Some(line)) = err.next_line().await {
+                if let Some(port) = line
+                    .split_once("DevTools listening on ws://")
+                    .and_then(|(_, url)| url.split_once('/'))
+                    .and_then(|(addr, _)| addr.rsplit_once(':'))
+                    .and_then(|(_, port)| port.parse::<u16>().ok())
                 {
-                    return port;
+                    return Some(port);
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            None
         })
         .await
+        .ok()
+        .flatten()
         .expect("chromium did not open its DevTools port");
-        let targets = timeout(BROWSER_WAIT, async {
-            loop {
-                let r = http(&format!("127.0.0.1:{port}"), "GET", "/json/list", &[], b"").await;
-                if let Some(page) = r
-                    .json()
-                    .as_array()
-                    .and_then(|a| a.iter().find(|t| t["type"] == "page").cloned())
-                {
-                    return page;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        // Keep draining its stderr so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+        // The page it opens becomes a target a little later, without a word.
+        let list = format!("127.0.0.1:{port}");
+        let what = "chromium having a page target";
+        let targets = poll::until(what, BROWSER_WAIT, Duration::from_millis(50), async || {
+            let r = http(&list, "GET", "/json/list", &[], b"").await;
+            let v = r.json();
+            match v
+                .as_array()
+                .and_then(|a| a.iter().find(|t| t["type"] == "page"))
+            {
+                Some(page) => Ok(page.clone()),
+                None => Err(v),
             }
         })
-        .await
-        .expect("chromium has no page target");
+        .await;
         let url = targets["webSocketDebuggerUrl"]
             .as_str()
             .expect("webSocketDebuggerUrl")
@@ -207,16 +216,18 @@ impl Browser {
     }
 
     /// Polls `expr` until it is `true`; returns how long it took, or `None` past `bound`.
-    /// An expression that throws (an element not there yet) counts as not yet true.
+    /// An expression that throws (an element not there yet) counts as not yet true. (The
+    /// page follows the router through its own SSE stream and polls; nothing tells the
+    /// test when it has redrawn.)
     async fn until(&mut self, expr: &str, bound: Duration) -> Option<Duration> {
         let start = Instant::now();
-        while start.elapsed() < bound {
-            if self.try_eval(expr).await == Ok(Value::Bool(true)) {
-                return Some(start.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        None
+        let every = Duration::from_millis(25);
+        poll::ask(bound, every, async || match self.try_eval(expr).await {
+            Ok(Value::Bool(true)) => Ok(start.elapsed()),
+            other => Err(other),
+        })
+        .await
+        .ok()
     }
 
     async fn screenshot(&mut self, path: &Path) {

@@ -6,14 +6,15 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Plexusd, WAIT, answering_queryable, client, replies_once_routed};
+use common::{Plexusd, WAIT, answering_queryable, client, poll, replies_once_routed};
 use plexus::{CongestionControl, Sample, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::timeout;
 
 /// Starts a router connected to `to` (if given).
@@ -40,63 +41,53 @@ async fn graph(via: &Session, r: &Plexusd) -> Option<String> {
 
 /// Waits until router `r` sees `nodes` routers and `edges` links.
 async fn until_graph(via: &Session, r: &Plexusd, nodes: usize, edges: usize) -> String {
-    let mut last = None;
-    let done = timeout(WAIT, async {
-        loop {
-            if let Some(dot) = graph(via, r).await {
-                if dot.matches("[ label = \"").count() == nodes + edges
-                    && dot.matches(" -- ").count() == edges
-                {
-                    return dot;
-                }
-                last = Some(dot);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let what = format!("router {} seeing {nodes} routers and {edges} links", r.zid);
+    poll::until(&what, WAIT, Duration::from_millis(50), async || {
+        let dot = graph(via, r).await.ok_or("no graph")?;
+        if dot.matches("[ label = \"").count() == nodes + edges
+            && dot.matches(" -- ").count() == edges
+        {
+            return Ok(dot);
         }
+        Err(dot)
     })
-    .await;
-    done.unwrap_or_else(|_| {
-        panic!(
-            "router {} never saw {nodes} routers and {edges} links; last: {last:?}",
-            r.zid
-        )
-    })
+    .await
 }
 
 /// Waits until router `r`'s `@/<zid>/router` JSON shows a mesh graph whose `links` (all
 /// `n` of them) carry a measured RTT, and returns that graph.
 async fn until_rtts(via: &Session, r: &Plexusd, n: usize) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    let done = timeout(WAIT, async {
-        loop {
-            let rx = via
-                .get(format!("@/{}/router", r.zid))
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("get");
-            if let Ok(Ok(reply)) = timeout(WAIT, rx.recv_async()).await
-                && let Ok(s) = reply.result()
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(s.payload())
-            {
-                let graph = v["linkstate"].clone();
-                let links = graph["links"].as_array().cloned().unwrap_or_default();
-                if links.len() == n && links.iter().all(|l| l["rtt_us"].is_u64()) {
-                    return graph;
-                }
-                last = graph;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let what = format!("router {} showing {n} links with RTTs", r.zid);
+    poll::until(&what, WAIT, Duration::from_millis(100), async || {
+        let rx = via
+            .get(format!("@/{}/router", r.zid))
+            .timeout(Duration::from_secs(2))
+            .await
+            .expect("get");
+        let graph = match timeout(WAIT, rx.recv_async()).await {
+            Ok(Ok(reply)) => reply
+                .result()
+                .ok()
+                .and_then(|s| serde_json::from_slice::<serde_json::Value>(s.payload()).ok())
+                .map(|v| v["linkstate"].clone()),
+            _ => None,
+        };
+        let graph = graph.ok_or(serde_json::Value::Null)?;
+        let links = graph["links"].as_array().cloned().unwrap_or_default();
+        if links.len() == n && links.iter().all(|l| l["rtt_us"].is_u64()) {
+            return Ok(graph);
         }
+        Err(graph)
     })
-    .await;
-    done.unwrap_or_else(|_| panic!("router {} never showed {n} links with RTTs: {last}", r.zid))
+    .await
 }
 
-type Seen = Arc<Mutex<Vec<u32>>>;
+/// What a subscriber received so far, to read or to await.
+type Seen = watch::Sender<Vec<u32>>;
 
 /// A subscriber that keeps the sequence numbers it receives.
 async fn counting_subscriber(s: &Session, key: &str) -> (plexus::Subscriber<()>, Seen) {
-    let seen: Seen = Arc::default();
+    let seen = Seen::default();
     let keep = seen.clone();
     let sub = s
         .declare_subscriber(key)
@@ -104,7 +95,7 @@ async fn counting_subscriber(s: &Session, key: &str) -> (plexus::Subscriber<()>,
             if let Ok(t) = std::str::from_utf8(sample.payload())
                 && let Ok(n) = t.parse::<u32>()
             {
-                keep.lock().expect("lock").push(n);
+                keep.send_modify(|v| v.push(n));
             }
         })
         .await
@@ -112,9 +103,16 @@ async fn counting_subscriber(s: &Session, key: &str) -> (plexus::Subscriber<()>,
     (sub, seen)
 }
 
+/// Waits at most `within` until `pred` holds for what `seen` holds; whether it did.
+async fn seen_until(seen: &Seen, within: Duration, pred: impl FnMut(&Vec<u32>) -> bool) -> bool {
+    let mut rx = seen.subscribe();
+    matches!(timeout(within, rx.wait_for(pred)).await, Ok(Ok(_)))
+}
+
 /// Puts `u32::MAX` on `key` until every subscriber in `seen` got one (its declaration
 /// reached the publisher's router), then forgets those.
 async fn warm_up(publisher: &Session, key: &str, seen: &[&Seen]) {
+    let warm = |s: &Vec<u32>| s.contains(&u32::MAX);
     timeout(WAIT, async {
         loop {
             publisher
@@ -122,11 +120,12 @@ async fn warm_up(publisher: &Session, key: &str, seen: &[&Seen]) {
                 .congestion_control(CongestionControl::Block)
                 .await
                 .expect("put");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if seen
-                .iter()
-                .all(|s| s.lock().expect("lock").contains(&u32::MAX))
-            {
+            // Each one arrives within 20 ms of this put, or the next put is a new chance.
+            let mut all = true;
+            for s in seen {
+                all = all && seen_until(s, Duration::from_millis(20), warm).await;
+            }
+            if all {
                 break;
             }
         }
@@ -135,37 +134,21 @@ async fn warm_up(publisher: &Session, key: &str, seen: &[&Seen]) {
     .expect("the subscriptions never reached the publisher's router");
     // Warm-up messages still in flight arrive before any later message (one path).
     for s in seen {
-        s.lock().expect("lock").clear();
+        s.send_modify(Vec::clear);
     }
 }
 
 /// Waits until `seen` holds `n` messages other than warm-up ones.
 async fn until_count(seen: &Seen, n: usize) {
-    let ok = timeout(Duration::from_secs(30), async {
-        loop {
-            if seen
-                .lock()
-                .expect("lock")
-                .iter()
-                .filter(|v| **v != u32::MAX)
-                .count()
-                >= n
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    if ok.is_err() {
-        let got = seen.lock().expect("lock").len();
+    let count = |v: &Vec<u32>| v.iter().filter(|v| **v != u32::MAX).count() >= n;
+    if !seen_until(seen, Duration::from_secs(30), count).await {
+        let got = seen.borrow().len();
         panic!("only {got} of {n} messages arrived");
     }
 }
 
 fn data(seen: &Seen) -> Vec<u32> {
-    seen.lock()
-        .expect("lock")
+    seen.borrow()
         .iter()
         .copied()
         .filter(|v| *v != u32::MAX)
@@ -323,16 +306,11 @@ async fn killing_the_router_on_the_short_path_moves_traffic_to_the_long_one() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     // Delivery resumed over x and y: the last message arrives.
-    timeout(Duration::from_secs(15), async {
-        loop {
-            if data(&seen).contains(&(N - 1)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("delivery never resumed after the router on the path died");
+    let last = |v: &Vec<u32>| v.contains(&(N - 1));
+    assert!(
+        seen_until(&seen, Duration::from_secs(15), last).await,
+        "delivery never resumed after the router on the path died"
+    );
     let got = data(&seen);
     let mut counts: HashMap<u32, usize> = HashMap::new();
     for v in &got {
@@ -604,24 +582,28 @@ fn own_weight(graph: &serde_json::Value, a: &str, b: &str) -> Option<u64> {
 async fn bytes_on_the_direct_link(t: &Triangle, publisher: &Session, n: u64) -> u64 {
     let subscriber = client(&t.s.locator).await;
     // Counts warm-up messages and data apart.
-    let warm = Arc::new(AtomicU64::new(0));
-    let got = Arc::new(AtomicU64::new(0));
+    let warm = watch::Sender::new(0u64);
+    let got = watch::Sender::new(0u64);
     let (keep_warm, keep) = (warm.clone(), got.clone());
     let _sub = subscriber
         .declare_subscriber("w/**")
         .callback(move |s: Sample| {
             if s.key_expr().as_str() == "w/data" {
-                keep.fetch_add(1, Ordering::Relaxed);
+                keep.send_modify(|n| *n += 1);
             } else {
-                keep_warm.fetch_add(1, Ordering::Relaxed);
+                keep_warm.send_modify(|n| *n += 1);
             }
         })
         .await
         .expect("subscriber");
+    let mut warmed = warm.subscribe();
     timeout(WAIT, async {
-        while warm.load(Ordering::Relaxed) == 0 {
+        loop {
             publisher.put("w/warm", "w").await.expect("put");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let one = warmed.wait_for(|n| *n > 0);
+            if matches!(timeout(Duration::from_millis(20), one).await, Ok(Ok(_))) {
+                return;
+            }
         }
     })
     .await
@@ -635,13 +617,11 @@ async fn bytes_on_the_direct_link(t: &Triangle, publisher: &Session, n: u64) -> 
             .await
             .expect("put");
     }
-    timeout(Duration::from_secs(30), async {
-        while got.load(Ordering::Relaxed) < n {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("only {} of {n} arrived", got.load(Ordering::Relaxed)));
+    let mut arrived = got.subscribe();
+    let all = arrived.wait_for(|got| *got >= n);
+    if !matches!(timeout(Duration::from_secs(30), all).await, Ok(Ok(_))) {
+        panic!("only {} of {n} arrived", *got.borrow());
+    }
     t.direct.upstream() - before
 }
 
@@ -698,23 +678,20 @@ async fn rtt_weights_send_traffic_over_the_faster_of_two_paths() {
     let x = t.x.zid.to_string();
     // Each router announces its links' weights once three probes came back: the slow link
     // weighs about 100 (10 ms at 100 µs per unit), the loopback ones a few units.
-    let mut last = serde_json::Value::Null;
-    let weights = timeout(WAIT, async {
-        loop {
-            if let Some(g) = t.linkstate(&publisher).await {
-                if let Some((direct, px, xs)) = triangle_weights(&g, &x)
-                    && direct >= 60.0
-                    && px + xs < direct / 2.0
-                {
-                    return (direct, px, xs);
-                }
-                last = g;
+    let what = "the RTT weights settling";
+    let weights = poll::until(what, WAIT, Duration::from_millis(100), async || {
+        let g = t
+            .linkstate(&publisher)
+            .await
+            .ok_or(serde_json::Value::Null)?;
+        match triangle_weights(&g, &x) {
+            Some((direct, px, xs)) if direct >= 60.0 && px + xs < direct / 2.0 => {
+                Ok((direct, px, xs))
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            _ => Err(g),
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("the RTT weights never settled; p's graph: {last}"));
+    .await;
     let carried = bytes_on_the_direct_link(&t, &publisher, N).await;
     println!(
         "weights p-s {:.1}, p-x {:.1}, x-s {:.1}; the slow direct link carried {carried} bytes of {}",
@@ -739,24 +716,23 @@ async fn rtt_weighted_routes_do_not_flap_under_jitter() {
     let cfg = rtt_config("jitter", 8);
     let (t, publisher) = triangle(jittery, Some(steady), None, Some(&cfg)).await;
     let x = t.x.zid.to_string();
-    let mut last = serde_json::Value::Null;
-    timeout(WAIT + Duration::from_secs(20), async {
-        loop {
-            if let Some(g) = t.linkstate(&publisher).await {
-                // Every router weighs its links by RTT once a window of probes came back.
-                if [("1a", "5a"), ("1a", x.as_str()), (x.as_str(), "5a")]
-                    .iter()
-                    .all(|(a, b)| own_weight(&g, a, b).is_some() && own_weight(&g, b, a).is_some())
-                {
-                    return;
-                }
-                last = g;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every router weighs its links by RTT once a window of probes came back.
+    let what = "the RTT weights settling";
+    let (within, every) = (WAIT + Duration::from_secs(20), Duration::from_millis(200));
+    poll::until(what, within, every, async || {
+        let g = t
+            .linkstate(&publisher)
+            .await
+            .ok_or(serde_json::Value::Null)?;
+        if [("1a", "5a"), ("1a", x.as_str()), (x.as_str(), "5a")]
+            .iter()
+            .all(|(a, b)| own_weight(&g, a, b).is_some() && own_weight(&g, b, a).is_some())
+        {
+            return Ok(());
         }
+        Err(g)
     })
-    .await
-    .unwrap_or_else(|_| panic!("the RTT weights never settled; p's graph: {last}"));
+    .await;
     // Watch p's graph for 12 probes: the direct link's weight and which path is lighter.
     let mut direct_weights = Vec::new();
     let mut choices = Vec::new();

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Plexusd, WAIT, answering_queryable, client, replies_once_routed};
+use common::{Plexusd, WAIT, answering_queryable, client, poll, replies_once_routed};
 use plexus::{CongestionControl, Sample, Session};
+use tokio::sync::watch;
 use tokio::time::timeout;
 
 async fn zenoh_router(connect: &str) -> (zenoh::Session, String) {
@@ -50,57 +50,59 @@ async fn zenoh_session(
     (z, loc)
 }
 
-type Seen = Arc<Mutex<Vec<String>>>;
+/// What a subscriber received so far, to read or to await.
+type Seen = watch::Sender<Vec<String>>;
 
 async fn subscriber(s: &Session, key: &str) -> (plexus::Subscriber<()>, Seen) {
-    let seen: Seen = Arc::default();
+    let seen = Seen::default();
     let keep = seen.clone();
     let sub = s
         .declare_subscriber(key)
         .callback(move |sample: Sample| {
-            keep.lock()
-                .expect("lock")
-                .push(String::from_utf8_lossy(sample.payload()).into_owned());
+            let text = String::from_utf8_lossy(sample.payload()).into_owned();
+            keep.send_modify(|v| v.push(text));
         })
         .await
         .expect("subscriber");
     (sub, seen)
 }
 
-/// Puts "warm" until `seen` has one (the subscription crossed the mesh), then clears it.
-async fn warm_up(publisher: &Session, key: &str, seen: &Seen) {
+/// Puts "warm" with `put` until `seen` has one (the subscription crossed the mesh), then
+/// clears it; panics with `failure` after 20 s.
+async fn warm_up_with(seen: &Seen, failure: &str, put: impl AsyncFn()) {
+    let mut rx = seen.subscribe();
     timeout(Duration::from_secs(20), async {
         loop {
-            publisher.put(key, "warm").await.expect("put");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if !seen.lock().expect("lock").is_empty() {
-                break;
+            put().await;
+            // It arrives within 50 ms of this put, or the next put is a new chance.
+            let one = rx.wait_for(|v| !v.is_empty());
+            if matches!(timeout(Duration::from_millis(50), one).await, Ok(Ok(_))) {
+                return;
             }
         }
     })
     .await
-    .expect("the subscription never crossed the mixed mesh");
-    seen.lock().expect("lock").clear();
+    .unwrap_or_else(|_| panic!("{failure}"));
+    seen.send_modify(Vec::clear);
+}
+
+/// Puts "warm" on `key` until `seen` has one (the subscription crossed the mesh), then
+/// clears it.
+async fn warm_up(publisher: &Session, key: &str, seen: &Seen) {
+    let failure = "the subscription never crossed the mixed mesh";
+    warm_up_with(seen, failure, async || {
+        publisher.put(key, "warm").await.expect("put");
+    })
+    .await;
 }
 
 async fn until_len(seen: &Seen, n: usize) -> Vec<String> {
-    timeout(WAIT, async {
-        loop {
-            let v: Vec<String> = seen
-                .lock()
-                .expect("lock")
-                .iter()
-                .filter(|s| *s != "warm")
-                .cloned()
-                .collect();
-            if v.len() >= n {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("messages missing")
+    let data =
+        |v: &Vec<String>| -> Vec<String> { v.iter().filter(|s| *s != "warm").cloned().collect() };
+    let mut rx = seen.subscribe();
+    let all = rx.wait_for(|v| data(v).len() >= n);
+    let got = timeout(WAIT, all).await.expect("messages missing");
+    data(&got.expect("the subscriber's sender"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,13 +152,13 @@ async fn plexus_get(s: &Session, key: &str) -> Vec<String> {
 
 /// A Zenoh subscriber that keeps the payloads it receives.
 async fn zenoh_subscriber(z: &zenoh::Session, key: &str) -> (zenoh::pubsub::Subscriber<()>, Seen) {
-    let seen: Seen = Arc::default();
+    let seen = Seen::default();
     let keep = seen.clone();
     let sub = z
         .declare_subscriber(key)
         .callback(move |sample| {
             let text = String::from_utf8_lossy(&sample.payload().to_bytes()).into_owned();
-            keep.lock().expect("lock").push(text);
+            keep.send_modify(|v| v.push(text));
         })
         .await
         .expect("zenoh subscriber");
@@ -166,26 +168,25 @@ async fn zenoh_subscriber(z: &zenoh::Session, key: &str) -> (zenoh::pubsub::Subs
 /// Gets `key` from `z` until one reply comes (the queryable crossed the mesh); returns the
 /// replies of that round.
 async fn zenoh_get(z: &zenoh::Session, key: &str) -> Vec<String> {
-    timeout(Duration::from_secs(20), async {
-        loop {
-            let rx = z
-                .get(key)
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("zenoh get");
-            let mut replies = Vec::new();
-            while let Ok(r) = rx.recv_async().await {
-                let s = r.result().expect("a sample");
-                replies.push(String::from_utf8_lossy(&s.payload().to_bytes()).into_owned());
-            }
-            if !replies.is_empty() {
-                return replies;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let what = "the query crossing the mixed mesh";
+    let (within, every) = (Duration::from_secs(20), Duration::from_millis(50));
+    poll::until(what, within, every, async || {
+        let rx = z
+            .get(key)
+            .timeout(Duration::from_secs(2))
+            .await
+            .expect("zenoh get");
+        let mut replies = Vec::new();
+        while let Ok(r) = rx.recv_async().await {
+            let s = r.result().expect("a sample");
+            replies.push(String::from_utf8_lossy(&s.payload().to_bytes()).into_owned());
         }
+        if replies.is_empty() {
+            return Err("no reply");
+        }
+        Ok(replies)
     })
     .await
-    .expect("the query never crossed the mixed mesh")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,15 +201,11 @@ async fn zenoh_plexus_zenoh_chain_carries_pub_sub_and_queries_both_ways() {
 
     // Left (Zenoh) to right (Plexus), in order.
     let (_s1, seen) = subscriber(&right, "mir/lr/**").await;
-    timeout(Duration::from_secs(20), async {
-        while seen.lock().expect("lock").is_empty() {
-            left.put("mir/lr/x", "warm").await.expect("zenoh put");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let failure = "the Plexus subscription never reached the Zenoh client";
+    warm_up_with(&seen, failure, async || {
+        left.put("mir/lr/x", "warm").await.expect("zenoh put");
     })
-    .await
-    .expect("the Plexus subscription never reached the Zenoh client");
-    seen.lock().expect("lock").clear();
+    .await;
     for i in 0..100 {
         left.put("mir/lr/x", i.to_string())
             .congestion_control(zenoh::qos::CongestionControl::Block)

@@ -18,7 +18,7 @@ use common::{Plexusd, WAIT};
 use plexus::{CongestionControl, Reliability, Sample};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 /// The lease every router announces (ms); the keep-alive is the default quarter of it.
@@ -170,8 +170,8 @@ struct Client {
     stdin: Option<ChildStdin>,
     /// Lines other than `got N`/`sent N`.
     events: mpsc::UnboundedReceiver<String>,
-    /// Each `got N` or `sent N`, with the time it was read.
-    nums: Arc<Mutex<Vec<(Instant, u32)>>>,
+    /// Each `got N` or `sent N`, with the time it was read (to read or to await).
+    nums: watch::Sender<Vec<(Instant, u32)>>,
 }
 
 impl Client {
@@ -191,7 +191,7 @@ impl Client {
         let stdin = child.stdin.take();
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let (tx, events) = mpsc::unbounded_channel();
-        let nums: Arc<Mutex<Vec<(Instant, u32)>>> = Arc::default();
+        let nums = watch::Sender::new(Vec::new());
         let (keep, all, role) = (nums.clone(), log.clone(), role.to_string());
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -200,7 +200,7 @@ impl Client {
                     .or_else(|| line.strip_prefix("sent "))
                     .and_then(|n| n.parse().ok());
                 match n {
-                    Some(n) => keep.lock().expect("lock").push((Instant::now(), n)),
+                    Some(n) => keep.send_modify(|v| v.push((Instant::now(), n))),
                     None => {
                         all.lock().expect("lock").push(format!("[{role}] {line}"));
                         let _ = tx.send(line);
@@ -236,18 +236,14 @@ impl Client {
     }
 
     fn nums(&self) -> Vec<(Instant, u32)> {
-        self.nums.lock().expect("lock").clone()
+        self.nums.borrow().clone()
     }
 
     /// Waits until `pred` holds for what it has received or sent so far.
     async fn until(&self, what: &str, log: &Log, pred: impl Fn(&[(Instant, u32)]) -> bool) {
-        let ok = timeout(WAIT, async {
-            while !pred(&self.nums()) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        if ok.is_err() {
+        let mut nums = self.nums.subscribe();
+        let held = nums.wait_for(|v| pred(v));
+        if !matches!(timeout(WAIT, held).await, Ok(Ok(_))) {
             panic!("{what} did not happen within {WAIT:?}; log:\n{}", tail(log));
         }
     }
@@ -418,18 +414,29 @@ async fn netns_failover_moves_traffic_to_the_other_path() {
     let down_at = Instant::now();
     let sent_after = |sent: &[(Instant, u32)]| sent.iter().find(|(t, _)| *t > down_at).map(|s| s.1);
     // Delivery resumes: a message published after the link went down arrives.
+    let (mut sent, mut got) = (publisher.nums.subscribe(), sub.nums.subscribe());
     let resumed = timeout(WAIT, async {
-        loop {
-            if let Some(first_new) = sent_after(&publisher.nums())
-                && let Some((at, _)) = sub.nums().into_iter().find(|(_, n)| *n >= first_new)
-            {
-                return at;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let mut first_new = None;
+        sent.wait_for(|s| {
+            first_new = sent_after(s);
+            first_new.is_some()
+        })
+        .await
+        .ok()?;
+        let first_new = first_new?;
+        let mut at = None;
+        got.wait_for(|g| {
+            at = g.iter().find(|(_, n)| *n >= first_new).map(|g| g.0);
+            at.is_some()
+        })
+        .await
+        .ok()?;
+        at
     })
     .await
-    .unwrap_or_else(|_| panic!("delivery never resumed; log:\n{}", tail(&log)));
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("delivery never resumed; log:\n{}", tail(&log)));
     let switch = resumed - down_at;
     let n_before = sub.nums().len();
     sub.until("delivery over the second path", &log, |got| {

@@ -45,30 +45,53 @@ fn assert_u64(v: &Value, what: &str) -> u64 {
         .unwrap_or_else(|| panic!("{what} is not an unsigned integer: {v}"))
 }
 
+/// `d`'s connectivity events, to await: open it before the clients come.
+async fn connectivity(d: &Plexusd) -> Sse {
+    Sse::open(&d.http, "/@/local/session/transport/unicast/**").await
+}
+
+/// Reads `sse` (from [`connectivity`]) until `d` has put a link of a transport to each of
+/// `peers`: from then on its `@/<zid>/router` lists each with its link (a transport is in
+/// the table, and its link in the transport, before their Puts).
+async fn until_links(sse: &mut Sse, d: &Plexusd, peers: &[&str]) {
+    let mut left: Vec<String> = peers
+        .iter()
+        .map(|p| format!("@/{}/session/transport/unicast/{p}/link/", d.zid))
+        .collect();
+    timeout(WAIT, async {
+        while !left.is_empty() {
+            let e = sse.next().await;
+            if e.event == "PUT"
+                && let Some(k) = e.json()["key"].as_str()
+            {
+                left.retain(|l| !k.starts_with(l.as_str()));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no link Put for {left:?} within {WAIT:?}"));
+}
+
+/// Reads `sse` (from [`connectivity`]) until `d` has deleted its transport to `peer`: by
+/// then it remembers it in `…/transports/closed`.
+async fn until_closed(sse: &mut Sse, d: &Plexusd, peer: &str) {
+    let key = format!("@/{}/session/transport/unicast/{peer}", d.zid);
+    sse.next_matching(|e| e.event == "DELETE" && e.json()["key"] == key)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_space_and_connectivity_keys_parse_into_the_documented_shapes() {
     let d = Plexusd::start(&[]).await;
+    let mut events = connectivity(&d).await;
     let c = client(&d.locator).await;
     let cz = c.zid().to_string();
 
     // @/local/router: Zenoh 1.10.2's fields, and Plexus's per link and session. (The
-    // client's open returns once its side is up; the router's side may lag a little.)
-    let s = timeout(WAIT, async {
-        loop {
-            let s = get_one(&d, "/@/local/router").await;
-            let has_link = s["value"]["sessions"].as_array().is_some_and(|a| {
-                a.iter().any(|x| {
-                    x["peer"] == cz && x["links"].as_array().is_some_and(|l| !l.is_empty())
-                })
-            });
-            if has_link {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the router never listed the client with its link");
+    // client's open returns once its side is up; the router's side may lag a little:
+    // its link's Put says when it is up.)
+    until_links(&mut events, &d, &[&cz]).await;
+    let s = get_one(&d, "/@/local/router").await;
     assert_eq!(s["key"], format!("@/{}/router", d.zid));
     assert_eq!(s["encoding"], "application/json");
     let r = &s["value"];
@@ -120,28 +143,28 @@ async fn admin_space_and_connectivity_keys_parse_into_the_documented_shapes() {
     assert_u64(&l["stats"]["rx_bytes"], "link rx_bytes");
 
     // The router measures the client's RTT: it shows up, with its history.
-    let l = timeout(WAIT, async {
-        loop {
-            let s = get_one(&d, "/@/local/router").await;
-            let sessions = s["value"]["sessions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let link = sessions
-                .iter()
-                .find(|s| s["peer"] == cz)
-                .map(|s| s["links"][0].clone());
-            if let Some(l) = link
-                && l["rtt_us"].is_u64()
-                && !l["rtt_history"].as_array().is_some_and(|h| h.is_empty())
+    let what = "the client's link with a measured RTT and its history";
+    let l = poll::until(what, WAIT, Duration::from_millis(100), async || {
+        let s = get_one(&d, "/@/local/router").await;
+        let sessions = s["value"]["sessions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let link = sessions
+            .iter()
+            .find(|s| s["peer"] == cz)
+            .map(|s| s["links"][0].clone());
+        match link {
+            Some(l)
+                if l["rtt_us"].is_u64()
+                    && !l["rtt_history"].as_array().is_some_and(|h| h.is_empty()) =>
             {
-                return l;
+                Ok(l)
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            _ => Err(s["value"]["sessions"].clone()),
         }
     })
-    .await
-    .expect("no RTT measured within the bound");
+    .await;
     let h = &l["rtt_history"][0];
     assert_u64(&h["t"], "history time");
     assert_u64(&h["rtt_us"], "history rtt");
@@ -179,17 +202,13 @@ async fn admin_space_and_connectivity_keys_parse_into_the_documented_shapes() {
     // The last closed transports, with what they carried.
     c.put("shapes/x", "payload").await.expect("put");
     c.close().await;
-    let closed = timeout(WAIT, async {
-        loop {
-            let s = get_one(&d, "/@/local/router/transports/closed").await;
-            if let Some(c) = s["value"].as_array().and_then(|a| a.last()).cloned() {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the closed transport is not listed");
+    until_closed(&mut events, &d, &cz).await;
+    let s = get_one(&d, "/@/local/router/transports/closed").await;
+    let closed = s["value"]
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_else(|| panic!("the closed transport is not listed: {s}"));
     assert_eq!(closed["zid"], cz);
     assert_eq!(closed["whatami"], "client");
     assert_eq!(closed["seq"], 1);
@@ -382,26 +401,25 @@ async fn get_reaches_a_queryable_as_json_html_and_raw() {
         .await
         .expect("queryable");
     // The queryable's declaration reaches the router asynchronously.
-    let first = timeout(WAIT, async {
-        loop {
-            let r = http(
-                &d.http,
-                "GET",
-                "/test/query",
-                &[("Accept", "application/json")],
-                b"",
-            )
-            .await;
-            assert_eq!(r.status, 200);
-            let v = r.json();
-            if v.as_array().is_some_and(|a| !a.is_empty()) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let what = "the queryable answering a GET";
+    let first = poll::until(what, WAIT, Duration::from_millis(50), async || {
+        let r = http(
+            &d.http,
+            "GET",
+            "/test/query",
+            &[("Accept", "application/json")],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        if v.as_array().is_some_and(|a| !a.is_empty()) {
+            Ok(v)
+        } else {
+            Err(v)
         }
     })
-    .await
-    .expect("the queryable never answered a GET");
+    .await;
     assert_eq!(first[0]["key"], "test/query");
     assert_eq!(first[0]["value"], "reply");
     assert_eq!(first[0]["encoding"], "text/plain");
@@ -518,27 +536,23 @@ async fn zenoh_get_json(z: &zenoh::Session, selector: &str) -> Value {
 async fn a_zenoh_client_reads_the_router_admin_space_like_a_zenoh_routers() {
     let (top, session, link) = zenoh_router_fields().await;
     let d = Plexusd::start(&[]).await;
+    let mut events = connectivity(&d).await;
     let p = client(&d.locator).await;
     let z = zenoh::open(zenoh_client(&d.locator))
         .await
         .expect("zenoh client");
     // Both clients are there, each with its link, once the router's side caught up.
-    let v = timeout(WAIT, async {
-        loop {
-            let v = zenoh_get_json(&z, &format!("@/{}/router", d.zid)).await;
-            let sessions = v["sessions"].as_array().cloned().unwrap_or_default();
-            if sessions.len() == 2
-                && sessions
-                    .iter()
-                    .all(|s| s["links"].as_array().is_some_and(|l| !l.is_empty()))
-            {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the router never listed both clients with their links");
+    let (pz, zz) = (p.zid().to_string(), z.zid().to_string());
+    until_links(&mut events, &d, &[&pz, &zz]).await;
+    let v = zenoh_get_json(&z, &format!("@/{}/router", d.zid)).await;
+    let sessions = v["sessions"].as_array().cloned().unwrap_or_default();
+    assert!(
+        sessions.len() == 2
+            && sessions
+                .iter()
+                .all(|s| s["links"].as_array().is_some_and(|l| !l.is_empty())),
+        "the router does not list both clients with their links: {v}"
+    );
     let keys = |v: &Value| -> BTreeSet<String> {
         v.as_object().expect("object").keys().cloned().collect()
     };
@@ -596,6 +610,7 @@ async fn a_zenoh_client_reads_the_router_admin_space_like_a_zenoh_routers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_read_permission_remote_sessions_get_nothing_but_http_still_works() {
     let d = Plexusd::start(&["--adminspace-permissions", "none"]).await;
+    let mut events = connectivity(&d).await;
     let z = zenoh::open(zenoh_client(&d.locator))
         .await
         .expect("zenoh client");
@@ -619,17 +634,12 @@ async fn without_read_permission_remote_sessions_get_nothing_but_http_still_work
     }
     // This process's HTTP API still reads it.
     let zz = z.zid().to_string();
-    timeout(WAIT, async {
-        loop {
-            let s = get_one(&d, "/@/local/router").await;
-            if s["value"]["sessions"][0]["peer"] == zz {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the HTTP API does not list the Zenoh client");
+    until_links(&mut events, &d, &[&zz]).await;
+    let s = get_one(&d, "/@/local/router").await;
+    assert_eq!(
+        s["value"]["sessions"][0]["peer"], zz,
+        "the HTTP API does not list the Zenoh client: {s}"
+    );
     let _ = z.close().await;
 }
 
@@ -700,18 +710,22 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     );
     assert!(metric(&before, "plexus_declarations", ("kind", "subscriber")).is_some());
     // The RTT gauge and histogram appear with the first measurement.
-    timeout(WAIT, async {
-        loop {
-            let s = scrape(&d).await;
-            let has = |name: &str| s.samples.iter().any(|x| x.metric == name);
-            if has("plexus_link_rtt_seconds") && has("plexus_link_rtt_observed_seconds") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let what = "the RTT gauge and histogram";
+    poll::until(what, WAIT, Duration::from_millis(50), async || {
+        let s = scrape(&d).await;
+        let has = |name: &str| s.samples.iter().any(|x| x.metric == name);
+        if has("plexus_link_rtt_seconds") && has("plexus_link_rtt_observed_seconds") {
+            return Ok(());
         }
+        let rtt: BTreeSet<&str> = s
+            .samples
+            .iter()
+            .map(|x| x.metric.as_str())
+            .filter(|m| m.contains("rtt"))
+            .collect();
+        Err(format!("RTT series {rtt:?}"))
     })
-    .await
-    .expect("no RTT gauge and histogram");
+    .await;
 
     for _ in 0..20 {
         publisher.put("m/x", vec![7u8; 1000]).await.expect("put");
@@ -751,21 +765,21 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     );
 
     publisher.close().await;
-    let closed = timeout(WAIT, async {
-        loop {
-            let s = scrape(&d).await;
-            if let Some(v) = metric(
-                &s,
-                "plexus_transports_closed_total",
-                ("cause", "closed_by_peer"),
-            ) {
-                return (v, s);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    // The metrics follow the connectivity events in a task of their own: nothing says
+    // when they have counted the close.
+    let what = "the close counted";
+    let closed = poll::until(what, WAIT, Duration::from_millis(50), async || {
+        let s = scrape(&d).await;
+        match metric(
+            &s,
+            "plexus_transports_closed_total",
+            ("cause", "closed_by_peer"),
+        ) {
+            Some(v) => Ok((v, s)),
+            None => Err("no plexus_transports_closed_total{cause=\"closed_by_peer\"}"),
         }
     })
-    .await
-    .expect("the close is never counted");
+    .await;
     assert_eq!(closed.0, 1.0);
     assert!(
         metric(&closed.1, "plexus_transport_rx_bytes_total", by_pub).is_none(),
@@ -832,18 +846,24 @@ async fn admin_space_writes_change_metadata_with_write_permission_only() {
         .await
         .expect("zenoh client");
     let key = format!("@/{}/router/config/metadata", d.zid);
+    // Until the Zenoh client knows where to send it, a put may go nowhere: repeat it
+    // until the router logs the change (it sets the metadata, then logs).
     timeout(WAIT, async {
         loop {
             z.put(&key, r#"{name: "edge-1"}"#).await.expect("put");
-            if router_metadata(&z, &d.zid).await["name"] == "edge-1" {
+            let set = line_with(&mut d.lines, "configuration key metadata set to");
+            if timeout(Duration::from_millis(200), set).await.is_ok() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("the metadata written through the admin space never showed");
-    line_with(&mut d.lines, "configuration key metadata set to").await;
+    .expect("the metadata written through the admin space was never set");
+    assert_eq!(
+        router_metadata(&z, &d.zid).await["name"],
+        "edge-1",
+        "the metadata written through the admin space does not show"
+    );
 
     z.put(format!("@/{}/router/config/mode", d.zid), r#""peer""#)
         .await

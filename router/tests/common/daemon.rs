@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::WAIT;
+use super::{WAIT, poll};
 
 /// A running `plexusd`, killed when dropped.
 pub struct Daemon {
@@ -188,13 +188,19 @@ impl Daemon {
     /// after its close is logged, and nothing outside the process says when they have, so
     /// this asks again (every 20 ms) rather than trusting the first answer.
     pub async fn settled_stats(&mut self) -> Stats {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let asked = poll::ask(WAIT, Duration::from_millis(20), async || {
             let stats = self.stats().await;
-            if (stats.open, stats.alive) == (0, 0) || Instant::now() >= deadline {
-                return stats;
+            if (stats.open, stats.alive) == (0, 0) {
+                Ok(stats)
+            } else {
+                Err(stats)
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await;
+        match asked {
+            Ok(stats) | Err(Some(stats)) => stats,
+            // The one ask was still waiting for its answer: take that answer.
+            Err(None) => self.stats().await,
         }
     }
 

@@ -1,12 +1,14 @@
 //! Helpers for the tests that run `plexusd`: starting it with an HTTP port, a small
 //! HTTP/1.1 client (with chunked bodies and Server-Sent Events), and client sessions in
 //! separate processes that a test can kill; and (`daemon.rs`) the daemon with its log
-//! lines as they come, its RSS and statistics, and a client that never reads.
+//! lines as they come, its RSS and statistics, and a client that never reads; and
+//! (`poll.rs`) the bounded asking of another process for state that nothing announces.
 #![allow(dead_code)] // each test file uses its own subset
 
 mod daemon;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use daemon::*;
+pub mod poll;
 /// The root tests' bounded waits on samples and access-control checks.
 #[path = "../../../tests/common/pubsub.rs"]
 pub mod pubsub;
@@ -138,25 +140,23 @@ pub async fn replies_once_routed(
     key: &str,
     within: Duration,
 ) -> Vec<plexus::Reply> {
-    timeout(within, async {
-        loop {
-            let rx = s
-                .get(key)
-                .timeout(Duration::from_secs(2))
-                .await
-                .expect("get");
-            let mut replies = Vec::new();
-            while let Ok(r) = rx.recv_async().await {
-                replies.push(r);
-            }
-            if !replies.is_empty() {
-                return replies;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let what = format!("a reply to {key}");
+    poll::until(&what, within, Duration::from_millis(50), async || {
+        let rx = s
+            .get(key)
+            .timeout(Duration::from_secs(2))
+            .await
+            .expect("get");
+        let mut replies = Vec::new();
+        while let Ok(r) = rx.recv_async().await {
+            replies.push(r);
         }
+        if replies.is_empty() {
+            return Err("no reply");
+        }
+        Ok(replies)
     })
     .await
-    .unwrap_or_else(|_| panic!("no reply to {key} within {within:?}"))
 }
 
 /// An HTTP response.
