@@ -529,3 +529,76 @@ async fn declarations_are_counted_here_and_remotely() {
     .await
     .expect("the undeclaration never reached A");
 }
+
+/// The keys of every reply to a query on `key`, sorted.
+async fn reply_keys(s: &Session, key: &str) -> Vec<String> {
+    let replies = s.get(key).await.expect("get");
+    let mut keys = Vec::new();
+    timeout(WAIT, async {
+        while let Ok(r) = replies.recv_async().await {
+            keys.push(r.into_result().expect("ok reply").key_expr().to_string());
+        }
+    })
+    .await
+    .expect("the admin query did not end");
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_gets_exactly_the_resources_its_key_names() {
+    let (a, loc) = listening().await;
+    let events = a
+        .declare_subscriber(format!("@/{}/session/**", a.zid()))
+        .await
+        .expect("subscribe");
+    let b = peer_of(&loc).await;
+    let (az, bz) = (a.zid(), b.zid());
+    let transport = format!("@/{az}/session/transport/unicast/{bz}");
+    assert_eq!(next(&events).await.key_expr().as_str(), transport);
+    let link = next(&events).await.key_expr().to_string();
+    let spec_transport = format!("@/session/{}/transport/unicast/{}", upper(&az), upper(&bz));
+    let spec_link = link.replace(&transport, &spec_transport);
+
+    let cases: [(String, Vec<&str>); 8] = [
+        (
+            format!("@/{az}/session/transport/unicast/*"),
+            vec![&transport],
+        ),
+        (
+            format!("@/{az}/session/transport/unicast/{bz}"),
+            vec![&transport],
+        ),
+        (
+            format!("@/{az}/session/transport/unicast/*/link/*"),
+            vec![&link],
+        ),
+        (
+            format!("@/{az}/session/transport/**"),
+            vec![&transport, &link],
+        ),
+        (
+            format!("@/session/{}/transport/unicast/*/**", upper(&az)),
+            vec![&spec_transport, &spec_link],
+        ),
+        (
+            format!("@/session/{}/transport/unicast/*/link/*", upper(&az)),
+            vec![&spec_link],
+        ),
+        // Another zid names nothing; neither does a layout's key with the other's zid case.
+        (format!("@/{az}/session/transport/unicast/{}", az), vec![]),
+        (
+            format!("@/{az}/session/transport/unicast/{}", upper(&bz)),
+            vec![],
+        ),
+    ];
+    for (query, expected) in cases {
+        let mut expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        expected.sort();
+        assert_eq!(reply_keys(&a, &query).await, expected, "query {query}");
+    }
+    // Both layouts at once.
+    let mut all = vec![transport, link, spec_transport, spec_link];
+    all.sort();
+    assert_eq!(reply_keys(&a, "@/**").await, all);
+}

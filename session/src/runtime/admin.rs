@@ -13,8 +13,9 @@
 //! history and live events without duplicates. The JSON is the serde form of the typed
 //! values that [`crate::Session::info`] returns, so the two views cannot drift.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroU128;
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -281,39 +282,49 @@ enum Layout {
 const LAYOUTS: [Layout; 2] = [Layout::Spec, Layout::Zenoh1];
 
 impl Layout {
-    fn transport_key(self, own: &ZenohId, remote: &ZenohId) -> String {
+    /// `…/transport/unicast`, the parent of every transport key of session `own`.
+    fn transports_prefix(self, own: &ZenohId) -> String {
         match self {
-            Layout::Spec => format!(
-                "@/session/{}/transport/unicast/{}",
-                upper(own),
-                upper(remote)
-            ),
-            Layout::Zenoh1 => format!("@/{own}/session/transport/unicast/{remote}"),
+            Layout::Spec => format!("@/session/{}/transport/unicast", upper(own)),
+            Layout::Zenoh1 => format!("@/{own}/session/transport/unicast"),
         }
+    }
+
+    /// The key chunk of a remote zid.
+    fn zid_chunk(self, remote: &ZenohId) -> String {
+        match self {
+            Layout::Spec => upper(remote),
+            Layout::Zenoh1 => remote.to_string(),
+        }
+    }
+
+    fn transport_key(self, own: &ZenohId, remote: &ZenohId) -> String {
+        format!("{}/{}", self.transports_prefix(own), self.zid_chunk(remote))
     }
 
     fn link_key(self, own: &ZenohId, remote: &ZenohId, link: u64) -> String {
         format!("{}/link/{link}", self.transport_key(own, remote))
     }
 
-    /// The JSON of a value in this layout, fields in declaration order (Zenoh 1.x
-    /// prints the `zid` field in lower case).
-    fn json<T: Serialize>(self, value: &T, zid: Option<&ZenohId>) -> Bytes {
-        let text = match serde_json::to_string(value) {
+    /// The JSON of a value in this layout, fields in declaration order. A value with a
+    /// `zid` (the first field, upper-case hex) names it in lower case in Zenoh 1.x's
+    /// layout.
+    fn json<T: Serialize>(self, value: &T, has_zid: bool) -> Bytes {
+        let mut text = match serde_json::to_vec(value) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("admin space: cannot serialize: {e}");
                 return Bytes::new();
             }
         };
-        match (self, zid) {
-            (Layout::Zenoh1, Some(z)) => Bytes::from(text.replacen(
-                &format!(r#""zid":"{}""#, upper(z)),
-                &format!(r#""zid":"{z}""#),
-                1,
-            )),
-            _ => Bytes::from(text),
+        if let (Layout::Zenoh1, true) = (self, has_zid) {
+            const FIELD: &[u8] = br#"{"zid":""#;
+            if let Some(rest) = text.strip_prefix(FIELD) {
+                let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+                text[FIELD.len()..FIELD.len() + hex].make_ascii_lowercase();
+            }
         }
+        Bytes::from(text)
     }
 }
 
@@ -325,17 +336,31 @@ pub(crate) fn queryable_keys(own: &ZenohId) -> [String; 2] {
     ]
 }
 
-/// Timestamps of the Puts of live resources, the typed listeners, and the history of
-/// closed transports.
+/// The announced transports and links, the typed listeners, and the history of closed
+/// transports.
 #[derive(Default)]
 pub(crate) struct AdminState {
-    transport_ts: HashMap<ZenohId, uhlc::Timestamp>,
+    /// The transports whose Put was published, in zid order (a query walks it a slice at
+    /// a time).
+    live: BTreeMap<ZenohId, Live>,
+    /// The timestamps of the Puts of live links.
     link_ts: HashMap<(ZenohId, u64), uhlc::Timestamp>,
     listeners: Vec<flume::Sender<ConnectivityEvent>>,
-    /// The open transports (for their final counters) and the ends of their links.
-    open: HashMap<ZenohId, (Transport, Vec<LinkEnds>)>,
     closed: VecDeque<ClosedTransportInfo>,
     closed_seq: u64,
+}
+
+/// A transport whose Put was published.
+struct Live {
+    /// The transport (for its counters, now and when it closes).
+    transport: Transport,
+    /// The ends of its links, for the closed-transport history.
+    ends: Vec<LinkEnds>,
+    /// The timestamp of its Put.
+    ts: uhlc::Timestamp,
+    /// Its key in each layout (kept so that a query over thousands of transports formats
+    /// and checks no key).
+    keys: [OwnedKeyExpr; LAYOUTS.len()],
 }
 
 /// The admin space of one session.
@@ -346,28 +371,29 @@ pub(crate) struct Admin {
     max_closed: usize,
 }
 
-/// A sample of the admin space.
+/// `key` as a key expression (the admin space's keys are made of zids and numbers:
+/// an error here is a bug, logged).
+fn admin_key(key: String) -> Option<OwnedKeyExpr> {
+    OwnedKeyExpr::new(key)
+        .map_err(|e| tracing::error!("admin space: bad key: {e}"))
+        .ok()
+}
+
+/// A sample of the admin space: a Put carries JSON, a Delete the reason as an attachment.
 fn admin_sample(
-    key: String,
+    key: OwnedKeyExpr,
     kind: SampleKind,
     payload: Bytes,
     ts: uhlc::Timestamp,
     reason: Option<&str>,
-) -> Option<Sample> {
-    let key = match OwnedKeyExpr::new(key) {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::error!("admin space: bad key: {e}");
-            return None;
-        }
-    };
+) -> Sample {
     let mut sample = Sample::new(key, kind, payload);
     if kind == SampleKind::Put {
         sample.encoding = Encoding::APPLICATION_JSON;
     }
     sample.timestamp = Some(ts);
     sample.attachment = reason.map(|r| Bytes::from(serde_json::json!({ "reason": r }).to_string()));
-    Some(sample)
+    sample
 }
 
 impl Admin {
@@ -401,28 +427,32 @@ impl Admin {
         rx
     }
 
-    /// Samples to publish for an opened transport; records their timestamp.
     /// Records an opened transport; returns the samples to publish (after the lock is
     /// released, so subscribers may query the admin space from their callbacks).
     pub(crate) fn transport_opened(&self, t: &Transport) -> Vec<Sample> {
         let info = TransportInfo::of(t, false);
         let mut st = lock(&self.state);
         let ts = self.hlc.new_timestamp();
-        st.transport_ts.insert(info.zid, ts);
-        st.open.insert(info.zid, (t.clone(), Vec::new()));
+        let keys = LAYOUTS.map(|l| admin_key(l.transport_key(&self.own, &info.zid)));
+        let [Some(spec), Some(zenoh1)] = keys else {
+            return Vec::new();
+        };
+        let keys = [spec, zenoh1];
         let out = LAYOUTS
             .iter()
-            .filter_map(|l| {
-                let key = l.transport_key(&self.own, &info.zid);
-                admin_sample(
-                    key,
-                    SampleKind::Put,
-                    l.json(&info, Some(&info.zid)),
-                    ts,
-                    None,
-                )
+            .zip(&keys)
+            .map(|(l, key)| {
+                let json = l.json(&info, true);
+                admin_sample(key.clone(), SampleKind::Put, json, ts, None)
             })
             .collect();
+        let live = Live {
+            transport: t.clone(),
+            ends: Vec::new(),
+            ts,
+            keys,
+        };
+        st.live.insert(info.zid, live);
         Self::notify(&mut st, ConnectivityEvent::TransportOpened(info));
         out
     }
@@ -433,7 +463,7 @@ impl Admin {
         let mut st = lock(&self.state);
         let ts = self.hlc.new_timestamp();
         st.link_ts.insert((zid, l.id), ts);
-        if let Some((_, ends)) = st.open.get_mut(&zid)
+        if let Some(Live { ends, .. }) = st.live.get_mut(&zid)
             && ends.len() < MAX_REMEMBERED_LINKS
         {
             ends.push(LinkEnds {
@@ -444,8 +474,14 @@ impl Admin {
         let out = LAYOUTS
             .iter()
             .filter_map(|lay| {
-                let key = lay.link_key(&self.own, &zid, l.id);
-                admin_sample(key, SampleKind::Put, lay.json(&info, None), ts, None)
+                let key = admin_key(lay.link_key(&self.own, &zid, l.id))?;
+                Some(admin_sample(
+                    key,
+                    SampleKind::Put,
+                    lay.json(&info, false),
+                    ts,
+                    None,
+                ))
             })
             .collect();
         Self::notify(&mut st, ConnectivityEvent::LinkAdded(info));
@@ -466,8 +502,15 @@ impl Admin {
         let out = LAYOUTS
             .iter()
             .filter_map(|lay| {
-                let key = lay.link_key(&self.own, &zid, l.id);
-                admin_sample(key, SampleKind::Delete, Bytes::new(), ts, Some(&reason))
+                let key = admin_key(lay.link_key(&self.own, &zid, l.id))?;
+                let reason = Some(reason.as_str());
+                Some(admin_sample(
+                    key,
+                    SampleKind::Delete,
+                    Bytes::new(),
+                    ts,
+                    reason,
+                ))
             })
             .collect();
         Self::notify(
@@ -484,19 +527,15 @@ impl Admin {
     pub(crate) fn transport_closed(&self, zid: ZenohId, cause: &CloseCause) -> Vec<Sample> {
         let reason = cause.to_string();
         let mut st = lock(&self.state);
-        if st.transport_ts.remove(&zid).is_none() {
+        let Some(live) = st.live.remove(&zid) else {
             return Vec::new();
-        }
-        if let Some((t, links)) = st.open.remove(&zid) {
-            self.remember_closed(&mut st, &t, links, &reason);
-        }
+        };
+        self.remember_closed(&mut st, &live.transport, live.ends, &reason);
         let ts = self.hlc.new_timestamp();
-        let out = LAYOUTS
-            .iter()
-            .filter_map(|lay| {
-                let key = lay.transport_key(&self.own, &zid);
-                admin_sample(key, SampleKind::Delete, Bytes::new(), ts, Some(&reason))
-            })
+        let out = live
+            .keys
+            .into_iter()
+            .map(|key| admin_sample(key, SampleKind::Delete, Bytes::new(), ts, Some(&reason)))
             .collect();
         Self::notify(&mut st, ConnectivityEvent::TransportClosed { zid, reason });
         out
@@ -530,65 +569,88 @@ impl Admin {
         });
     }
 
-    /// The replies to a query on `query` (a key expression), from the live transports,
-    /// with the timestamps of their Puts. (Sent by the caller, after the lock is
-    /// released.)
-    pub(crate) fn answer(&self, query: &OwnedKeyExpr, transports: &[Transport]) -> Vec<Sample> {
-        let mut replies = Vec::new();
-        {
-            let st = lock(&self.state);
-            self.collect_answers(&st, query, transports, &mut replies);
-        }
-        replies
-    }
-
-    fn collect_answers(
-        &self,
-        st: &AdminState,
-        query: &OwnedKeyExpr,
-        transports: &[Transport],
-        out: &mut Vec<Sample>,
-    ) {
-        for t in transports {
-            let Some(ts) = st.transport_ts.get(&t.zid()).copied() else {
-                continue; // not announced yet: its Put will come live
-            };
-            let info = TransportInfo::of(t, true);
-            for layout in LAYOUTS {
-                let key = layout.transport_key(&self.own, &info.zid);
-                out.extend(matching(
-                    query,
-                    key,
-                    layout.json(&info, Some(&info.zid)),
-                    ts,
-                ));
-            }
-            for l in t.links() {
-                let Some(ts) = st.link_ts.get(&(t.zid(), l.id)).copied() else {
-                    continue;
+    /// Answers a query on `query` (a key expression) from the announced transports and
+    /// links: passes each reply to `send`, with the timestamp of its resource's Put. The
+    /// state is locked to copy a slice of the transports at a time, never while `send`
+    /// runs (a callback may query the admin space), and the replies are not collected: a
+    /// query over ten thousand transports holds a few replies at a time.
+    pub(crate) fn answer(&self, query: &OwnedKeyExpr, mut send: impl FnMut(Sample)) {
+        /// Transports copied per lock.
+        const SLICE: usize = 64;
+        // Which kinds of resource of each layout the query can name: a few intersections
+        // per query, so that a query for transports builds no link and a query in one
+        // layout nothing of the other; and whether it names every transport, so that
+        // their keys need no check.
+        let pattern = |p: String| OwnedKeyExpr::new(p).ok();
+        let wanted = LAYOUTS.map(|layout| {
+            let prefix = layout.transports_prefix(&self.own);
+            let transports = pattern(format!("{prefix}/*")).filter(|p| p.intersects(query));
+            let links = pattern(format!("{prefix}/*/link/*")).is_some_and(|p| p.intersects(query));
+            let every_transport = transports.as_ref().is_some_and(|p| query.includes(p));
+            (layout, transports.is_some(), every_transport, links)
+        });
+        let mut slice = Vec::with_capacity(SLICE);
+        let mut after = None;
+        loop {
+            {
+                let st = lock(&self.state);
+                let rest = match after {
+                    None => st.live.range(..),
+                    Some(z) => st.live.range((Bound::Excluded(z), Bound::Unbounded)),
                 };
-                let info = LinkInfo::of(t.zid(), &l);
-                for layout in LAYOUTS {
-                    let key = layout.link_key(&self.own, &info.zid, l.id);
-                    out.extend(matching(query, key, layout.json(&info, None), ts));
+                slice.extend(
+                    rest.take(SLICE).map(|(zid, live)| {
+                        (*zid, live.transport.clone(), live.keys.clone(), live.ts)
+                    }),
+                );
+            }
+            let Some(&(last, ..)) = slice.last() else {
+                return;
+            };
+            after = Some(last);
+            for (zid, t, keys, ts) in slice.drain(..) {
+                let mut info = None;
+                let mut links = None;
+                for (&(layout, transports_wanted, every_transport, links_wanted), key) in
+                    wanted.iter().zip(keys)
+                {
+                    if transports_wanted && (every_transport || key.intersects(query)) {
+                        let info = info.get_or_insert_with(|| TransportInfo::of(&t, true));
+                        let json = layout.json(info, true);
+                        send(admin_sample(key.clone(), SampleKind::Put, json, ts, None));
+                    }
+                    if links_wanted {
+                        let links = links.get_or_insert_with(|| t.links());
+                        self.answer_links(query, layout, &key, zid, links, &mut send);
+                    }
                 }
             }
         }
     }
-}
 
-/// The reply sample for a resource, if its key matches the query.
-fn matching(
-    query: &OwnedKeyExpr,
-    key: String,
-    payload: Bytes,
-    ts: uhlc::Timestamp,
-) -> Option<Sample> {
-    let k = OwnedKeyExpr::new(key).ok()?;
-    if !k.intersects(query) {
-        return None;
+    /// The replies of a transport's announced links (keys under `transport_key`).
+    fn answer_links(
+        &self,
+        query: &OwnedKeyExpr,
+        layout: Layout,
+        transport_key: &OwnedKeyExpr,
+        zid: ZenohId,
+        links: &[LinkSnapshot],
+        send: &mut impl FnMut(Sample),
+    ) {
+        for l in links {
+            let Some(ts) = lock(&self.state).link_ts.get(&(zid, l.id)).copied() else {
+                continue; // not announced yet: its Put will come live
+            };
+            let Some(key) = admin_key(format!("{transport_key}/link/{}", l.id)) else {
+                continue;
+            };
+            if key.intersects(query) {
+                let json = layout.json(&LinkInfo::of(zid, l), false);
+                send(admin_sample(key, SampleKind::Put, json, ts, None));
+            }
+        }
     }
-    admin_sample(k.to_string(), SampleKind::Put, payload, ts, None)
 }
 
 #[cfg(test)]
@@ -617,14 +679,12 @@ mod tests {
             auth_identifier: None,
             stats: None,
         };
-        let spec =
-            String::from_utf8(Layout::Spec.json(&info, Some(&remote)).to_vec()).expect("utf-8");
+        let spec = String::from_utf8(Layout::Spec.json(&info, true).to_vec()).expect("utf-8");
         assert!(
             spec.starts_with(r#"{"zid":"CDDC6B8CAC0D4D52A0FB55DCD693F293","whatami":"router","is_qos":true,"is_shm":false"#),
             "{spec}"
         );
-        let z1 =
-            String::from_utf8(Layout::Zenoh1.json(&info, Some(&remote)).to_vec()).expect("utf-8");
+        let z1 = String::from_utf8(Layout::Zenoh1.json(&info, true).to_vec()).expect("utf-8");
         assert!(
             z1.contains(r#""zid":"cddc6b8cac0d4d52a0fb55dcd693f293""#),
             "{z1}"

@@ -115,10 +115,7 @@ impl Runtime {
                 complete: true,
                 callback: Arc::new(move |q: Arc<QueryInner>| {
                     if let Some(s) = weak.upgrade() {
-                        let transports = s.manager().map(|m| m.transports()).unwrap_or_default();
-                        for sample in s.admin.answer(&q.key_expr, &transports) {
-                            q.send(Ok(sample));
-                        }
+                        s.admin.answer(&q.key_expr, |sample| q.send(Ok(sample)));
                     }
                 }),
                 origin: Locality::SessionLocal,
