@@ -1,6 +1,6 @@
 //! The scale benchmark's load: opens many client transports to one router (Plexus's or
-//! Zenoh's, the same load for both), prints `Opened <n> transports`, and holds them,
-//! answering keep-alives, until stopped.
+//! Zenoh's, the same load for both), prints `Opened <n> transports in <s> s (<r>
+//! handshakes retried)`, and holds them, answering keep-alives, until stopped.
 //!
 //! Each transport is a client with its own zid that completes the Zenoh 1.x handshake
 //! (INIT, OPEN, with QoS and the default 64 KiB batch, as real clients negotiate) and
@@ -37,6 +37,11 @@ struct Args {
     concurrency: usize,
 }
 
+/// How often one transport's handshake is tried again after the router refused it.
+const MAX_RETRIES: u32 = 10;
+/// The wait before the n-th retry is n times this.
+const RETRY_PERIOD: Duration = Duration::from_millis(100);
+
 /// Drops whatever a transport delivers: the load only has to stay connected.
 #[derive(Debug)]
 struct Ignore;
@@ -69,6 +74,7 @@ fn run(args: Args) -> Result<(), Error> {
         let mut held = Vec::with_capacity(args.number);
         let mut opening = tokio::task::JoinSet::new();
         let mut next = 0;
+        let mut retried = 0;
         while held.len() < args.number {
             while next < args.number && opening.len() < args.concurrency.max(1) {
                 let endpoint = endpoint.clone();
@@ -77,20 +83,44 @@ fn run(args: Args) -> Result<(), Error> {
                     // Round-trip probes are a Plexus extension; the load is plain Zenoh.
                     config.rtt_probes = false;
                     let manager = TransportManager::new(config, Arc::new(Ignore));
-                    let transport = manager.connect(&endpoint).await?;
-                    Ok::<_, plexus_transport::TransportError>((manager, transport))
+                    // A router may refuse a handshake while too many are pending (Zenoh's
+                    // `accept_pending` closes the link at once): retry like a client's
+                    // `connect/retry` would, a bounded number of times.
+                    let mut refused = 0;
+                    loop {
+                        match manager.connect(&endpoint).await {
+                            Ok(transport) => return Ok((manager, transport, refused)),
+                            Err(e) if refused >= MAX_RETRIES => return Err(e),
+                            Err(_) => {
+                                refused += 1;
+                                tokio::time::sleep(RETRY_PERIOD * refused).await;
+                            }
+                        }
+                    }
                 });
                 next += 1;
             }
             match opening.join_next().await {
-                Some(opened) => held.push(opened??),
+                Some(opened) => {
+                    let (manager, transport, refused) = opened
+                        .map_err(|e| format!("a handshake task failed: {e}"))?
+                        .map_err(|e| {
+                            format!(
+                                "a handshake failed {} times, the last: {e}",
+                                MAX_RETRIES + 1
+                            )
+                        })?;
+                    retried += refused as usize;
+                    held.push((manager, transport));
+                }
                 None => break,
             }
         }
-        Ok::<_, Error>(held)
+        Ok::<_, Error>((held, retried))
     })?;
+    let (held, retried) = held;
     println!(
-        "Opened {} transports in {:.1} s",
+        "Opened {} transports in {:.1} s ({retried} handshakes retried)",
         held.len(),
         started.elapsed().as_secs_f64()
     );
