@@ -598,11 +598,14 @@ impl Admin {
                     None => st.live.range(..),
                     Some(z) => st.live.range((Bound::Excluded(z), Bound::Unbounded)),
                 };
-                slice.extend(
-                    rest.take(SLICE).map(|(zid, live)| {
-                        (*zid, live.transport.clone(), live.keys.clone(), live.ts)
-                    }),
-                );
+                slice.extend(rest.take(SLICE).map(|(zid, live)| {
+                    // Only the keys of the layouts the query can name.
+                    let keys: [Option<OwnedKeyExpr>; LAYOUTS.len()] = std::array::from_fn(|i| {
+                        let (_, transports, _, links) = wanted[i];
+                        (transports || links).then(|| live.keys[i].clone())
+                    });
+                    (*zid, live.transport.clone(), keys, live.ts)
+                }));
             }
             let Some(&(last, ..)) = slice.last() else {
                 return;
@@ -614,6 +617,9 @@ impl Admin {
                 for (&(layout, transports_wanted, every_transport, links_wanted), key) in
                     wanted.iter().zip(keys)
                 {
+                    let Some(key) = key else {
+                        continue;
+                    };
                     if transports_wanted && (every_transport || key.intersects(query)) {
                         let info = info.get_or_insert_with(|| TransportInfo::of(&t, true));
                         let json = layout.json(info, true);
