@@ -196,15 +196,7 @@ async fn a_remote_get_receives_nothing_from_another_sessions_admin_space() {
         vec![a.zid()],
         "B's open returns once its transport to A is up"
     );
-    let replies = b.get("@/**").await.expect("get");
-    let mut keys = Vec::new();
-    timeout(WAIT, async {
-        while let Ok(r) = replies.recv_async().await {
-            keys.push(r.into_result().expect("ok").key_expr().to_string());
-        }
-    })
-    .await
-    .expect("query ended");
+    let keys = reply_keys(&b, "@/**").await;
     assert!(!keys.is_empty(), "B's own admin space answers B");
     assert!(
         keys.iter()

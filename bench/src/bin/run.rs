@@ -2128,8 +2128,13 @@ fn write_benchmarks_md(root: &Path, tables: &str, header: &Header<'_>) -> Result
     // The hand-written part (from `## Notes` on) survives the rewrite.
     let path = root.join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    if let Some(at) = old.find("\n## Notes") {
-        md.push_str(&old[at..]);
+    match old.find("\n## Notes") {
+        Some(at) => md.push_str(&old[at..]),
+        None if !old.trim().is_empty() => eprintln!(
+            "warning: {} has no `## Notes` heading: nothing hand-written was kept",
+            path.display()
+        ),
+        None => {}
     }
     std::fs::write(path, md)?;
     Ok(())
