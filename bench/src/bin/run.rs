@@ -1902,18 +1902,23 @@ impl Machine {
         }
     }
 
+    /// The machine, and the load average if given (BENCHMARKS.md gives it on a line of
+    /// its own, before and after).
     fn describe(&self, load: Option<String>) -> String {
-        format!(
+        let mut s = format!(
             "{} cores, {}, Linux {}; timer slack {}, so that `std::thread::sleep(20 µs)` \
-             takes {:.0} µs (median of 200); load average {}",
+             takes {:.0} µs (median of 200)",
             self.cores,
             self.model,
             self.kernel,
             self.timer_slack_ns
                 .map_or("unknown".into(), |ns| format!("{} µs", ns / 1000)),
             self.nap_us,
-            load.as_deref().unwrap_or("unknown")
-        )
+        );
+        if let Some(load) = load {
+            let _ = write!(s, "; load average {load}");
+        }
+        s
     }
 }
 
