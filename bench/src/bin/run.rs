@@ -490,9 +490,17 @@ struct Run {
     per_transport_kib: Option<f64>,
     /// Scale: admin queries over every transport, ms.
     admin_ms: Vec<f64>,
-    /// Scale: an admin query that ended (by its timeout) before every transport had
-    /// answered, with its replies, or that had not ended after [`ADMIN_QUERY_LIMIT`].
-    admin_incomplete: Option<Option<usize>>,
+    /// Scale: an admin query that did not answer for every transport.
+    admin_incomplete: Option<Incomplete>,
+}
+
+/// How an admin query fell short of one reply per transport.
+#[derive(Clone, Copy, Debug)]
+enum Incomplete {
+    /// Its timeout ended it with these replies.
+    TimedOut { replies: usize },
+    /// It had not ended after [`ADMIN_QUERY_LIMIT`].
+    NotEnded,
 }
 
 impl Run {
@@ -529,10 +537,10 @@ impl Run {
                     self.admin_ms.len()
                 );
                 match self.admin_incomplete {
-                    Some(Some(k)) => {
-                        let _ = write!(s, ", ended by its timeout with {k} replies");
+                    Some(Incomplete::TimedOut { replies }) => {
+                        let _ = write!(s, ", ended by its timeout with {replies} replies");
                     }
-                    Some(None) => {
+                    Some(Incomplete::NotEnded) => {
                         let _ = write!(s, ", not ended after {ADMIN_QUERY_LIMIT:?}");
                     }
                     None => {}
@@ -887,7 +895,7 @@ impl Bench {
                 // ended a query only after minutes in a trial run) is stopped: the figure
                 // is "more than this".
                 admin_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
-                admin_incomplete = Some(None);
+                admin_incomplete = Some(Incomplete::NotEnded);
                 break;
             };
             let (replies, micros) = line
@@ -902,7 +910,7 @@ impl Bench {
             if replies != n {
                 // The query ended (its timeout) before every transport answered: that
                 // is the figure; asking again would take as long.
-                admin_incomplete = Some(Some(replies));
+                admin_incomplete = Some(Incomplete::TimedOut { replies });
                 break;
             }
         }
@@ -1222,15 +1230,22 @@ impl Bench {
                 &|v| format!("{v:.1}"),
             );
             let runs = self.runs(m, imp).iter().flatten();
-            let incomplete: Vec<Option<usize>> = runs.filter_map(|r| r.admin_incomplete).collect();
-            let unended = incomplete.iter().filter(|i| i.is_none()).count();
+            let incomplete: Vec<Incomplete> = runs.filter_map(|r| r.admin_incomplete).collect();
+            let unended = incomplete
+                .iter()
+                .filter(|i| matches!(i, Incomplete::NotEnded))
+                .count();
             if unended > 0 {
                 let _ = write!(
                     c,
                     " (not ended after {ADMIN_QUERY_LIMIT:?} in {unended} of the rounds)"
                 );
             }
-            if let Some(most) = incomplete.iter().flatten().max() {
+            let replies = incomplete.iter().filter_map(|i| match i {
+                Incomplete::TimedOut { replies } => Some(*replies),
+                Incomplete::NotEnded => None,
+            });
+            if let Some(most) = replies.max() {
                 let _ = write!(
                     c,
                     " (ended by its timeout in {} of the rounds, with at most {most} of {} \

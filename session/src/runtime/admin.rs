@@ -350,6 +350,18 @@ pub(crate) struct AdminState {
     closed_seq: u64,
 }
 
+/// What a query can name in one layout.
+#[derive(Clone, Copy)]
+struct Wanted {
+    layout: Layout,
+    /// Some transport keys.
+    transports: bool,
+    /// Every transport key (none needs checking).
+    every_transport: bool,
+    /// Some link keys.
+    links: bool,
+}
+
 /// A transport whose Put was published.
 struct Live {
     /// The transport (for its counters, now and when it closes).
@@ -586,8 +598,12 @@ impl Admin {
             let prefix = layout.transports_prefix(&self.own);
             let transports = pattern(format!("{prefix}/*")).filter(|p| p.intersects(query));
             let links = pattern(format!("{prefix}/*/link/*")).is_some_and(|p| p.intersects(query));
-            let every_transport = transports.as_ref().is_some_and(|p| query.includes(p));
-            (layout, transports.is_some(), every_transport, links)
+            Wanted {
+                layout,
+                every_transport: transports.as_ref().is_some_and(|p| query.includes(p)),
+                transports: transports.is_some(),
+                links,
+            }
         });
         let mut slice = Vec::with_capacity(SLICE);
         let mut after = None;
@@ -601,8 +617,7 @@ impl Admin {
                 slice.extend(rest.take(SLICE).map(|(zid, live)| {
                     // Only the keys of the layouts the query can name.
                     let keys: [Option<OwnedKeyExpr>; LAYOUTS.len()] = std::array::from_fn(|i| {
-                        let (_, transports, _, links) = wanted[i];
-                        (transports || links).then(|| live.keys[i].clone())
+                        (wanted[i].transports || wanted[i].links).then(|| live.keys[i].clone())
                     });
                     (*zid, live.transport.clone(), keys, live.ts)
                 }));
@@ -614,20 +629,18 @@ impl Admin {
             for (zid, t, keys, ts) in slice.drain(..) {
                 let mut info = None;
                 let mut links = None;
-                for (&(layout, transports_wanted, every_transport, links_wanted), key) in
-                    wanted.iter().zip(keys)
-                {
+                for (want, key) in wanted.iter().zip(keys) {
                     let Some(key) = key else {
                         continue;
                     };
-                    if transports_wanted && (every_transport || key.intersects(query)) {
+                    if want.transports && (want.every_transport || key.intersects(query)) {
                         let info = info.get_or_insert_with(|| TransportInfo::of(&t, true));
-                        let json = layout.json(info, true);
+                        let json = want.layout.json(info, true);
                         send(admin_sample(key.clone(), SampleKind::Put, json, ts, None));
                     }
-                    if links_wanted {
+                    if want.links {
                         let links = links.get_or_insert_with(|| t.links());
-                        self.answer_links(query, layout, &key, zid, links, &mut send);
+                        self.answer_links(query, want.layout, &key, zid, links, &mut send);
                     }
                 }
             }
