@@ -160,11 +160,15 @@ impl Scope {
     }
 
     /// Stops collecting; returns a future to await if some transport must be waited for.
+    ///
+    /// The wait is boxed: it is rare, and a future that held it inline would be over a
+    /// kilobyte, which every publication's future (built, moved and dropped per message)
+    /// would then carry.
     #[inline]
-    pub fn end(mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    pub fn end(mut self) -> Option<Relief> {
         self.ended = true;
         let noted = self.close();
-        (!noted.is_empty()).then(|| relieve(noted))
+        (!noted.is_empty()).then(|| Box::pin(relieve(noted)) as Relief)
     }
 
     /// Leaves the scope; returns what it noted.
@@ -189,6 +193,9 @@ impl Drop for Scope {
         }
     }
 }
+
+/// The wait for the transports a [`Scope`] noted (see [`Scope::end`]).
+pub type Relief = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 /// Waits for every transport noted in a scope, as the module documentation says.
 async fn relieve(list: Vec<Waiting>) {

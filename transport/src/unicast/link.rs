@@ -20,7 +20,7 @@ use crate::event::{CloseCause, PeerHandler};
 use crate::lease::Lease;
 use crate::pipeline::Batch;
 use crate::sync::lock;
-use crate::wire::network::NetworkMessage;
+use crate::wire::network::{NetworkMessage, Push};
 use crate::wire::transport::{
     BatchItem, BatchReader, Close, CloseReason, OamBody, StreamFramer, TransportMessage,
     TransportOam,
@@ -270,19 +270,19 @@ impl Transport {
         let mut reader = BatchReader::new(batch);
         let mut accepting = false;
         let mut pushes = 0u64;
+        // The hot path: PUSHes inside a frame are decoded into this one place and go
+        // straight to the handler (which may take their parts).
+        let mut push = Push::default();
         let result = loop {
-            // The hot path: PUSHes inside a frame go straight to the handler.
-            // Matched in place: the PUSH is not moved out of the result.
-            let mut next = reader.next_push();
-            match &mut next {
-                Ok(Some(push)) => {
+            match reader.next_push_into(&mut push) {
+                Ok(true) => {
                     if accepting {
                         pushes += 1;
-                        handler.push(push);
+                        handler.push(&mut push);
                     }
                     continue;
                 }
-                Ok(None) => {}
+                Ok(false) => {}
                 Err(e) => break Err(Exit::malformed(e.to_string())),
             }
             match self.handle_item(shared, handler, &mut reader, &mut accepting) {

@@ -3,7 +3,7 @@
 use super::*;
 
 /// A publication: a PUT or DEL routed on a key expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Push {
     /// The key expression.
     pub wire_expr: WireExpr,
@@ -22,21 +22,27 @@ pub struct Push {
 
 impl Push {
     /// Decodes a PUSH whose header byte was already read.
-    #[inline]
     pub fn read(r: &mut Reader, header: u8) -> DecodeResult<Self> {
+        let mut push = Push::default();
+        push.read_into(r, header)?;
+        Ok(push)
+    }
+
+    /// Decodes a PUSH whose header byte was already read into `self`, replacing every
+    /// field (after an error, `self` holds a mix of old and new): a link's reader
+    /// decodes a batch's PUSHes into one place (see
+    /// [`Put::read_into`](crate::wire::zenoh::Put::read_into)).
+    #[inline]
+    pub fn read_into(&mut self, r: &mut Reader, header: u8) -> DecodeResult<()> {
         const WHAT: &str = "PUSH";
         check_id(header, id::PUSH, WHAT)?;
-        let wire_expr = WireExpr::read_flagged(r, header)?;
+        self.wire_expr = WireExpr::read_flagged(r, header)?;
         let c = CommonExts::read_all(r, header, WHAT, true)?;
-        let body = PushBody::read(r)?;
-        Ok(Push {
-            wire_expr,
-            qos: c.qos,
-            timestamp: c.timestamp,
-            node_id: c.node_id,
-            unknown_exts: c.unknown,
-            body,
-        })
+        self.qos = c.qos;
+        self.timestamp = c.timestamp;
+        self.node_id = c.node_id;
+        self.unknown_exts = c.unknown;
+        self.body.read_into(r)
     }
 
     /// Encodes the PUSH, header included.

@@ -241,3 +241,33 @@ fn qos_accessors() {
         .with_congestion_control(CongestionControl::Block);
     assert_eq!(e.0, 0x19);
 }
+
+#[test]
+fn wire_expr_eq_and_hash_agree_with_their_parts() {
+    use std::hash::{BuildHasher, RandomState};
+    // `PartialEq` is written out to skip comparing empty suffixes; it must still be
+    // equality of all three parts, and `Hash` must agree with it.
+    let hasher = RandomState::new();
+    let parts = [
+        (0, "", Mapping::Receiver),
+        (0, "", Mapping::Sender),
+        (1, "", Mapping::Receiver),
+        (1, "", Mapping::Sender),
+        (1, "a", Mapping::Receiver),
+        (1, "b", Mapping::Receiver),
+        (1, "ab", Mapping::Receiver),
+        (2, "a", Mapping::Receiver),
+        (0, "a/b", Mapping::Sender),
+    ];
+    for (i, a) in parts.iter().enumerate() {
+        for (j, b) in parts.iter().enumerate() {
+            let x = WireExpr::new(a.0, a.1, a.2);
+            // Built separately: equal values do not share their buffers.
+            let y = WireExpr::new(b.0, b.1.to_string(), b.2);
+            assert_eq!(x == y, i == j, "{x:?} == {y:?}");
+            if i == j {
+                assert_eq!(hasher.hash_one(&x), hasher.hash_one(&y), "{x:?}");
+            }
+        }
+    }
+}

@@ -36,18 +36,26 @@ impl BatchReader {
     /// The next message if it is a PUSH inside a frame, else `Ok(None)` (read the
     /// next item with [`BatchReader::next_item`] then). A shortcut for the hot path:
     /// the PUSH is handed over without wrapping it in a [`BatchItem`].
-    #[inline]
     pub fn next_push(&mut self) -> DecodeResult<Option<Push>> {
+        let mut push = Push::default();
+        Ok(self.next_push_into(&mut push)?.then_some(push))
+    }
+
+    /// As [`BatchReader::next_push`], but decodes the PUSH into `slot` (see
+    /// [`Push::read_into`]) and says whether there was one: a link's reader decodes a
+    /// batch's PUSHes into one place.
+    #[inline]
+    pub fn next_push_into(&mut self, slot: &mut Push) -> DecodeResult<bool> {
         if self.failed || !self.in_frame {
-            return Ok(None);
+            return Ok(false);
         }
         match self.r.peek_u8() {
             Some(h) if h & flag::ID == crate::wire::network::id::PUSH => {}
-            _ => return Ok(None),
+            _ => return Ok(false),
         }
         let header = self.r.u8("network message")?;
-        match Push::read(&mut self.r, header) {
-            Ok(push) => Ok(Some(push)),
+        match slot.read_into(&mut self.r, header) {
+            Ok(()) => Ok(true),
             Err(e) => {
                 self.failed = true;
                 Err(in_batch(e))

@@ -202,6 +202,84 @@ fn next_push_takes_pushes_in_frames_only() {
 }
 
 #[test]
+fn next_push_into_one_slot_decodes_as_next_push() {
+    // The link reader decodes a batch's PUSHes into one slot: whatever the slot held
+    // before (a fuller PUT, a DEL, another key), each PUSH must come out exactly as
+    // `next_push` decodes it on its own.
+    use crate::wire::network::{Mapping, NetQos, PushBody, WireExpr};
+    use crate::wire::zenoh::{Del, Put, SourceInfo};
+    use crate::wire::{Encoding, Timestamp, ZenohId};
+    let zid = ZenohId::new(0xa1b2).expect("nonzero");
+    let full = Put {
+        timestamp: Some(Timestamp { time: 7, id: zid }),
+        encoding: Encoding {
+            id: 4,
+            schema: Some(Bytes::from_static(b"s")),
+        },
+        source_info: Some(SourceInfo { zid, eid: 3, sn: 9 }),
+        attachment: Some(Bytes::from_static(b"at")),
+        payload: Bytes::from_static(b"full"),
+        unknown_exts: Default::default(),
+    };
+    let bare = Put {
+        payload: Bytes::from_static(b"b"),
+        ..Put::default()
+    };
+    let del = Del {
+        timestamp: Some(Timestamp { time: 8, id: zid }),
+        source_info: None,
+        attachment: Some(Bytes::from_static(b"d")),
+        unknown_exts: Default::default(),
+    };
+    let push = |wire_expr: WireExpr, qos: NetQos, body: PushBody| Push {
+        wire_expr,
+        qos,
+        timestamp: None,
+        node_id: 0,
+        body,
+        unknown_exts: Default::default(),
+    };
+    let pushes = [
+        push(
+            WireExpr::new(5, "a/b", Mapping::Sender),
+            NetQos::DEFAULT.with_express(true),
+            PushBody::Put(full),
+        ),
+        push(
+            WireExpr::new(5, "", Mapping::Receiver),
+            NetQos::DEFAULT,
+            PushBody::Put(bare.clone()),
+        ),
+        push(WireExpr::key("k"), NetQos::DEFAULT, PushBody::Del(del)),
+        push(WireExpr::key("k"), NetQos::DEFAULT, PushBody::Put(bare)),
+    ];
+    let mut batch = Vec::new();
+    FrameHeader {
+        reliability: Reliability::Reliable,
+        sn: 1,
+        priority: Priority::Data,
+    }
+    .write(&mut batch);
+    for p in &pushes {
+        p.write(&mut batch);
+    }
+    let batch = Bytes::from(batch);
+    let mut alone = BatchReader::new(batch.clone());
+    let mut reused = BatchReader::new(batch);
+    alone.next_item().unwrap();
+    reused.next_item().unwrap();
+    let mut slot = Push::default();
+    for p in &pushes {
+        let expected = alone.next_push().unwrap().expect("a PUSH");
+        assert_eq!(&expected, p);
+        assert!(reused.next_push_into(&mut slot).unwrap());
+        assert_eq!(slot, expected);
+    }
+    assert!(!reused.next_push_into(&mut slot).unwrap());
+    assert_eq!(reused.next_item().unwrap(), None);
+}
+
+#[test]
 fn framer_splits_and_rejects_oversized() {
     let mut f = StreamFramer::new(16);
     f.extend(&[2, 0, 3, 0, 1]);
