@@ -177,7 +177,7 @@ impl Put {
         Ok(put)
     }
 
-    /// Decodes a PUT whose header byte was already read into `self`, replacing every
+    /// Decodes into `self` a PUT whose header byte was already read, replacing every
     /// field (after an error, `self` holds a mix of old and new). The hot path decodes
     /// a batch's PUTs into one place: built and returned, each 160-byte `Put` was copied
     /// out of its `Result` and again into its PUSH.

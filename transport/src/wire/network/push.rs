@@ -28,7 +28,7 @@ impl Push {
         Ok(push)
     }
 
-    /// Decodes a PUSH whose header byte was already read into `self`, replacing every
+    /// Decodes into `self` a PUSH whose header byte was already read, replacing every
     /// field (after an error, `self` holds a mix of old and new): a link's reader
     /// decodes a batch's PUSHes into one place (see
     /// [`Put::read_into`](crate::wire::zenoh::Put::read_into)).
