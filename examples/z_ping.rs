@@ -36,7 +36,13 @@ struct Args {
     common: CommonArgs,
 }
 
-#[tokio::main]
+// One thread runs everything: the ping loop, and the tasks that read and write the
+// link. A pong then wakes one thread, the one waiting in `epoll`, which reads it, hands
+// it to the loop and writes the next ping without waking another (on a multi-threaded
+// runtime each message would also cross from one thread to another: about twice the
+// round trip). Plexus runs on the application's runtime, so this is the application's
+// choice; Zenoh's z_ping runs on Zenoh's own threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_logging();
     exit_code(run(Args::parse()).await)

@@ -21,7 +21,9 @@ struct Args {
     common: CommonArgs,
 }
 
-#[tokio::main]
+// One thread, as in z_ping: the ping is read, echoed and written by the thread that
+// waited for it, without waking another.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_logging();
     exit_code(run(Args::parse()).await)

@@ -27,8 +27,9 @@
 //! - **The bytes counted are the bytes held.** Each fragment of a series is copied
 //!   into the series' own buffer (grown by doubling, bounded by the budget; a large
 //!   first fragment gets room for a second as large, so that a message just over one
-//!   batch is copied once and never regrown), and the budget counts that buffer's
-//!   capacity. No slice of a receive buffer is kept, so
+//!   batch is copied once and never regrown, and room for the channel's last message
+//!   and an eighth more, so that a stream of equal large messages is never regrown),
+//!   and the budget counts that buffer's capacity. No slice of a receive buffer is kept, so
 //!   1-byte fragments carried in large batches cannot pin those batches. The copy is
 //!   the one the message needed anyway to be made contiguous; a message that is a
 //!   single last fragment is still passed on without a copy and holds nothing.
@@ -105,6 +106,9 @@ pub struct Defragmenter {
     buf: Vec<u8>,
     /// The SN the next fragment of the message in progress must carry, if one is.
     expected: Option<u32>,
+    /// The size of the last message reassembled here: the next large one gets room for
+    /// as much at its first fragment (a stream of equal messages is never regrown).
+    last_size: usize,
 }
 
 impl Defragmenter {
@@ -117,6 +121,7 @@ impl Defragmenter {
             markers: patch >= 1,
             buf: Vec::new(),
             expected: None,
+            last_size: 0,
         }
     }
 
@@ -216,8 +221,11 @@ impl Defragmenter {
             // came from a batch its message overflowed, and the next is likely as
             // large (a message just over one batch has two): room for two at once,
             // so that the common case is one copy of each fragment and no regrowth.
+            // A stream of large messages gets room for the last one's size and a
+            // little more (regrowing a 1 MiB message copied twice its size).
             let first = if self.buf.is_empty() && frag.more && size >= SPECULATE_FROM {
-                size.saturating_mul(2)
+                let last = self.last_size.saturating_add(self.last_size / 8);
+                size.saturating_mul(2).max(last)
             } else {
                 size
             };
@@ -241,6 +249,7 @@ impl Defragmenter {
         // fresh pages (a 1 MiB message cost 3× the CPU).
         let out = Bytes::from(std::mem::take(&mut self.buf));
         self.clear();
+        self.last_size = out.len();
         Ok(Some(out))
     }
 }
@@ -399,6 +408,43 @@ mod tests {
         let out = d.handle_fragment(&frag(0, false, false, c), true).unwrap();
         assert_eq!(out.as_deref(), Some(&msg[..]));
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_stream_of_large_messages_is_not_regrown() {
+        // 1 MiB messages in 64 KiB fragments, as a publisher of 1 MiB samples sends them.
+        let msg = pattern((1 << 20) + 15);
+        let mut d = Defragmenter::new(DEFAULT_MAX_MESSAGE_SIZE, 0x0fff_ffff, 1);
+        let mut sn = 0;
+        let mut capacities = Vec::new();
+        for _ in 0..3 {
+            let chunks: Vec<&[u8]> = msg.chunks(65_530).collect();
+            let mut seen = Vec::new();
+            for (i, chunk) in chunks.iter().enumerate() {
+                let last = i + 1 == chunks.len();
+                let out = d.handle_fragment(&frag(sn, !last, i == 0, chunk), true);
+                sn += 1;
+                if last {
+                    assert_eq!(out.unwrap().as_deref(), Some(&msg[..]));
+                } else {
+                    assert_eq!(out, Ok(None));
+                    seen.push(d.held());
+                }
+            }
+            capacities.push(seen);
+        }
+        // The first message grows its buffer by doubling; the next ones get room for
+        // a whole message at their first fragment, and keep it.
+        assert!(capacities[0].first() < capacities[0].last());
+        for seen in &capacities[1..] {
+            assert!(seen[0] >= msg.len(), "room for {} bytes", seen[0]);
+            assert!(seen.iter().all(|&c| c == seen[0]), "regrown: {seen:?}");
+            assert!(
+                seen[0] <= msg.len() + msg.len() / 8,
+                "{} bytes held",
+                seen[0]
+            );
+        }
     }
 
     #[test]

@@ -25,12 +25,17 @@
 //! Batch buffers are allocated when a stage first needs one and return to a small pool
 //! after they are written; a closed pipeline frees them ([`Pipeline::clear`]). Every
 //! batch buffer starts with two bytes reserved for the length prefix of streamed links;
-//! [`Batch::as_prefixed`] and [`Batch::payload`] give the bytes to write.
+//! [`Batch::wire`] gives the bytes to write. A fragment's batch holds its header; the
+//! slice of the payload it carries stays where the message had it (a [`Bytes`] tail,
+//! written with the header in one vectored write), so a large message is not copied
+//! before the socket copies it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use crate::seq::TxChannel;
 use crate::sync::lock;
@@ -77,22 +82,32 @@ pub enum Pushed {
 }
 
 /// A finished batch: two reserved prefix bytes, then the batch content.
+///
+/// The content may end in a `tail` that is written after the buffer without being copied
+/// into it: the slice of a large payload that a fragment carries.
 #[derive(Debug)]
 pub struct Batch {
     /// Empty (no allocation) until the first message; then the prefix and the content.
     buf: Vec<u8>,
+    tail: Bytes,
 }
 
 impl Batch {
     fn new(mut buf: Vec<u8>) -> Self {
         buf.clear();
         buf.extend_from_slice(&[0, 0]);
-        Batch { buf }
+        Batch {
+            buf,
+            tail: Bytes::new(),
+        }
     }
 
     /// A batch without a buffer yet.
     const fn unallocated() -> Self {
-        Batch { buf: Vec::new() }
+        Batch {
+            buf: Vec::new(),
+            tail: Bytes::new(),
+        }
     }
 
     /// A batch holding one transport message (KEEP_ALIVE, CLOSE, OAM).
@@ -103,36 +118,34 @@ impl Batch {
     }
 
     fn len(&self) -> usize {
-        self.buf.len().saturating_sub(2)
+        self.buf.len().saturating_sub(2) + self.tail.len()
     }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Writes the 2-byte little-endian length prefix; call before [`Batch::as_prefixed`].
+    /// Writes the 2-byte little-endian length prefix; call before [`Batch::wire`].
     pub fn seal(&mut self) {
         let len = (self.len() as u16).to_le_bytes();
         self.buf[..2].copy_from_slice(&len);
     }
 
-    /// The batch with its length prefix (for streamed links), as sealed.
-    pub fn as_prefixed(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// The batch without a prefix (for datagram links).
-    pub fn payload(&self) -> &[u8] {
-        &self.buf[2..]
-    }
-
-    /// The bytes to write on a link: with the prefix if `streamed` (seal first).
-    pub fn wire(&self, streamed: bool) -> &[u8] {
-        if streamed {
-            self.as_prefixed()
+    /// The bytes to write on a link, in two parts to be written one after the other
+    /// (the second is often empty): with the length prefix if `streamed` (seal first),
+    /// without it for datagram links.
+    pub fn wire(&self, streamed: bool) -> [&[u8]; 2] {
+        let head = if streamed {
+            &self.buf[..]
         } else {
-            self.payload()
-        }
+            &self.buf[2..]
+        };
+        [head, &self.tail]
+    }
+
+    /// How many bytes [`Batch::wire`] gives.
+    pub fn wire_len(&self, streamed: bool) -> usize {
+        self.len() + if streamed { 2 } else { 0 }
     }
 
     /// The underlying buffer, to hand back to [`Pipeline::recycle`].
@@ -438,11 +451,12 @@ impl Pipeline {
         priority: Priority,
     ) {
         self.finish(stage);
-        // The encoded message is `head` followed by the payload bytes, which are copied
-        // straight from the message into the fragments.
+        // The encoded message is `head` followed by the payload bytes. Head bytes are
+        // copied into the fragments; the payload is not: each fragment's batch refers to
+        // its slice, written from where the message holds it.
         let mut head = std::mem::take(&mut stage.scratch);
         head.clear();
-        let tail = msg.write_head(&mut head);
+        let tail = msg.write_head(&mut head).clone();
         let total = head.len() + tail.len();
         let ch = channel(reliability);
         let mut offset = 0;
@@ -455,7 +469,7 @@ impl Pipeline {
                 priority,
                 first,
                 drop: false,
-                payload: bytes::Bytes::new(),
+                payload: Bytes::new(),
             };
             let mut batch = self.new_batch();
             self.ready.store(true, Ordering::SeqCst);
@@ -475,7 +489,7 @@ impl Pipeline {
             }
             if end > head.len() {
                 let from = offset.max(head.len()) - head.len();
-                batch.buf.extend_from_slice(&tail[from..end - head.len()]);
+                batch.tail = tail.slice(from..end - head.len());
             }
             stage.ready.push_back(batch);
             offset = end;

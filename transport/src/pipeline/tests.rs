@@ -102,12 +102,12 @@ fn receive(
     let mut out = Vec::new();
     for b in batches.iter_mut() {
         b.seal();
-        let prefixed = b.as_prefixed();
+        let prefixed = b.wire(true).concat();
         let len = u16::from_le_bytes([prefixed[0], prefixed[1]]) as usize;
         assert_eq!(len + 2, prefixed.len());
         assert!(len + 2 <= capacity + 2, "batch of {len} exceeds {capacity}");
         let mut current = None;
-        for item in BatchReader::read_all(Bytes::copy_from_slice(b.payload())).expect("decodes") {
+        for item in BatchReader::read_all(Bytes::from(b.wire(false).concat())).expect("decodes") {
             match item {
                 BatchItem::Transport(TransportMessage::Frame(h)) => {
                     let ch = channel(h.reliability);
@@ -194,7 +194,7 @@ fn reliability_change_opens_a_new_frame_with_its_own_sn() {
     let mut batches = Vec::new();
     p.pull(&mut batches);
     let items =
-        BatchReader::read_all(Bytes::copy_from_slice(batches[0].payload())).expect("decodes");
+        BatchReader::read_all(Bytes::from(batches[0].wire(false).concat())).expect("decodes");
     let sns: Vec<(Reliability, u32)> = items
         .iter()
         .filter_map(|i| match i {
@@ -230,6 +230,42 @@ fn large_messages_are_fragmented_and_reassemble() {
     let want = [put("small", 3), big, put("after", 3)];
     assert_eq!(summary(&got), summary(&want));
     assert!(got == want, "payload bytes differ");
+}
+
+#[test]
+fn fragments_refer_to_the_payload_instead_of_copying_it() {
+    let p = Pipeline::new(false, 1000, true, 0, MASK, &[1000; 8]);
+    let big = put("big", 10_000);
+    let NetworkMessage::Push(Push {
+        body: PushBody::Put(put_body),
+        ..
+    }) = &big
+    else {
+        unreachable!()
+    };
+    let payload = put_body.payload.as_ptr_range();
+    p.push(&big, SendOptions::default(), || true);
+    let mut batches = Vec::new();
+    assert!(p.pull(&mut batches) >= 10);
+    let mut carried = 0;
+    for b in &batches {
+        let [head, tail] = b.wire(true);
+        // The batch's own buffer holds headers only (the key and the PUT's fields go
+        // into the first).
+        assert!(head.len() < 64, "a batch buffer of {} bytes", head.len());
+        let tail = tail.as_ptr_range();
+        assert!(
+            payload.start <= tail.start && tail.end <= payload.end,
+            "a fragment's payload is not the message's"
+        );
+        carried += tail.end as usize - tail.start as usize;
+    }
+    assert_eq!(carried, 10_000);
+    let got: Vec<_> = receive(&mut batches, 998, 0)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert!(got == [big], "{:?}", summary(&got));
 }
 
 #[test]
@@ -570,7 +606,7 @@ fn sn_wraps_within_the_mask() {
     let sns: Vec<u32> = batches
         .iter()
         .map(|b| {
-            match &BatchReader::read_all(Bytes::copy_from_slice(b.payload())).expect("decodes")[0] {
+            match &BatchReader::read_all(Bytes::from(b.wire(false).concat())).expect("decodes")[0] {
                 BatchItem::Transport(TransportMessage::Frame(h)) => h.sn,
                 other => panic!("{other:?}"),
             }

@@ -54,12 +54,7 @@ pub(super) async fn drive_handshake<'a>(
         while let Some(msg) = hs.poll_transmit() {
             let mut batch = Batch::single(&msg);
             batch.seal();
-            let res = if streamed {
-                writer.write_all(batch.as_prefixed()).await
-            } else {
-                writer.write_all(batch.payload()).await
-            };
-            res?;
+            writer.write_vectored_all(&batch.wire(streamed)).await?;
         }
         if let Some(est) = hs.established() {
             let est = est.clone();
@@ -168,12 +163,9 @@ async fn flush_close(hs: &mut Handshake, writer: &mut LinkWriter, streamed: bool
     while let Some(msg) = hs.poll_transmit() {
         let mut batch = Batch::single(&msg);
         batch.seal();
-        let data = if streamed {
-            batch.as_prefixed()
-        } else {
-            batch.payload()
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(data)).await;
+        let wire = batch.wire(streamed);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), writer.write_vectored_all(&wire)).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
 }

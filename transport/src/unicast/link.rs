@@ -460,7 +460,7 @@ impl Transport {
                     session: false,
                 }));
                 b.seal();
-                let _ = w.write_all(b.wire(streamed)).await;
+                let _ = w.write_vectored_all(&b.wire(streamed)).await;
             }
             let _ = w.close().await;
         };
@@ -513,10 +513,10 @@ impl Transport {
                 let mut bytes = 0;
                 for b in batches.iter_mut() {
                     b.seal();
-                    bytes += b.wire(streamed).len() as u64;
+                    bytes += b.wire_len(streamed) as u64;
                 }
                 for chunk in batches.chunks(if streamed { batches.len() } else { 1 }) {
-                    let slices: Vec<&[u8]> = chunk.iter().map(|b| b.wire(streamed)).collect();
+                    let slices: Vec<&[u8]> = chunk.iter().flat_map(|b| b.wire(streamed)).collect();
                     if let Err(stop) = self.write_guarded(w, &slices, cmd, false).await {
                         return self.stopped(shared, stop);
                     }
@@ -655,12 +655,15 @@ impl Transport {
             let mut j = i;
             let mut bytes = 0;
             while j < batches.len()
-                && (j == i || (streamed && bytes + batches[j].wire(true).len() <= WRITE_CHUNK))
+                && (j == i || (streamed && bytes + batches[j].wire_len(true) <= WRITE_CHUNK))
             {
-                bytes += batches[j].wire(streamed).len();
+                bytes += batches[j].wire_len(streamed);
                 j += 1;
             }
-            let slices: Vec<&[u8]> = batches[i..j].iter().map(|b| b.wire(streamed)).collect();
+            let slices: Vec<&[u8]> = batches[i..j]
+                .iter()
+                .flat_map(|b| b.wire(streamed))
+                .collect();
             self.inner
                 .tx_progress
                 .store(self.millis_now(), Ordering::Release);

@@ -580,8 +580,11 @@ fn close_refused(inner: &ManagerInner, mut writer: LinkWriter, reason: CloseReas
             session: false,
         }));
         b.seal();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), writer.write_all(b.wire(streamed))).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            writer.write_vectored_all(&b.wire(streamed)),
+        )
+        .await;
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.close()).await;
     });
 }

@@ -222,8 +222,9 @@ impl Put {
     }
 
     /// Encodes the PUT up to its payload's bytes (the length included), and returns
-    /// those bytes: the caller appends them, or copies them elsewhere (fragments).
-    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
+    /// those bytes: the caller appends them, or writes them from where they are
+    /// (fragments).
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &Bytes {
         let mut header = id::PUT;
         if self.timestamp.is_some() {
             header |= F5;
@@ -255,6 +256,9 @@ impl Put {
         &self.payload
     }
 }
+
+/// No bytes: what `write_head` returns for a message without a payload.
+pub(crate) static NO_BYTES: Bytes = Bytes::new();
 
 /// A deletion of a key.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -381,12 +385,12 @@ impl PushBody {
 
     /// Encodes the body up to a PUT's payload bytes and returns them (see
     /// [`Put::write_head`]); a DEL is written whole.
-    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &Bytes {
         match self {
             PushBody::Put(p) => p.write_head(out),
             PushBody::Del(d) => {
                 d.write(out);
-                &[]
+                &NO_BYTES
             }
         }
     }

@@ -528,12 +528,12 @@ impl NetworkMessage {
     /// Encodes the message up to a PUSH's payload bytes and returns them, so that a
     /// large payload can be cut into fragments without an intermediate copy; other
     /// messages are written whole (and the returned slice is empty).
-    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &Bytes {
         match self {
             NetworkMessage::Push(m) => m.write_head(out),
             other => {
                 other.write(out);
-                &[]
+                &crate::wire::zenoh::NO_BYTES
             }
         }
     }

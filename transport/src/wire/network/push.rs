@@ -53,7 +53,7 @@ impl Push {
 
     /// Encodes the PUSH up to its payload bytes and returns them (see
     /// [`super::zenoh::Put::write_head`]).
-    pub fn write_head(&self, out: &mut Vec<u8>) -> &[u8] {
+    pub fn write_head(&self, out: &mut Vec<u8>) -> &Bytes {
         // The hot path: extensions go straight into `out`, and the header's Z flag is
         // set afterwards if any was written.
         let at = out.len();
