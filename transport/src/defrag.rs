@@ -246,7 +246,12 @@ impl Defragmenter {
         }
         // Not trimmed to its length: giving the spare room back to the allocator
         // returned it to the system at once, and the next large message faulted in
-        // fresh pages (a 1 MiB message cost 3× the CPU).
+        // fresh pages (a 1 MiB message cost 3× the CPU). Unless the room was sized for
+        // a much larger last message: a small message after a huge one would otherwise
+        // hand the application (which may keep it) all of that room.
+        if self.buf.capacity() / 2 > self.buf.len() {
+            self.buf.shrink_to_fit();
+        }
         let out = Bytes::from(std::mem::take(&mut self.buf));
         self.clear();
         self.last_size = out.len();
@@ -445,6 +450,35 @@ mod tests {
                 seen[0]
             );
         }
+    }
+
+    #[test]
+    fn a_small_message_after_a_large_one_does_not_keep_its_room() {
+        let mut d = Defragmenter::new(DEFAULT_MAX_MESSAGE_SIZE, 0x0fff_ffff, 1);
+        let large = pattern(1 << 20);
+        let mut sn = 0;
+        for (i, chunk) in large.chunks(65_530).enumerate() {
+            let more = (i + 1) * 65_530 < large.len();
+            let _ = d.handle_fragment(&frag(sn, more, i == 0, chunk), true);
+            sn += 1;
+        }
+        // Two 5,000-byte fragments: the first gets room for the last message.
+        let small = pattern(10_000);
+        assert_eq!(
+            d.handle_fragment(&frag(sn, true, true, &small[..5_000]), true),
+            Ok(None)
+        );
+        assert!(d.held() >= large.len(), "room for {} bytes", d.held());
+        let out = d
+            .handle_fragment(&frag(sn + 1, false, false, &small[5_000..]), true)
+            .unwrap()
+            .expect("whole");
+        assert_eq!(&out[..], &small[..]);
+        let kept = Vec::from(out).capacity();
+        assert!(
+            kept <= 2 * small.len(),
+            "a 10,000-byte message keeps {kept} bytes"
+        );
     }
 
     #[test]
