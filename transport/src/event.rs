@@ -97,8 +97,31 @@ pub trait PeerHandler: Send + Sync + 'static {
     fn push(&self, push: &mut Push) {
         self.message(NetworkMessage::Push(push.clone()));
     }
+    /// One batch arrived: the handler calls `read` once, with where the batch's PUSHes
+    /// go, and `read` decodes the batch, giving each PUSH to the sink and anything else
+    /// to [`PeerHandler::message`], in order. A handler can so look up once per batch
+    /// what every PUSH needs (a batch of small messages holds hundreds, usually on one
+    /// key). By default each PUSH goes to [`PeerHandler::push`].
+    fn batch(&self, read: &mut dyn FnMut(&mut dyn PushSink)) {
+        read(&mut EachPush(self));
+    }
     /// The transport's links or state changed.
     fn event(&self, event: TransportEvent);
+}
+
+/// Where the PUSHes of one batch go (see [`PeerHandler::batch`]).
+pub trait PushSink {
+    /// A PUSH arrived; what the sink does not take out of `push` is dropped afterwards.
+    fn push(&mut self, push: &mut Push);
+}
+
+/// Gives each PUSH to its handler's [`PeerHandler::push`].
+pub(crate) struct EachPush<'a, H: ?Sized>(pub(crate) &'a H);
+
+impl<H: PeerHandler + ?Sized> PushSink for EachPush<'_, H> {
+    fn push(&mut self, push: &mut Push) {
+        self.0.push(push);
+    }
 }
 
 /// Receives new transports from the manager.

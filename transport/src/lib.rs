@@ -29,6 +29,8 @@ pub mod unicast;
 pub mod wire;
 
 pub use error::TransportError;
-pub use event::{CloseCause, LinkSnapshot, PeerHandler, TransportEvent, TransportHandler};
+pub use event::{
+    CloseCause, LinkSnapshot, PeerHandler, PushSink, TransportEvent, TransportHandler,
+};
 pub use pipeline::SendOptions;
 pub use unicast::{QueueConfig, Transport, TransportConfig, TransportManager, alive_transports};

@@ -78,7 +78,7 @@ pub(crate) use convert::to_wire_ts;
 pub use counts::Declarations;
 pub(crate) use dispatcher::Dispatcher;
 pub(crate) use face::{Face, FaceTx, Route, Source};
-pub(crate) use pubsub::with_backpressure;
+pub(crate) use pubsub::{LastRoute, with_backpressure};
 pub(crate) use queries::Dispatch;
 pub(crate) use query_exec::{QueryExec, QueryInner};
 pub(crate) use tables::LocalQueryable;

@@ -17,13 +17,15 @@ use std::sync::{Arc, OnceLock, Weak};
 use plexus_transport::wire::network::{NetworkMessage, Push};
 use plexus_transport::wire::{WhatAmI, ZenohId};
 use plexus_transport::{
-    PeerHandler, Transport, TransportEvent, TransportHandler, TransportManager,
+    PeerHandler, PushSink, Transport, TransportEvent, TransportHandler, TransportManager,
 };
 
 use crate::config::Config;
 use crate::error::SessionError;
 use crate::key_expr::OwnedKeyExpr;
-use crate::routing::{Dispatcher, Face, FaceTx, LocalQueryable, QueryInner, Source, TransportTx};
+use crate::routing::{
+    Dispatcher, Face, FaceTx, LastRoute, LocalQueryable, QueryInner, Source, TransportTx,
+};
 use crate::sample::{Locality, Reliability, Sample};
 use admin::Admin;
 
@@ -284,6 +286,26 @@ impl TransportHandler for Handler {
     }
 }
 
+/// Routes the PUSHes of one of a face's batches.
+struct FacePushes<'a> {
+    routing: &'a Dispatcher,
+    face: &'a Arc<Face>,
+    last: LastRoute,
+}
+
+impl PushSink for FacePushes<'_> {
+    fn push(&mut self, push: &mut Push) {
+        self.routing.handle_push_in(self.face, push, &mut self.last);
+    }
+}
+
+/// Drops what arrives after the session's routing went away.
+struct Dropped;
+
+impl PushSink for Dropped {
+    fn push(&mut self, _: &mut Push) {}
+}
+
 impl PeerHandler for FaceHandler {
     fn message(&self, msg: NetworkMessage) {
         if let Some(r) = self.routing.upgrade() {
@@ -294,6 +316,18 @@ impl PeerHandler for FaceHandler {
     fn push(&self, push: &mut Push) {
         if let Some(r) = self.routing.upgrade() {
             r.handle_push(&self.face, push);
+        }
+    }
+
+    fn batch(&self, read: &mut dyn FnMut(&mut dyn PushSink)) {
+        // The routing is reached once per batch, and the batch's route kept across it.
+        match self.routing.upgrade() {
+            Some(routing) => read(&mut FacePushes {
+                routing: &routing,
+                face: &self.face,
+                last: LastRoute::default(),
+            }),
+            None => read(&mut Dropped),
         }
     }
 

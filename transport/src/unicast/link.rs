@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::backpressure;
 use super::transport::{LinkCmd, LinkShared, Transport, rx_channel};
-use crate::event::{CloseCause, PeerHandler};
+use crate::event::{CloseCause, EachPush, PeerHandler, PushSink};
 use crate::lease::Lease;
 use crate::pipeline::Batch;
 use crate::sync::lock;
@@ -271,31 +271,40 @@ impl Transport {
         let mut accepting = false;
         let mut pushes = 0u64;
         // The hot path: PUSHes inside a frame are decoded into this one place and go
-        // straight to the handler (which may take their parts).
+        // straight to the handler's sink (which may take their parts).
         let mut push = Push::default();
-        let result = loop {
-            match reader.next_push_into(&mut push) {
-                Ok(true) => {
-                    if accepting {
-                        pushes += 1;
-                        handler.push(&mut push);
+        let mut result = None;
+        let mut read = |sink: &mut dyn PushSink| {
+            if result.is_some() {
+                return; // Read already.
+            }
+            result = Some(loop {
+                match reader.next_push_into(&mut push) {
+                    Ok(true) => {
+                        if accepting {
+                            pushes += 1;
+                            sink.push(&mut push);
+                        }
+                        continue;
                     }
-                    continue;
+                    Ok(false) => {}
+                    Err(e) => break Err(Exit::malformed(e.to_string())),
                 }
-                Ok(false) => {}
-                Err(e) => break Err(Exit::malformed(e.to_string())),
-            }
-            match self.handle_item(shared, handler, &mut reader, &mut accepting) {
-                Ok(true) => {}
-                Ok(false) => break Ok(()),
-                Err(exit) => break Err(exit),
-            }
+                match self.handle_item(shared, handler, &mut reader, &mut accepting) {
+                    Ok(true) => {}
+                    Ok(false) => break Ok(()),
+                    Err(exit) => break Err(exit),
+                }
+            });
         };
+        handler.batch(&mut read);
+        // A handler that did not read the batch gets its PUSHes one by one.
+        read(&mut EachPush(handler));
         self.inner
             .stats
             .rx_msgs
             .fetch_add(pushes, Ordering::Relaxed);
-        result
+        result.unwrap_or(Ok(()))
     }
 
     fn deliver(&self, handler: &dyn PeerHandler, msg: NetworkMessage) {

@@ -15,6 +15,7 @@ use plexus_transport::wire::{WhatAmI, ZenohId};
 use super::dispatcher::Dispatcher;
 use super::face::{Face, FaceTx, Source, declare_msg};
 use super::fake::Recorder;
+use super::pubsub::LastRoute;
 use crate::key_expr::OwnedKeyExpr;
 use crate::sample::{Locality, Reliability, Sample, SampleKind};
 use crate::sync::lock;
@@ -421,6 +422,67 @@ fn routes_follow_subscriptions_and_key_expression_ids() {
     push(&d, &a, WireExpr::key("a/b"), b"7");
     push(&d, &a, WireExpr::new(5, "/b", Mapping::Sender), b"8");
     assert!(sent(&b_rec).is_empty());
+}
+
+/// The PUSHes of one batch share their route lookup (a [`LastRoute`]): what the batch's
+/// other messages change between two of them still applies from the next one.
+#[test]
+fn one_batchs_pushes_follow_declarations_made_between_them() {
+    let d = dispatcher(WhatAmI::Router);
+    let (a, _) = open(&d, 2, WhatAmI::Peer);
+    let (b, b_rec) = open(&d, 3, WhatAmI::Peer);
+    let (_, on_ab) = local_subscriber(&d, "a/b", Locality::Any);
+    let (_, on_cd) = local_subscriber(&d, "c/d", Locality::Any);
+    b_rec.take(); // Their declarations.
+    let id_names = |d: &Arc<Dispatcher>, k: &str| {
+        declare(
+            d,
+            &a,
+            DeclareBody::KeyExpr {
+                id: 1,
+                wire_expr: WireExpr::key(k),
+            },
+        )
+    };
+    let mut last = LastRoute::default();
+    let mut push_in = |d: &Dispatcher, we: WireExpr, payload: &'static [u8]| {
+        d.handle_push_in(
+            &a,
+            &mut Push {
+                wire_expr: we,
+                qos: NetQos::PUSH,
+                timestamp: None,
+                node_id: 0,
+                body: PushBody::Put(Put {
+                    payload: Bytes::from_static(payload),
+                    ..Put::default()
+                }),
+                unknown_exts: Default::default(),
+            },
+            &mut last,
+        )
+    };
+    let payloads = |got: &Mutex<Vec<Sample>>| -> Vec<Bytes> {
+        lock(got).iter().map(|s| s.payload.clone()).collect()
+    };
+
+    id_names(&d, "a/b");
+    push_in(&d, WireExpr::new(1, "", Mapping::Sender), b"1");
+    push_in(&d, WireExpr::new(1, "", Mapping::Sender), b"2");
+    // The id now names another key.
+    id_names(&d, "c/d");
+    push_in(&d, WireExpr::new(1, "", Mapping::Sender), b"3");
+    assert_eq!(payloads(&on_ab), [&b"1"[..], b"2"]);
+    assert_eq!(payloads(&on_cd), [&b"3"[..]]);
+    // A subscription arrives from a face.
+    subscriber(&d, &b, 1, "c/**");
+    push_in(&d, WireExpr::new(1, "", Mapping::Sender), b"4");
+    assert_eq!(sent(&b_rec), ["PUSH c/d"]);
+    // Another key in between, then the id again.
+    push_in(&d, WireExpr::key("a/b"), b"5");
+    push_in(&d, WireExpr::new(1, "", Mapping::Sender), b"6");
+    assert_eq!(payloads(&on_ab), [&b"1"[..], b"2", b"5"]);
+    assert_eq!(payloads(&on_cd), [&b"3"[..], b"4", b"6"]);
 }
 
 #[test]
