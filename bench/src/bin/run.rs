@@ -7,8 +7,10 @@
 //! briefly, and fails if any program fails to start, exchange data or exit.
 //!
 //! With `--upstream DIR` (Zenoh's own `z_pub_thr`, `z_sub_thr`, `z_ping` and `z_pong`,
-//! built by Zenoh's workspace), each peer-to-peer round also runs those, and a table
-//! compares the Zenoh twins in `bench/` with them: the baseline has to be honest.
+//! built by Zenoh's workspace, and `zenohd` if `DIR` has it: see `bench/upstream.sh`),
+//! each peer-to-peer round also runs those (and each via-router round, with `zenohd`),
+//! and a table compares the Zenoh twins in `bench/` with them: the baseline has to be
+//! honest.
 //!
 //! With `--baseline DIR` (an earlier build of Plexus: `DIR/plexusd` and
 //! `DIR/examples/z_*`, e.g. another checkout's `target/release`), every throughput and
@@ -52,7 +54,9 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     clients: usize,
     /// Zenoh's own examples (`z_pub_thr`, `z_sub_thr`, `z_ping`, `z_pong`) built by its
-    /// workspace: peer-to-peer rounds also run them, against the twins.
+    /// workspace: peer-to-peer rounds also run them, against the twins. If the directory
+    /// also holds Zenoh's router `zenohd` (as `bench/upstream.sh` leaves it), via-router
+    /// rounds run them too, as its clients.
     #[arg(long, value_name = "DIR")]
     upstream: Option<PathBuf>,
     /// An earlier Plexus build (`DIR/plexusd`, `DIR/examples/z_pub_thr`, …, e.g. a
@@ -122,7 +126,7 @@ impl Topology {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Program {
     PubThr,
     SubThr,
@@ -180,6 +184,7 @@ impl Programs {
             (Impl::Upstream, Program::SubThr) => upstream()?.join("z_sub_thr"),
             (Impl::Upstream, Program::Ping) => upstream()?.join("z_ping"),
             (Impl::Upstream, Program::Pong) => upstream()?.join("z_pong"),
+            (Impl::Upstream, Program::Router) => upstream()?.join("zenohd"),
             (Impl::Baseline, Program::PubThr) => baseline()?.join("examples/z_pub_thr"),
             (Impl::Baseline, Program::SubThr) => baseline()?.join("examples/z_sub_thr"),
             (Impl::Baseline, Program::Ping) => baseline()?.join("examples/z_ping"),
@@ -240,6 +245,10 @@ fn run(args: &Args) -> Result<bool, Error> {
     if args.upstream.is_some() {
         impls.push(Impl::Upstream);
     }
+    let upstream_router = args.upstream.is_some()
+        && programs
+            .path(Impl::Upstream, Program::Router)
+            .is_ok_and(|p| p.is_file());
     if args.baseline.is_some() {
         impls.push(Impl::Baseline);
     }
@@ -253,10 +262,12 @@ fn run(args: &Args) -> Result<bool, Error> {
             Program::ScaleRouter,
             Program::Clients,
         ] {
-            // Zenoh's own examples come without a router; neither they nor an earlier
-            // Plexus build take part in the scale measurement.
+            // Zenoh's router is optional; neither it nor an earlier Plexus build takes
+            // part in the scale measurement (it answers no admin query on stdin).
             let absent = match imp {
-                Impl::Upstream => matches!(p, Program::Router | Program::ScaleRouter),
+                Impl::Upstream => {
+                    matches!(p, Program::ScaleRouter) || (p == Program::Router && !upstream_router)
+                }
                 Impl::Baseline => matches!(p, Program::ScaleRouter),
                 _ => false,
             };
@@ -278,6 +289,7 @@ fn run(args: &Args) -> Result<bool, Error> {
         plan,
         smoke: args.smoke,
         upstream: args.upstream.is_some(),
+        upstream_router,
         baseline: args.baseline.is_some(),
         // A smoke run checks that the programs work; one round is enough.
         rounds: if args.smoke { 1 } else { args.repeat.max(1) },
@@ -562,6 +574,8 @@ struct Bench {
     plan: Plan,
     smoke: bool,
     upstream: bool,
+    /// `--upstream`'s directory has `zenohd`: via-router rounds run Zenoh's own build too.
+    upstream_router: bool,
     baseline: bool,
     rounds: usize,
     /// Each side's run in each round: `runs[(m, imp)][round]`.
@@ -598,13 +612,15 @@ impl Bench {
     /// Who runs in each round of `m`.
     fn participants(&self, m: Measure) -> Vec<Impl> {
         let mut sides = vec![Impl::Plexus, Impl::Zenoh];
-        if self.upstream
-            && matches!(
-                m,
-                Measure::Throughput(Topology::PeerToPeer, _)
-                    | Measure::Latency(Topology::PeerToPeer, _)
-            )
-        {
+        let upstream = match m {
+            Measure::Throughput(Topology::PeerToPeer, _)
+            | Measure::Latency(Topology::PeerToPeer, _) => self.upstream,
+            Measure::Throughput(Topology::Router, _) | Measure::Latency(Topology::Router, _) => {
+                self.upstream_router
+            }
+            Measure::IdleRss | Measure::Scale => false,
+        };
+        if upstream {
             sides.push(Impl::Upstream);
         }
         if self.baseline && matches!(m, Measure::Throughput(..) | Measure::Latency(..)) {
@@ -699,6 +715,17 @@ impl Bench {
     /// Starts the router of `imp` on a free port; returns it and its endpoint.
     fn router(&self, imp: Impl, program: Program) -> Result<(Proc, String), Error> {
         let endpoint = free_endpoint()?;
+        if imp == Impl::Upstream {
+            // zenohd: no scouting (as the clients); ready once it accepts connections.
+            let args = [
+                "-l".into(),
+                endpoint.clone(),
+                "--no-multicast-scouting".into(),
+            ];
+            let mut router = self.spawn(imp, program, &args)?;
+            wait_listening(&endpoint, &mut router, Duration::from_secs(20))?;
+            return Ok((router, endpoint));
+        }
         let mut router = self.spawn(imp, program, &["-l".into(), endpoint.clone()])?;
         router.wait_line(|l| l.contains("istening"), Duration::from_secs(20))?;
         Ok((router, endpoint))
@@ -803,10 +830,14 @@ impl Bench {
             &Self::session_args(topology, &endpoint, true),
         )?;
         if imp == Impl::Upstream {
-            // Zenoh's z_pong prints nothing: wait until it accepts connections, then
-            // give it a moment to declare its subscriber (a ping sent before that is
-            // lost, and Zenoh's z_ping would wait for its echo forever).
-            wait_listening(&endpoint, &mut pong, remaining(deadline))?;
+            // Zenoh's z_pong prints nothing: wait until it accepts connections (peer to
+            // peer) or has connected to the router, then give it a moment to declare its
+            // subscriber (a ping sent before that is lost, and Zenoh's z_ping would wait
+            // for its echo forever).
+            match topology {
+                Topology::PeerToPeer => wait_listening(&endpoint, &mut pong, remaining(deadline))?,
+                Topology::Router => wait_connected(&endpoint, &mut pong, remaining(deadline))?,
+            }
             std::thread::sleep(Duration::from_millis(500));
         } else {
             pong.wait_line(|l| l.starts_with("Press CTRL-C"), remaining(deadline))?;
@@ -957,7 +988,8 @@ impl Bench {
     }
 
     /// The Zenoh side that the goals of `m` compare with: [`Impl::Fastest`] where it was
-    /// derived, the twins otherwise (via router: Zenoh's own examples have no router).
+    /// derived, the twins otherwise (without `--upstream`, or via router without
+    /// `zenohd`).
     fn zenoh(&self, m: Measure) -> Impl {
         if self.runs.contains_key(&(m, Impl::Fastest)) {
             Impl::Fastest
@@ -1025,8 +1057,8 @@ impl Bench {
              Ratios: median of the per-round ratios, (min–max) over the rounds. CPU: user + \
              system seconds of every process of the run (publisher, subscriber and, via \
              router, the router) per million messages. Zenoh: the twins of `bench/`; with `--upstream`, \
-             peer to peer, per round the faster of the twin and Zenoh's own build (the \
-             baseline table below). \"met k/n\": the goal held in k of n rounds; it needs \
+             per round the faster of the twin and Zenoh's own build (the baseline table \
+             below): peer to peer, and via router when Zenoh's own `zenohd` was given too. \"met k/n\": the goal held in k of n rounds; it needs \
              {} of 5.\n",
             self.plan.rounds,
             need(5)
@@ -1384,7 +1416,7 @@ impl Bench {
             verdict,
             (Impl::Zenoh, "twin"),
             (Impl::Upstream, "upstream"),
-            &[Topology::PeerToPeer],
+            &TOPOLOGIES,
         );
     }
 
@@ -1559,6 +1591,38 @@ fn free_endpoint() -> Result<String, Error> {
     Ok(format!("tcp/127.0.0.1:{port}"))
 }
 
+/// Waits until some process has an established TCP connection to `endpoint`
+/// (`tcp/<addr>`), as `/proc/net/tcp` shows: the one client just started has connected.
+fn wait_connected(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<(), Error> {
+    let addr: std::net::SocketAddrV4 = endpoint
+        .strip_prefix("tcp/")
+        .ok_or_else(|| format!("not a TCP endpoint: {endpoint}"))?
+        .parse()?;
+    // /proc/net/tcp: "sl local_address rem_address st ...", addresses as the IPv4 address
+    // in host byte order and the port, both in hex; state 01 is ESTABLISHED.
+    let remote = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(addr.ip().octets()),
+        addr.port()
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp")?;
+        let connected = table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")
+        });
+        if connected {
+            return Ok(());
+        }
+        proc.check_running()?;
+        if Instant::now() >= deadline {
+            return Err(format!("`{}` did not connect within {timeout:?}", proc.name).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until something accepts connections at `endpoint` (`tcp/<addr>`).
 fn wait_listening(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<(), Error> {
     let addr: std::net::SocketAddr = endpoint
@@ -1706,6 +1770,9 @@ impl Proc {
         } else {
             command.env_remove("RUST_LOG");
         }
+        // `cargo run` gives the runner the root's `.cargo/config.toml` [env] (the tests'
+        // 16 MiB thread stacks): the measured programs run with a user's environment.
+        command.env_remove("RUST_MIN_STACK");
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
@@ -2182,8 +2249,9 @@ fn write_benchmarks_md(root: &Path, tables: &str, header: &Header<'_>) -> Result
          only), which do what Zenoh's own examples do, line for line; the router is a Zenoh \
          session in router mode. See the notes for why this is the fastest Zenoh we could \
          build, and the baseline table (when run with `--upstream`) for the check; with \
-         `--upstream`, the peer-to-peer goals compare with the faster of the twin and \
-         Zenoh's own build in each round.\n\
+         `--upstream`, the goals compare with the faster of the twin and Zenoh's own build \
+         (its examples and, via router, its `zenohd`, built by `bench/upstream.sh`) in each \
+         round.\n\
          - Setup: loopback TCP only (127.0.0.1). Each round runs every side once, in \
          alternating order. \"peer to peer\": the subscriber (or pong) listens and the \
          publisher (or ping) connects, both peers; \"via router\": both are clients of one \
