@@ -111,21 +111,23 @@ fn subscriber(d: &Arc<Dispatcher>, face: &Arc<Face>, id: u32, k: &str) {
     );
 }
 
+/// A PUSH/PUT on `we` carrying `payload`.
+fn put_on(we: WireExpr, payload: &'static [u8]) -> Push {
+    Push {
+        wire_expr: we,
+        qos: NetQos::PUSH,
+        timestamp: None,
+        node_id: 0,
+        body: PushBody::Put(Put {
+            payload: Bytes::from_static(payload),
+            ..Put::default()
+        }),
+        unknown_exts: Default::default(),
+    }
+}
+
 fn push(d: &Dispatcher, face: &Arc<Face>, we: WireExpr, payload: &'static [u8]) {
-    d.handle_push(
-        face,
-        &mut Push {
-            wire_expr: we,
-            qos: NetQos::PUSH,
-            timestamp: None,
-            node_id: 0,
-            body: PushBody::Put(Put {
-                payload: Bytes::from_static(payload),
-                ..Put::default()
-            }),
-            unknown_exts: Default::default(),
-        },
-    );
+    d.handle_push(face, &mut put_on(we, payload));
 }
 
 /// A local subscriber that keeps what it receives.
@@ -446,21 +448,7 @@ fn one_batchs_pushes_follow_declarations_made_between_them() {
     };
     let mut last = LastRoute::default();
     let mut push_in = |d: &Dispatcher, we: WireExpr, payload: &'static [u8]| {
-        d.handle_push_in(
-            &a,
-            &mut Push {
-                wire_expr: we,
-                qos: NetQos::PUSH,
-                timestamp: None,
-                node_id: 0,
-                body: PushBody::Put(Put {
-                    payload: Bytes::from_static(payload),
-                    ..Put::default()
-                }),
-                unknown_exts: Default::default(),
-            },
-            &mut last,
-        )
+        d.handle_push_in(&a, &mut put_on(we, payload), &mut last)
     };
     let payloads = |got: &Mutex<Vec<Sample>>| -> Vec<Bytes> {
         lock(got).iter().map(|s| s.payload.clone()).collect()
