@@ -1056,10 +1056,10 @@ impl Bench {
             "msg/s: median of the rounds, each the median of {} measurement windows. \
              Ratios: median of the per-round ratios, (min–max) over the rounds. CPU: user + \
              system seconds of every process of the run (publisher, subscriber and, via \
-             router, the router) per million messages. Zenoh: the twins of `bench/`; with `--upstream`, \
-             per round the faster of the twin and Zenoh's own build (the baseline table \
-             below): peer to peer, and via router when Zenoh's own `zenohd` was given too. \"met k/n\": the goal held in k of n rounds; it needs \
-             {} of 5.\n",
+             router, the router) per million messages. Zenoh: the twins of `bench/`; with \
+             `--upstream`, per round the faster of the twin and Zenoh's own build (the \
+             baseline table below): peer to peer, and via router when Zenoh's own `zenohd` \
+             was given too. \"met k/n\": the goal held in k of n rounds; it needs {} of 5.\n",
             self.plan.rounds,
             need(5)
         );
@@ -1411,8 +1411,8 @@ impl Bench {
              processes runs ±15 % or more from the next on a small host. The last two rows \
              pool every throughput row's and every latency row's per-round ratios: the twins \
              are the same programs at every size and path, so a difference in how they are \
-             built shows in all of them, and many ratios resolve a few per cent. Either way the goals above \
-             compare with the faster of the two in each round.\n",
+             built shows in all of them, and many ratios resolve a few per cent. Either way \
+             the goals above compare with the faster of the two in each round.\n",
             1.0 / BASELINE_TOLERANCE
         );
         self.comparison_table(
@@ -1448,7 +1448,8 @@ impl Bench {
     /// Side `a` against side `b` (each with its short name) over the throughput and
     /// latency measurements of `topologies` that both ran: `a` holds if its throughput is
     /// at least [`BASELINE_TOLERANCE`] of `b`'s and its latency p50 at most the inverse,
-    /// in the median of the rounds; and over every throughput (latency) row's rounds together.
+    /// in the median of the rounds; and over every throughput (latency) row's rounds
+    /// together.
     fn comparison_table(
         &self,
         out: &mut String,
@@ -1630,13 +1631,42 @@ fn free_endpoint() -> Result<String, Error> {
     Ok(format!("tcp/127.0.0.1:{port}"))
 }
 
+/// The address of a `tcp/<addr>` endpoint.
+fn tcp_addr(endpoint: &str) -> Result<std::net::SocketAddr, Error> {
+    Ok(endpoint
+        .strip_prefix("tcp/")
+        .ok_or_else(|| format!("not a TCP endpoint: {endpoint}"))?
+        .parse()?)
+}
+
+/// Polls `ready` every 20 ms until it holds, `proc` exits or `timeout` passes (then the
+/// error says that `proc` did not `what`). For what another process does that sends no
+/// event the runner could wait for.
+fn poll_until(
+    proc: &mut Proc,
+    timeout: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> Result<bool, Error>,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready()? {
+            return Ok(());
+        }
+        proc.check_running()?;
+        if Instant::now() >= deadline {
+            return Err(format!("`{}` did not {what} within {timeout:?}", proc.name).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until some process has an established TCP connection to `endpoint`
 /// (`tcp/<addr>`), as `/proc/net/tcp` shows: the one client just started has connected.
 fn wait_connected(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<(), Error> {
-    let addr: std::net::SocketAddrV4 = endpoint
-        .strip_prefix("tcp/")
-        .ok_or_else(|| format!("not a TCP endpoint: {endpoint}"))?
-        .parse()?;
+    let std::net::SocketAddr::V4(addr) = tcp_addr(endpoint)? else {
+        return Err(format!("not an IPv4 endpoint: {endpoint}").into());
+    };
     // /proc/net/tcp: "sl local_address rem_address st ...", addresses as the IPv4 address
     // in host byte order and the port, both in hex; state 01 is ESTABLISHED.
     let remote = format!(
@@ -1644,41 +1674,21 @@ fn wait_connected(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<
         u32::from_ne_bytes(addr.ip().octets()),
         addr.port()
     );
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll_until(proc, timeout, "connect", || {
         let table = std::fs::read_to_string("/proc/net/tcp")?;
-        let connected = table.lines().skip(1).any(|line| {
+        Ok(table.lines().skip(1).any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")
-        });
-        if connected {
-            return Ok(());
-        }
-        proc.check_running()?;
-        if Instant::now() >= deadline {
-            return Err(format!("`{}` did not connect within {timeout:?}", proc.name).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        }))
+    })
 }
 
 /// Waits until something accepts connections at `endpoint` (`tcp/<addr>`).
 fn wait_listening(endpoint: &str, proc: &mut Proc, timeout: Duration) -> Result<(), Error> {
-    let addr: std::net::SocketAddr = endpoint
-        .strip_prefix("tcp/")
-        .ok_or_else(|| format!("not a TCP endpoint: {endpoint}"))?
-        .parse()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return Ok(());
-        }
-        proc.check_running()?;
-        if Instant::now() >= deadline {
-            return Err(format!("`{}` did not listen within {timeout:?}", proc.name).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let addr = tcp_addr(endpoint)?;
+    poll_until(proc, timeout, "listen", || {
+        Ok(TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok())
+    })
 }
 
 /// The resident set of process `pid`, in KiB.

@@ -299,7 +299,9 @@ impl Dispatcher {
 
     #[inline(always)]
     pub(crate) fn handle_push(&self, face: &Arc<Face>, push: &mut Push) {
-        self.handle_push_in(face, push, &mut LastRoute::default());
+        if let Some((key, route)) = self.rx_route(face, &push.wire_expr, push.node_id) {
+            self.push_on_route(face, push, key, &route);
+        }
     }
 
     /// [`Dispatcher::handle_push`] for one of a batch's PUSHes: `last` keeps the route
@@ -316,10 +318,14 @@ impl Dispatcher {
                 .rx_route(face, &push.wire_expr, push.node_id)
                 .map(|(key, route)| (push.wire_expr.clone(), push.node_id, key, route));
         }
-        let Some((_, _, key, route)) = &last.0 else {
-            return;
-        };
-        let key = key.clone();
+        if let Some((_, _, key, route)) = &last.0 {
+            self.push_on_route(face, push, key.clone(), route);
+        }
+    }
+
+    /// Delivers and forwards a PUSH from `face` on `key` along its `route`.
+    #[inline(always)]
+    fn push_on_route(&self, face: &Arc<Face>, push: &mut Push, key: OwnedKeyExpr, route: &Route) {
         if let Some(acl) = &route.acl
             && !acl.ingress[usize::from(matches!(push.body, PushBody::Del(_)))]
         {
