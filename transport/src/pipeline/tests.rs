@@ -10,7 +10,8 @@ use crate::wire::{Encoding, Reader};
 
 const MASK: u32 = 0x0fff_ffff;
 
-fn put(key: &str, len: usize) -> NetworkMessage {
+/// A PUSH/PUT on `key` of `len` payload bytes, default QoS and encoding.
+pub(crate) fn put(key: &str, len: usize) -> NetworkMessage {
     NetworkMessage::Push(Push {
         wire_expr: WireExpr::key(key),
         qos: NetQos::default(),

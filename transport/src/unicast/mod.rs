@@ -46,7 +46,7 @@ pub use self::config::{
 use self::establish::drive_handshake;
 pub use self::refusal::{REFUSAL_INTERVAL, REFUSALS_PER_INTERVAL};
 use self::refusal::{RefusalLevel, RefusalLog};
-use self::transport::Registry;
+use self::transport::{NewLink, Registry};
 pub use self::transport::{Transport, TransportStats, alive_transports};
 use crate::error::TransportError;
 use crate::event::TransportHandler;
@@ -468,7 +468,6 @@ fn add_link(
         leftover,
         reservation,
     } = done;
-    let link_id = inner.next_link_id.fetch_add(1, Ordering::Relaxed);
     let mut table = lock(&inner.transports);
     if inner.closed.load(Ordering::Acquire) {
         return Err(TransportError::ManagerClosed);
@@ -492,23 +491,37 @@ fn add_link(
             return Err(e);
         }
     };
+    let link = NewLink {
+        id: inner.next_link_id.fetch_add(1, Ordering::Relaxed),
+        reader,
+        writer,
+        framer,
+        leftover,
+        inbound,
+    };
     if let Some(existing) = admitted {
         if inbound {
             existing.count_inbound();
         }
         drop(table);
-        existing.join_link(link_id, reader, writer, framer, leftover, inbound);
+        existing.join_link(link);
         return Ok(existing);
     }
     let registry: Weak<ManagerInner> = Arc::downgrade(inner);
-    let transport = Transport::new(registry, &inner.tasks, &inner.config, &est, reader.info());
+    let transport = Transport::new(
+        registry,
+        &inner.tasks,
+        &inner.config,
+        &est,
+        link.reader.info(),
+    );
     if inbound {
         transport.count_inbound();
     }
     table.insert(est.remote_zid, transport.clone());
     drop(table);
     let handler = inner.handler.opened(&transport);
-    transport.start(handler, link_id, reader, writer, framer, leftover, inbound);
+    transport.start(handler, link);
     match transport.auth_identifier() {
         Some(id) => tracing::info!(
             "transport to {} ({}, authenticated as `{id}`) opened",
@@ -623,6 +636,113 @@ mod tests {
     impl PeerHandler for Nothing {
         fn message(&self, _: NetworkMessage) {}
         fn event(&self, _: crate::event::TransportEvent) {}
+    }
+
+    /// Stands for a second handshake with the same zid that completes while the
+    /// transport's handler is being made: `opened` adds that link (through
+    /// `add_link`, as its accept task would) before it returns; the peer handler it
+    /// returns tells what it hears.
+    struct JoinsWhileOpening {
+        manager: std::sync::OnceLock<Weak<ManagerInner>>,
+        second: Mutex<Option<(Established, LinkReader, LinkWriter)>>,
+        heard: flume::Sender<String>,
+    }
+    impl TransportHandler for JoinsWhileOpening {
+        fn opened(&self, _: &Transport) -> Arc<dyn PeerHandler> {
+            let inner = self.manager.get().and_then(Weak::upgrade).expect("manager");
+            let (est, reader, writer) = lock(&self.second).take().expect("second link");
+            let done = Handshaken {
+                framer: StreamFramer::new(est.batch_size),
+                est,
+                leftover: None,
+                reservation: None,
+            };
+            add_link(&inner, done, reader, writer, false).expect("the second link joins");
+            Arc::new(Heard(self.heard.clone()))
+        }
+    }
+    struct Heard(flume::Sender<String>);
+    impl PeerHandler for Heard {
+        fn message(&self, msg: NetworkMessage) {
+            if let NetworkMessage::Push(p) = msg {
+                let _ = self.0.send(format!("push {}", p.wire_expr.suffix));
+            }
+        }
+        fn event(&self, event: crate::event::TransportEvent) {
+            if let crate::event::TransportEvent::LinkAdded(l) = event {
+                let _ = self.0.send(format!("link {}", l.id));
+            }
+        }
+    }
+
+    /// Our end and the far end of a fresh TCP link on loopback.
+    async fn tcp_link_pair() -> (plexus_link::Link, plexus_link::Link) {
+        let config = plexus_link::LinkConfig::default();
+        let ep: Endpoint = "tcp/127.0.0.1:0".parse().expect("endpoint");
+        let mut listener = plexus_link::listen(&ep, &config).await.expect("listen");
+        let at = listener.locator().to_endpoint();
+        let (ours, far) = tokio::join!(listener.accept(), plexus_link::connect(&at, &config));
+        (ours.expect("accept"), far.expect("connect"))
+    }
+
+    /// A link that joins while its transport is being opened (after the transport is
+    /// in the table, before its handler is installed) is added once the handler is
+    /// there: the handler hears `LinkAdded` for it after the first link's, and what
+    /// arrives on it. It used to be listed with a reader that had found no handler
+    /// and stopped: the peer's data on that link was never read (a Zenoh peer with two
+    /// links, writing on the second, reached nothing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_joining_while_its_transport_opens_is_read() {
+        const WAIT: Duration = Duration::from_secs(10);
+        let ours = ZenohId::random();
+        let zid = ZenohId::random();
+        let (first, _far_first) = tcp_link_pair().await;
+        let (second, mut far_second) = tcp_link_pair().await;
+        let (heard, hear) = flume::unbounded();
+        let (second_reader, second_writer) = second.split();
+        let handler = Arc::new(JoinsWhileOpening {
+            manager: std::sync::OnceLock::new(),
+            second: Mutex::new(Some((accepted(ours, zid), second_reader, second_writer))),
+            heard,
+        });
+        let mgr =
+            TransportManager::new(TransportConfig::new(ours, WhatAmI::Router), handler.clone());
+        let _ = handler.manager.set(Arc::downgrade(&mgr.inner));
+        let est = accepted(ours, zid);
+        let sn = est.remote_initial_sn;
+        let done = Handshaken {
+            framer: StreamFramer::new(est.batch_size),
+            est,
+            leftover: None,
+            reservation: None,
+        };
+        let (reader, writer) = first.split();
+        let t = add_link(&mgr.inner, done, reader, writer, false).expect("first link");
+
+        let next = async || {
+            tokio::time::timeout(WAIT, hear.recv_async())
+                .await
+                .expect("the handler heard nothing within 10 s")
+                .expect("handler gone")
+        };
+        let ids: Vec<u64> = t.links().iter().map(|l| l.id).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(next().await, format!("link {}", ids[0]));
+        assert_eq!(next().await, format!("link {}", ids[1]));
+        // The peer writes on the link that joined early: it is read.
+        let mut batch = Vec::new();
+        crate::wire::transport::FrameHeader {
+            reliability: crate::wire::Reliability::Reliable,
+            sn,
+            priority: crate::wire::Priority::Data,
+        }
+        .write(&mut batch);
+        crate::pipeline::tests::put("on/the/second/link", 4).write(&mut batch);
+        let mut prefixed = (batch.len() as u16).to_le_bytes().to_vec();
+        prefixed.extend_from_slice(&batch);
+        far_second.write_all(&prefixed).await.expect("write");
+        assert_eq!(next().await, "push on/the/second/link");
+        mgr.close().await;
     }
 
     /// What the acceptor of `ours` established with an opener announcing `zid`.

@@ -122,6 +122,20 @@ impl LinkState {
     }
 }
 
+/// A link whose handshake completed, on its way into a transport.
+pub(super) struct NewLink {
+    /// The manager's id for it.
+    pub(super) id: u64,
+    pub(super) reader: LinkReader,
+    pub(super) writer: LinkWriter,
+    /// Holds any bytes that arrived after the last handshake message.
+    pub(super) framer: StreamFramer,
+    /// The rest of the batch that carried the last handshake message: its first input.
+    pub(super) leftover: Option<Bytes>,
+    /// Accepted (counted in the transport's inbound links) rather than opened by us.
+    pub(super) inbound: bool,
+}
+
 pub(super) struct RxState {
     pub(super) channels: Vec<[RxChannel; 2]>,
     /// All channels' defragmenters, indexed `priority * 2 + rx_channel(reliability)`.
@@ -170,7 +184,10 @@ pub(super) struct TransportInner {
     /// The id of the link whose writer drains the pipeline (the first one; 0 = none).
     pub(super) primary: AtomicU64,
     /// Serialises link additions/removals with their events so handlers see them in order.
-    pub(super) events: Mutex<()>,
+    /// Holds the links that joined before [`Transport::start`] installed the handler
+    /// (another handshake with the zid completed while the handler was being made):
+    /// `start` adds them after the first link.
+    pub(super) events: Mutex<Vec<NewLink>>,
     pub(super) rx: Mutex<RxState>,
     /// Set while some fragment series is incomplete (`rx.defrag` holds bytes), so the
     /// reader looks for idle series to drop without taking the lock otherwise.
@@ -281,7 +298,7 @@ impl Transport {
                 tx_progress: AtomicU64::new(0),
                 links: Mutex::new(Vec::new()),
                 primary: AtomicU64::new(0),
-                events: Mutex::new(()),
+                events: Mutex::new(Vec::new()),
                 rx: Mutex::new(rx),
                 defrag_busy: AtomicBool::new(false),
                 handler: Mutex::new(None),
@@ -375,8 +392,8 @@ impl Transport {
         self.inner.inbound.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn uncount(&self, state: &LinkState) {
-        if state.inbound {
+    fn uncount(&self, inbound: bool) {
+        if inbound {
             self.inner.inbound.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -587,43 +604,54 @@ impl Transport {
         self.inner.tasks.wait().await;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn start(
-        &self,
-        handler: Arc<dyn PeerHandler>,
-        link_id: u64,
-        reader: LinkReader,
-        writer: LinkWriter,
-        framer: StreamFramer,
-        leftover: Option<Bytes>,
-        inbound: bool,
-    ) {
-        {
-            let _order = lock(&self.inner.events);
-            if self.is_closed() {
-                // Closed (by its manager's close) between its creation and now: the
-                // handler saw it open, so it hears that it closed; then it goes, with
-                // what it holds (a handler holding its transport would keep it alive).
-                let cause = self.close_cause().unwrap_or(CloseCause::Local);
-                handler.event(TransportEvent::Closed { cause });
-                return;
+    /// Installs `handler` and adds the transport's first `link`, then the links that
+    /// joined while the handler was being made.
+    pub(super) fn start(&self, handler: Arc<dyn PeerHandler>, link: NewLink) {
+        let mut early = lock(&self.inner.events);
+        if self.is_closed() {
+            // Closed (by its manager's close) between its creation and now: the
+            // handler saw it open, so it hears that it closed; then it goes, with
+            // what it holds (a handler holding its transport would keep it alive).
+            let cause = self.close_cause().unwrap_or(CloseCause::Local);
+            handler.event(TransportEvent::Closed { cause });
+            for l in std::iter::once(link).chain(early.drain(..)) {
+                self.uncount(l.inbound);
             }
-            *lock(&self.inner.handler) = Some(handler);
+            return;
         }
-        self.join_link(link_id, reader, writer, framer, leftover, inbound);
+        *lock(&self.inner.handler) = Some(handler);
+        self.join_locked(&mut early, link);
+        for l in std::mem::take(&mut *early) {
+            self.join_locked(&mut early, l);
+        }
     }
 
-    /// Adds a link whose handshake completed; `leftover` is what followed the last
-    /// handshake message in its batch, the link's first input.
-    pub(super) fn join_link(
-        &self,
-        link_id: u64,
-        reader: LinkReader,
-        writer: LinkWriter,
-        framer: StreamFramer,
-        leftover: Option<Bytes>,
-        inbound: bool,
-    ) {
+    /// Adds a link whose handshake completed to this live transport.
+    pub(super) fn join_link(&self, link: NewLink) {
+        let mut early = lock(&self.inner.events);
+        self.join_locked(&mut early, link);
+    }
+
+    /// Adds `link` and starts its reader and writer, with the events lock (`early`)
+    /// held; before [`Transport::start`], the link waits in `early` instead: its reader
+    /// needs the handler, and the handler its `LinkAdded` after it opened.
+    fn join_locked(&self, early: &mut Vec<NewLink>, link: NewLink) {
+        if self.is_closed() {
+            self.uncount(link.inbound);
+            return;
+        }
+        if lock(&self.inner.handler).is_none() {
+            early.push(link);
+            return;
+        }
+        let NewLink {
+            id: link_id,
+            reader,
+            writer,
+            framer,
+            leftover,
+            inbound,
+        } = link;
         let (cmd, cmd_rx) = watch::channel(LinkCmd::Run);
         let shared = Arc::new(LinkShared {
             id: link_id,
@@ -651,11 +679,6 @@ impl Transport {
             shared: shared.clone(),
             inbound,
         };
-        let _order = lock(&self.inner.events);
-        if self.is_closed() {
-            self.uncount(&state);
-            return;
-        }
         let snap = state.snapshot();
         {
             let mut links = lock(&self.inner.links);
@@ -720,7 +743,7 @@ impl Transport {
             removed
         };
         let Some(state) = removed else { return };
-        self.uncount(&state);
+        self.uncount(state.inbound);
         state.shared.stop(how);
         tracing::debug!(
             "transport {}: link {link_id} removed ({cause})",
@@ -744,7 +767,7 @@ impl Transport {
             removed
         };
         for state in removed {
-            self.uncount(&state);
+            self.uncount(state.inbound);
             state.shared.stop(how);
             self.emit(TransportEvent::LinkRemoved {
                 link: state.snapshot(),
