@@ -116,6 +116,19 @@ async fn zenoh_clients_against_a_plexus_router() {
     );
     let v: Value = serde_json::from_slice(first.payload()).expect("JSON");
     assert_eq!(v["auth_identifier"], "alice", "{v}");
+    // Then its link (a transport is announced as it opens, its first link right after).
+    let link = timeout(WAIT, admin.recv_async())
+        .await
+        .expect("admin event")
+        .expect("channel");
+    assert_eq!(link.kind(), SampleKind::Put);
+    assert!(
+        link.key_expr()
+            .as_str()
+            .contains("/transport/unicast/A4/link/"),
+        "{}",
+        link.key_expr()
+    );
     let links = router.info().links();
     assert_eq!(links.len(), 1, "nothing left of the refused links");
     assert_eq!(links[0].auth_identifier.as_deref(), Some("alice"));

@@ -520,8 +520,11 @@ fn add_link(
     }
     table.insert(est.remote_zid, transport.clone());
     drop(table);
+    // Listed before the handler is made, so that what the handler does as the
+    // transport opens (the session announces it) finds its first link there.
+    transport.join_link(link);
     let handler = inner.handler.opened(&transport);
-    transport.start(handler, link);
+    transport.start(handler);
     match transport.auth_identifier() {
         Some(id) => tracing::info!(
             "transport to {} ({}, authenticated as `{id}`) opened",
@@ -639,16 +642,19 @@ mod tests {
     }
 
     /// Stands for a second handshake with the same zid that completes while the
-    /// transport's handler is being made: `opened` adds that link (through
-    /// `add_link`, as its accept task would) before it returns; the peer handler it
-    /// returns tells what it hears.
+    /// transport's handler is being made: `opened` tells how many links it finds, then
+    /// adds that link (through `add_link`, as its accept task would) before it
+    /// returns; the peer handler it returns tells what it hears.
     struct JoinsWhileOpening {
         manager: std::sync::OnceLock<Weak<ManagerInner>>,
         second: Mutex<Option<(Established, LinkReader, LinkWriter)>>,
         heard: flume::Sender<String>,
     }
     impl TransportHandler for JoinsWhileOpening {
-        fn opened(&self, _: &Transport) -> Arc<dyn PeerHandler> {
+        fn opened(&self, t: &Transport) -> Arc<dyn PeerHandler> {
+            let _ = self
+                .heard
+                .send(format!("opened with {} link(s)", t.links().len()));
             let inner = self.manager.get().and_then(Weak::upgrade).expect("manager");
             let (est, reader, writer) = lock(&self.second).take().expect("second link");
             let done = Handshaken {
@@ -685,10 +691,11 @@ mod tests {
         (ours.expect("accept"), far.expect("connect"))
     }
 
-    /// A link that joins while its transport is being opened (after the transport is
-    /// in the table, before its handler is installed) is added once the handler is
-    /// there: the handler hears `LinkAdded` for it after the first link's, and what
-    /// arrives on it. It used to be listed with a reader that had found no handler
+    /// A transport's first link is listed when its handler is made (what the session
+    /// announces then has it). A link that joins while the handler is being made
+    /// (after the transport is in the table, before the handler is installed) starts
+    /// once the handler is there: the handler hears `LinkAdded` for it after the first
+    /// link's, and what arrives on it. It used to get a reader that found no handler
     /// and stopped: the peer's data on that link was never read (a Zenoh peer with two
     /// links, writing on the second, reached nothing).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -727,6 +734,7 @@ mod tests {
         };
         let ids: Vec<u64> = t.links().iter().map(|l| l.id).collect();
         assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(next().await, "opened with 1 link(s)");
         assert_eq!(next().await, format!("link {}", ids[0]));
         assert_eq!(next().await, format!("link {}", ids[1]));
         // The peer writes on the link that joined early: it is read.

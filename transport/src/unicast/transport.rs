@@ -122,6 +122,18 @@ impl LinkState {
     }
 }
 
+/// A link listed in its transport (see [`Transport::join_link`]) whose reader and
+/// writer have not started.
+pub(super) struct Listed {
+    snapshot: LinkSnapshot,
+    shared: Arc<LinkShared>,
+    cmd_rx: watch::Receiver<LinkCmd>,
+    reader: LinkReader,
+    writer: LinkWriter,
+    framer: StreamFramer,
+    leftover: Option<Bytes>,
+}
+
 /// A link whose handshake completed, on its way into a transport.
 pub(super) struct NewLink {
     /// The manager's id for it.
@@ -184,10 +196,10 @@ pub(super) struct TransportInner {
     /// The id of the link whose writer drains the pipeline (the first one; 0 = none).
     pub(super) primary: AtomicU64,
     /// Serialises link additions/removals with their events so handlers see them in order.
-    /// Holds the links that joined before [`Transport::start`] installed the handler
-    /// (another handshake with the zid completed while the handler was being made):
-    /// `start` adds them after the first link.
-    pub(super) events: Mutex<Vec<NewLink>>,
+    /// Holds the links listed before [`Transport::start`] installed the handler (the
+    /// first, and those whose handshake completed while the handler was being made),
+    /// for `start` to start.
+    pub(super) events: Mutex<Vec<Listed>>,
     pub(super) rx: Mutex<RxState>,
     /// Set while some fragment series is incomplete (`rx.defrag` holds bytes), so the
     /// reader looks for idle series to drop without taking the lock otherwise.
@@ -604,48 +616,47 @@ impl Transport {
         self.inner.tasks.wait().await;
     }
 
-    /// Installs `handler` and adds the transport's first `link`, then the links that
-    /// joined while the handler was being made.
-    pub(super) fn start(&self, handler: Arc<dyn PeerHandler>, link: NewLink) {
+    /// Installs `handler` and starts the links listed before it was there (the first
+    /// link, and any that joined while the handler was being made), in order.
+    pub(super) fn start(&self, handler: Arc<dyn PeerHandler>) {
         let mut early = lock(&self.inner.events);
         if self.is_closed() {
             // Closed (by its manager's close) between its creation and now: the
             // handler saw it open, so it hears that it closed; then it goes, with
             // what it holds (a handler holding its transport would keep it alive).
+            // The closing removed (and uncounted) the listed links; their sockets go.
             let cause = self.close_cause().unwrap_or(CloseCause::Local);
             handler.event(TransportEvent::Closed { cause });
-            for l in std::iter::once(link).chain(early.drain(..)) {
-                self.uncount(l.inbound);
-            }
+            early.clear();
             return;
         }
         *lock(&self.inner.handler) = Some(handler);
-        self.join_locked(&mut early, link);
-        for l in std::mem::take(&mut *early) {
-            self.join_locked(&mut early, l);
+        for link in std::mem::take(&mut *early) {
+            self.run(link);
         }
     }
 
-    /// Adds a link whose handshake completed to this live transport.
+    /// Adds a link whose handshake completed: it is listed at once; its reader and
+    /// writer start now if the transport has its handler, else with [`Transport::start`]
+    /// (a reader needs the handler, and the handler hears `LinkAdded` after it opened).
     pub(super) fn join_link(&self, link: NewLink) {
         let mut early = lock(&self.inner.events);
-        self.join_locked(&mut early, link);
-    }
-
-    /// Adds `link` and starts its reader and writer, with the events lock (`early`)
-    /// held; before [`Transport::start`], the link waits in `early` instead: its reader
-    /// needs the handler, and the handler its `LinkAdded` after it opened.
-    fn join_locked(&self, early: &mut Vec<NewLink>, link: NewLink) {
         if self.is_closed() {
             self.uncount(link.inbound);
             return;
         }
-        if lock(&self.inner.handler).is_none() {
-            early.push(link);
-            return;
+        let listed = self.list(link);
+        if lock(&self.inner.handler).is_some() {
+            self.run(listed);
+        } else {
+            early.push(listed);
         }
+    }
+
+    /// Lists `link` among the transport's links, without starting it.
+    fn list(&self, link: NewLink) -> Listed {
         let NewLink {
-            id: link_id,
+            id,
             reader,
             writer,
             framer,
@@ -654,7 +665,7 @@ impl Transport {
         } = link;
         let (cmd, cmd_rx) = watch::channel(LinkCmd::Run);
         let shared = Arc::new(LinkShared {
-            id: link_id,
+            id,
             cmd,
             rtt_us: AtomicU64::new(u64::MAX),
             pong: AtomicU64::new(u64::MAX),
@@ -662,31 +673,52 @@ impl Transport {
             tx_bytes: AtomicU64::new(0),
             rx_bytes: AtomicU64::new(0),
         });
-        let state = LinkState {
-            snapshot: LinkSnapshot {
-                id: link_id,
-                info: reader.info().clone(),
-                created_at: SystemTime::now(),
-                rtt_us: None,
-                tx_bytes: 0,
-                rx_bytes: 0,
-                auth_identifier: reader
-                    .info()
-                    .auth_identifier()
-                    .map(str::to_owned)
-                    .or_else(|| self.inner.auth_user.clone()),
-            },
+        let snapshot = LinkSnapshot {
+            id,
+            info: reader.info().clone(),
+            created_at: SystemTime::now(),
+            rtt_us: None,
+            tx_bytes: 0,
+            rx_bytes: 0,
+            auth_identifier: reader
+                .info()
+                .auth_identifier()
+                .map(str::to_owned)
+                .or_else(|| self.inner.auth_user.clone()),
+        };
+        let mut links = lock(&self.inner.links);
+        links.push(LinkState {
+            snapshot: snapshot.clone(),
             shared: shared.clone(),
             inbound,
-        };
-        let snap = state.snapshot();
-        {
-            let mut links = lock(&self.inner.links);
-            links.push(state);
-            self.set_primary(&links);
+        });
+        self.set_primary(&links);
+        Listed {
+            snapshot,
+            shared,
+            cmd_rx,
+            reader,
+            writer,
+            framer,
+            leftover,
         }
-        self.emit(TransportEvent::LinkAdded(snap));
-        tracing::debug!("transport {}: link {link_id} added", self.inner.zid);
+    }
+
+    /// Tells the handler that `link` was added and starts its reader and writer; call
+    /// with the events lock held.
+    fn run(&self, link: Listed) {
+        let Listed {
+            snapshot,
+            shared,
+            cmd_rx,
+            reader,
+            writer,
+            framer,
+            leftover,
+        } = link;
+        let id = snapshot.id;
+        self.emit(TransportEvent::LinkAdded(snapshot));
+        tracing::debug!("transport {}: link {id} added", self.inner.zid);
         let t = self.clone();
         let rx_shared = shared.clone();
         let rx_cmd = cmd_rx.clone();
