@@ -8,9 +8,9 @@
 //!
 //! With `--upstream DIR` (Zenoh's own `z_pub_thr`, `z_sub_thr`, `z_ping` and `z_pong`,
 //! built by Zenoh's workspace, and `zenohd` if `DIR` has it: see `bench/upstream.sh`),
-//! each peer-to-peer round also runs those (and each via-router round, with `zenohd`),
-//! and a table compares the Zenoh twins in `bench/` with them: the baseline has to be
-//! honest.
+//! each peer-to-peer round and the idle peer's memory also run those (and each
+//! via-router round and the scale measurement, with `zenohd`), and a table compares the
+//! Zenoh twins in `bench/` with them: the baseline has to be honest.
 //!
 //! With `--baseline DIR` (an earlier build of Plexus: `DIR/plexusd` and
 //! `DIR/examples/z_*`, e.g. another checkout's `target/release`), every throughput and
@@ -56,7 +56,7 @@ struct Args {
     /// Zenoh's own examples (`z_pub_thr`, `z_sub_thr`, `z_ping`, `z_pong`) built by its
     /// workspace: peer-to-peer rounds also run them, against the twins. If the directory
     /// also holds Zenoh's router `zenohd` (as `bench/upstream.sh` leaves it), via-router
-    /// rounds run them too, as its clients.
+    /// rounds run them too, as its clients, and the scale measurement runs `zenohd`.
     #[arg(long, value_name = "DIR")]
     upstream: Option<PathBuf>,
     /// An earlier Plexus build (`DIR/plexusd`, `DIR/examples/z_pub_thr`, …, e.g. a
@@ -184,7 +184,7 @@ impl Programs {
             (Impl::Upstream, Program::SubThr) => upstream()?.join("z_sub_thr"),
             (Impl::Upstream, Program::Ping) => upstream()?.join("z_ping"),
             (Impl::Upstream, Program::Pong) => upstream()?.join("z_pong"),
-            (Impl::Upstream, Program::Router) => upstream()?.join("zenohd"),
+            (Impl::Upstream, Program::Router | Program::ScaleRouter) => upstream()?.join("zenohd"),
             (Impl::Baseline, Program::PubThr) => baseline()?.join("examples/z_pub_thr"),
             (Impl::Baseline, Program::SubThr) => baseline()?.join("examples/z_sub_thr"),
             (Impl::Baseline, Program::Ping) => baseline()?.join("examples/z_ping"),
@@ -262,11 +262,11 @@ fn run(args: &Args) -> Result<bool, Error> {
             Program::ScaleRouter,
             Program::Clients,
         ] {
-            // Zenoh's router is optional; neither it nor an earlier Plexus build takes
-            // part in the scale measurement (it answers no admin query on stdin).
+            // Zenoh's router is optional; an earlier Plexus build takes no part in the
+            // scale measurement.
             let absent = match imp {
                 Impl::Upstream => {
-                    matches!(p, Program::ScaleRouter) || (p == Program::Router && !upstream_router)
+                    matches!(p, Program::Router | Program::ScaleRouter) && !upstream_router
                 }
                 Impl::Baseline => matches!(p, Program::ScaleRouter),
                 _ => false,
@@ -547,12 +547,18 @@ impl Run {
             Measure::IdleRss => format!("{:.1} MiB", self.median() / 1024.0),
             Measure::Scale => {
                 let mut s = format!(
-                    "RSS {:.1} MiB, {:.1} KiB per transport, admin query {:.1} ms (median of {})",
+                    "RSS {:.1} MiB, {:.1} KiB per transport",
                     self.rss_kib.unwrap_or(0.0) / 1024.0,
                     self.per_transport_kib.unwrap_or(0.0),
-                    median_or_nan(&self.admin_ms),
-                    self.admin_ms.len()
                 );
+                if !self.admin_ms.is_empty() {
+                    let _ = write!(
+                        s,
+                        ", admin query {:.1} ms (median of {})",
+                        median_or_nan(&self.admin_ms),
+                        self.admin_ms.len()
+                    );
+                }
                 match self.admin_incomplete {
                     Some(Incomplete::TimedOut { replies }) => {
                         let _ = write!(s, ", ended by its timeout with {replies} replies");
@@ -618,7 +624,8 @@ impl Bench {
             Measure::Throughput(Topology::Router, _) | Measure::Latency(Topology::Router, _) => {
                 self.upstream_router
             }
-            Measure::IdleRss | Measure::Scale => false,
+            Measure::IdleRss => self.upstream,
+            Measure::Scale => self.upstream_router,
         };
         if upstream {
             sides.push(Impl::Upstream);
@@ -702,7 +709,8 @@ impl Bench {
                 (imp, program),
                 (Impl::Plexus | Impl::Baseline, Program::Router)
             ),
-            stdin: matches!(program, Program::ScaleRouter),
+            // zenohd reads no queries.
+            stdin: program == Program::ScaleRouter && imp != Impl::Upstream,
             open_files: if scale {
                 self.plan.clients as u64 + 1024
             } else {
@@ -717,11 +725,15 @@ impl Bench {
         let endpoint = free_endpoint()?;
         if imp == Impl::Upstream {
             // zenohd: no scouting (as the clients); ready once it accepts connections.
-            let args = [
+            let mut args = vec![
                 "-l".into(),
                 endpoint.clone(),
                 "--no-multicast-scouting".into(),
             ];
+            if program == Program::ScaleRouter {
+                // As the twin router: room for the clients (Zenoh's default is 1,000).
+                args.push("--cfg=transport/unicast/max_sessions:100000".into());
+            }
             let mut router = self.spawn(imp, program, &args)?;
             wait_listening(&endpoint, &mut router, Duration::from_secs(20))?;
             return Ok((router, endpoint));
@@ -922,7 +934,13 @@ impl Bench {
         let rss = rss_kib(router.pid())? as f64;
         let mut admin_ms = Vec::new();
         let mut admin_incomplete = None;
-        for _ in 0..self.plan.admin_queries {
+        // zenohd answers no query on its standard input: its resident set only.
+        let queries = if imp == Impl::Upstream {
+            0
+        } else {
+            self.plan.admin_queries
+        };
+        for _ in 0..queries {
             router.send_line("query")?;
             let asked = Instant::now();
             let wait = remaining(deadline).min(ADMIN_QUERY_LIMIT);
@@ -961,8 +979,9 @@ impl Bench {
     }
 
     /// With `--upstream`: for each measurement that Zenoh's own build ran, per round the
-    /// run of whichever was faster, the twin or upstream, as [`Impl::Fastest`]. The goals
-    /// compare with it, so a twin slower than Zenoh's own build cannot flatter a ratio.
+    /// run of whichever was faster (for memory: smaller), the twin or upstream, as
+    /// [`Impl::Fastest`]. The goals compare with it, so a twin slower or bigger than
+    /// Zenoh's own build cannot flatter a ratio.
     fn derive_fastest(&mut self) {
         for m in self.measures() {
             let (twin, up) = (self.runs(m, Impl::Zenoh), self.runs(m, Impl::Upstream));
@@ -971,7 +990,9 @@ impl Bench {
             }
             let faster = |a: &Run, b: &Run| match m {
                 Measure::Latency(..) => a.p(50.0) <= b.p(50.0),
-                _ => a.median() >= b.median(),
+                Measure::Throughput(..) => a.median() >= b.median(),
+                Measure::IdleRss => a.median() <= b.median(),
+                Measure::Scale => a.rss_kib <= b.rss_kib,
             };
             let best: Vec<Option<Run>> = (0..self.rounds)
                 .map(|i| {
@@ -1224,8 +1245,12 @@ impl Bench {
              − resident set before) / clients. Admin query: a local get on \
              `@/<zid>/session/transport/unicast/*` in the router (one reply per transport, \
              30 s timeout), median of {} per run; a query that ended by its timeout, or \
-             had not ended after a minute, is not asked again. The load program retries a handshake the router refused (Zenoh closes \
-             links past `transport/unicast/accept_pending`) up to 10 times.\n",
+             had not ended after a minute, is not asked again. The load program retries a \
+             handshake the router refused (Zenoh closes links past \
+             `transport/unicast/accept_pending`) up to 10 times. Zenoh: the twins (a peer, \
+             a router); with `--upstream`, per round the smaller of the twin and Zenoh's own \
+             build (`z_sub_thr`, `zenohd`); the admin query is always the twin router's \
+             (zenohd answers no query on its standard input).\n",
             self.plan.clients, self.plan.admin_queries
         );
         let _ = writeln!(
@@ -1234,9 +1259,8 @@ impl Bench {
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---|");
         let m = Measure::IdleRss;
-        let idle = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
-            Some(a.median() / b.median())
-        });
+        let z = self.zenoh(m);
+        let idle = self.per_round(m, Impl::Plexus, z, |a, b| Some(a.median() / b.median()));
         let _ = writeln!(
             out,
             "| idle peer (listening, nothing connected), MiB | {} | {} | {} | |",
@@ -1245,15 +1269,14 @@ impl Bench {
                 &|v| format!("{v:.1}")
             ),
             cell(
-                self.stat(m, Impl::Zenoh, |r| Some(r.median() / 1024.0)),
+                self.stat(m, z, |r| Some(r.median() / 1024.0)),
                 &|v| format!("{v:.1}")
             ),
             ratio_cell(&idle)
         );
         let m = Measure::Scale;
-        let rss = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
-            Some(a.rss_kib? / b.rss_kib?)
-        });
+        let z = self.zenoh(m);
+        let rss = self.per_round(m, Impl::Plexus, z, |a, b| Some(a.rss_kib? / b.rss_kib?));
         let rss_oks: Vec<bool> = rss.iter().map(|&r| r <= RSS_GOAL).collect();
         let _ = writeln!(
             out,
@@ -1264,13 +1287,13 @@ impl Bench {
                 &|v| format!("{v:.1}")
             ),
             cell(
-                self.stat(m, Impl::Zenoh, |r| r.rss_kib.map(|k| k / 1024.0)),
+                self.stat(m, z, |r| r.rss_kib.map(|k| k / 1024.0)),
                 &|v| format!("{v:.1}")
             ),
             ratio_cell(&rss),
             verdict(&rss_oks, &format!("≤ {RSS_GOAL:.1}×"))
         );
-        let per = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
+        let per = self.per_round(m, Impl::Plexus, z, |a, b| {
             Some(a.per_transport_kib? / b.per_transport_kib?)
         });
         let _ = writeln!(
@@ -1280,10 +1303,9 @@ impl Bench {
                 self.stat(m, Impl::Plexus, |r| r.per_transport_kib),
                 &|v| format!("{v:.1}")
             ),
-            cell(
-                self.stat(m, Impl::Zenoh, |r| r.per_transport_kib),
-                &|v| format!("{v:.1}")
-            ),
+            cell(self.stat(m, z, |r| r.per_transport_kib), &|v| format!(
+                "{v:.1}"
+            )),
             ratio_cell(&per)
         );
         let admin = self.per_round(m, Impl::Plexus, Impl::Zenoh, |a, b| {
@@ -1403,11 +1425,12 @@ impl Bench {
         let _ = writeln!(
             out,
             "`bench/`'s Zenoh twins against `z_pub_thr`/`z_sub_thr`/`z_ping`/`z_pong` built \
-             by Zenoh's own workspace and release profile (`--upstream`), in the same rounds \
-             as the table above. Ratios per round, median (min–max). The baseline is honest \
-             if the twins are at least as fast: throughput twin/upstream ≥ \
-             {BASELINE_TOLERANCE:.2} and latency p50 twin/upstream ≤ {:.2} (identical builds \
-             differ by noise only). A row's few rounds can miss that by chance: one pair of \
+             by Zenoh's own workspace and release profile, and `zenohd` built with that \
+             profile (`--upstream`), in the same rounds as the tables above. Ratios per \
+             round, median (min–max). The baseline is honest if the twins are at least as \
+             fast and as small: throughput twin/upstream ≥ {BASELINE_TOLERANCE:.2}, latency \
+             p50 and resident set twin/upstream ≤ {:.2} (identical builds differ by noise \
+             only). A row's few rounds can miss that by chance: one pair of \
              processes runs ±15 % or more from the next on a small host. The last two rows \
              pool every throughput row's and every latency row's per-round ratios: the twins \
              are the same programs at every size and path, so a difference in how they are \
@@ -1446,10 +1469,10 @@ impl Bench {
     }
 
     /// Side `a` against side `b` (each with its short name) over the throughput and
-    /// latency measurements of `topologies` that both ran: `a` holds if its throughput is
-    /// at least [`BASELINE_TOLERANCE`] of `b`'s and its latency p50 at most the inverse,
-    /// in the median of the rounds; and over every throughput (latency) row's rounds
-    /// together.
+    /// latency measurements of `topologies` and the memory measurements that both ran:
+    /// `a` holds if its throughput is at least [`BASELINE_TOLERANCE`] of `b`'s and its
+    /// latency p50 and resident set at most the inverse, in the median of the rounds;
+    /// and over every throughput (latency) row's rounds together.
     fn comparison_table(
         &self,
         out: &mut String,
@@ -1506,6 +1529,36 @@ impl Bench {
                     held(ok, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
                 );
             }
+        }
+        for (m, what) in [
+            (Measure::IdleRss, "idle peer, MiB".to_string()),
+            (
+                Measure::Scale,
+                format!(
+                    "router holding {} client transports, MiB",
+                    self.plan.clients
+                ),
+            ),
+        ] {
+            let rss = |r: &Run| match m {
+                Measure::Scale => r.rss_kib,
+                _ => Some(r.median()),
+            };
+            let ratios = self.per_round(m, a, b, |x, y| Some(rss(x)? / rss(y)?));
+            if ratios.is_empty() {
+                continue;
+            }
+            let ok = median(&ratios) <= 1.0 / BASELINE_TOLERANCE;
+            let _ = writeln!(
+                out,
+                "| {what} | {:.1} | {:.1} | {} | | {} |",
+                self.stat(m, a, |r| rss(r).map(|k| k / 1024.0))
+                    .unwrap_or(f64::NAN),
+                self.stat(m, b, |r| rss(r).map(|k| k / 1024.0))
+                    .unwrap_or(f64::NAN),
+                ratio_cell(&ratios),
+                held(ok, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
+            );
         }
         if !all_rates.is_empty() {
             let ok = median(&all_rates) >= BASELINE_TOLERANCE;
@@ -2299,8 +2352,8 @@ fn write_benchmarks_md(root: &Path, tables: &str, header: &Header<'_>) -> Result
          session in router mode. See the notes for why this is the fastest Zenoh we could \
          build, and the baseline table (when run with `--upstream`) for the check; with \
          `--upstream`, the goals compare with the faster of the twin and Zenoh's own build \
-         (its examples and, via router, its `zenohd`, built by `bench/upstream.sh`) in each \
-         round.\n\
+         (its examples and, via router and for memory, its `zenohd`, built by \
+         `bench/upstream.sh`) in each round (for memory, the smaller).\n\
          - Setup: loopback TCP only (127.0.0.1). Each round runs every side once, in \
          alternating order. \"peer to peer\": the subscriber (or pong) listens and the \
          publisher (or ping) connects, both peers; \"via router\": both are clients of one \
