@@ -224,6 +224,7 @@ async fn zenoh_client_over_mtls_to_a_plexus_router() {
     let ca = Ca::new("interop CA");
     let router_id = ca.issue("plexus-router");
     let (router, loc) = listening(WhatAmI::Router, tls(&ca, Some(&router_id), true)).await;
+    let events = router.info().connectivity_events();
     let z = zenoh::open(zenoh_tls_connecting(
         &dir,
         "client",
@@ -234,6 +235,13 @@ async fn zenoh_client_over_mtls_to_a_plexus_router() {
     .await
     .expect("Zenoh client over mTLS");
     let zid: plexus::ZenohId = z.zid().to_string().parse().expect("zid");
+    // The router may add the transport just after the client's open returns (it
+    // answers the handshake first, as Zenoh's routers do).
+    common::connectivity(&events, "the Zenoh client's transport", |e| match e {
+        plexus::ConnectivityEvent::TransportOpened(info) if info.zid == zid => Some(()),
+        _ => None,
+    })
+    .await;
     let t = router
         .info()
         .transports()
@@ -345,6 +353,15 @@ async fn plexus_peer_and_zenoh_peer_over_mtls() {
     ))
     .await
     .expect("Plexus peer over mTLS");
+    // A peer's open does not wait for a connection that failed once (it goes on trying
+    // in the background): wait for the transport if it is not there yet.
+    let events = p.info().connectivity_events();
+    if p.info().transports().is_empty() {
+        common::connectivity(&events, "the transport to the Zenoh peer", |e| {
+            matches!(e, plexus::ConnectivityEvent::TransportOpened(_)).then_some(())
+        })
+        .await;
+    }
     assert_eq!(
         p.info().transports()[0].auth_identifier.as_deref(),
         Some("zenoh-peer")

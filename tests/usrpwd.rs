@@ -227,9 +227,17 @@ async fn plexus_to_plexus_usrpwd_over_mtls_names_user_and_certificate() {
         .expect_err("wrong password")
         .to_string();
     assert!(err.contains("refused our usrpwd credentials"), "{err}");
+    let events = router.info().connectivity_events();
     let c = plexus::open(plexus_client(&loc, "alice", "wonderland").with_tls(tls(&client_id)))
         .await
         .expect("right password");
+    // The router adds the transport once it has answered the handshake: maybe after the
+    // client's open returned.
+    common::connectivity(&events, "the client's transport", |e| match e {
+        plexus::ConnectivityEvent::TransportOpened(info) if info.zid == c.zid() => Some(()),
+        _ => None,
+    })
+    .await;
     let t = router
         .info()
         .transports()
