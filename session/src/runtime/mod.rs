@@ -186,7 +186,8 @@ fn face_facts(transport: &Transport, interfaces: bool) -> crate::acl::FaceFacts 
     let mut links: Vec<Arc<plexus_link::LinkInfo>> =
         transport.links().into_iter().map(|l| l.info).collect();
     if links.is_empty() {
-        // A transport being opened: its first link is not among its links yet.
+        // Its first link is listed before the session hears of it, unless the
+        // transport closed (and dropped its links) as it opened.
         links.push(transport.first_link().clone());
     }
     crate::acl::FaceFacts {
