@@ -137,6 +137,8 @@ async fn two_tokens_on_one_key_give_one_put_and_one_delete() {
         common::arrived(&data).await
     })
     .await;
+    // a's subscription reaches b on its own transport: b's puts arrive too.
+    common::until_routed(&b, "dup/barrier", &data).await;
     // b's token goes, c's still holds the key: nothing; then c's goes: Delete.
     drop(tb);
     b.put("dup/barrier", "after the undeclaration")

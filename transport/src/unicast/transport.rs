@@ -128,10 +128,7 @@ pub(super) struct Listed {
     snapshot: LinkSnapshot,
     shared: Arc<LinkShared>,
     cmd_rx: watch::Receiver<LinkCmd>,
-    reader: LinkReader,
-    writer: LinkWriter,
-    framer: StreamFramer,
-    leftover: Option<Bytes>,
+    link: NewLink,
 }
 
 /// A link whose handshake completed, on its way into a transport.
@@ -655,14 +652,7 @@ impl Transport {
 
     /// Lists `link` among the transport's links, without starting it.
     fn list(&self, link: NewLink) -> Listed {
-        let NewLink {
-            id,
-            reader,
-            writer,
-            framer,
-            leftover,
-            inbound,
-        } = link;
+        let (id, info) = (link.id, link.reader.info());
         let (cmd, cmd_rx) = watch::channel(LinkCmd::Run);
         let shared = Arc::new(LinkShared {
             id,
@@ -675,13 +665,12 @@ impl Transport {
         });
         let snapshot = LinkSnapshot {
             id,
-            info: reader.info().clone(),
+            info: info.clone(),
             created_at: SystemTime::now(),
             rtt_us: None,
             tx_bytes: 0,
             rx_bytes: 0,
-            auth_identifier: reader
-                .info()
+            auth_identifier: info
                 .auth_identifier()
                 .map(str::to_owned)
                 .or_else(|| self.inner.auth_user.clone()),
@@ -690,17 +679,14 @@ impl Transport {
         links.push(LinkState {
             snapshot: snapshot.clone(),
             shared: shared.clone(),
-            inbound,
+            inbound: link.inbound,
         });
         self.set_primary(&links);
         Listed {
             snapshot,
             shared,
             cmd_rx,
-            reader,
-            writer,
-            framer,
-            leftover,
+            link,
         }
     }
 
@@ -711,12 +697,16 @@ impl Transport {
             snapshot,
             shared,
             cmd_rx,
+            link,
+        } = link;
+        let NewLink {
+            id,
             reader,
             writer,
             framer,
             leftover,
+            ..
         } = link;
-        let id = snapshot.id;
         self.emit(TransportEvent::LinkAdded(snapshot));
         tracing::debug!("transport {}: link {id} added", self.inner.zid);
         let t = self.clone();
