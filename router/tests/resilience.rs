@@ -364,8 +364,10 @@ async fn a_silent_client_the_router_cannot_write_to_expires_by_lease() {
         }
     });
     let mut raw = RawClient::connect(d.socket_addr(), lease, 4096).await;
-    raw.declare_subscriber("lease/**").await;
+    // Timed from before the client's last message (the declaration): the router's lease
+    // runs from when it read that, which a clock read after the write may follow.
     let silent_since = Instant::now();
+    raw.declare_subscriber("lease/**").await;
     let zid = raw.zid;
     // Neither reads nor writes: the router's writer blocks, its reader hears nothing.
     let _held = raw.silent();
