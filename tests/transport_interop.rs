@@ -316,7 +316,13 @@ async fn pubsub_both_ways(p: &plexus::Session, z: &zenoh::Session, prefix: &str)
     z.put(format!("{prefix}/z2p/big"), big.clone())
         .await
         .expect("zenoh put");
-    let s = common::recv(&psub).await;
+    // A probe may still arrive late (after its 100 ms): skip probes.
+    let s = loop {
+        let s = common::recv(&psub).await;
+        if !s.key_expr().as_str().ends_with("/probe") {
+            break s;
+        }
+    };
     assert_eq!(s.key_expr().as_str(), format!("{prefix}/z2p/big"));
     assert!(s.payload()[..] == big[..], "Zenoh → Plexus payload differs");
 
@@ -338,7 +344,12 @@ async fn pubsub_both_ways(p: &plexus::Session, z: &zenoh::Session, prefix: &str)
     p.put(format!("{prefix}/p2z/big"), big.clone())
         .await
         .expect("put");
-    let s = common::zrecv(&zsub).await;
+    let s = loop {
+        let s = common::zrecv(&zsub).await;
+        if !s.key_expr().as_str().ends_with("/probe") {
+            break s;
+        }
+    };
     assert_eq!(s.key_expr().as_str(), format!("{prefix}/p2z/big"));
     assert!(
         s.payload().to_bytes()[..] == big[..],
