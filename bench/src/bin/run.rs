@@ -521,6 +521,14 @@ enum Incomplete {
 }
 
 impl Run {
+    /// The resident set this run of a memory measurement `m` measured, KiB.
+    fn resident_kib(&self, m: Measure) -> Option<f64> {
+        match m {
+            Measure::Scale => self.rss_kib,
+            _ => Some(self.median()),
+        }
+    }
+
     fn median(&self) -> f64 {
         median(&self.values)
     }
@@ -991,8 +999,7 @@ impl Bench {
             let faster = |a: &Run, b: &Run| match m {
                 Measure::Latency(..) => a.p(50.0) <= b.p(50.0),
                 Measure::Throughput(..) => a.median() >= b.median(),
-                Measure::IdleRss => a.median() <= b.median(),
-                Measure::Scale => a.rss_kib <= b.rss_kib,
+                Measure::IdleRss | Measure::Scale => a.resident_kib(m) <= b.resident_kib(m),
             };
             let best: Vec<Option<Run>> = (0..self.rounds)
                 .map(|i| {
@@ -1540,11 +1547,9 @@ impl Bench {
                 ),
             ),
         ] {
-            let rss = |r: &Run| match m {
-                Measure::Scale => r.rss_kib,
-                _ => Some(r.median()),
-            };
-            let ratios = self.per_round(m, a, b, |x, y| Some(rss(x)? / rss(y)?));
+            let ratios = self.per_round(m, a, b, |x, y| {
+                Some(x.resident_kib(m)? / y.resident_kib(m)?)
+            });
             if ratios.is_empty() {
                 continue;
             }
@@ -1552,9 +1557,9 @@ impl Bench {
             let _ = writeln!(
                 out,
                 "| {what} | {:.1} | {:.1} | {} | | {} |",
-                self.stat(m, a, |r| rss(r).map(|k| k / 1024.0))
+                self.stat(m, a, |r| r.resident_kib(m).map(|k| k / 1024.0))
                     .unwrap_or(f64::NAN),
-                self.stat(m, b, |r| rss(r).map(|k| k / 1024.0))
+                self.stat(m, b, |r| r.resident_kib(m).map(|k| k / 1024.0))
                     .unwrap_or(f64::NAN),
                 ratio_cell(&ratios),
                 held(ok, &format!("median ≤ {:.2}", 1.0 / BASELINE_TOLERANCE))
